@@ -161,9 +161,12 @@ pub enum Credential {
     UserToken { user_token: String, app_token: Option<String> },
     /// HTTP Basic (ITSM-NG `initSession` with login and password).
     Basic { user: String, password: String, app_token: Option<String> },
-    /// A consumer the face has already authenticated itself: the subject of a JWT whose
-    /// signature it checked, or the owner of a session it opened.
-    Verified { consumer: String },
+    /// The `sub` claim of a JWT whose signature, lifetime, issuer and audience the face
+    /// has checked (TicketsApi); the gateway maps the subject onto a consumer.
+    JwtSubject(String),
+    /// A consumer the face authenticated earlier and holds a session for (the owner of an
+    /// ITSM-NG session token).
+    Session { consumer: String },
 }
 
 impl fmt::Debug for Credential {
@@ -174,7 +177,8 @@ impl fmt::Debug for Credential {
             Credential::ApiKey(_) => f.write_str("ApiKey(<redacted>)"),
             Credential::UserToken { .. } => f.write_str("UserToken(<redacted>)"),
             Credential::Basic { user, .. } => write!(f, "Basic({user}, <redacted>)"),
-            Credential::Verified { consumer } => write!(f, "Verified({consumer})"),
+            Credential::JwtSubject(sub) => write!(f, "JwtSubject({sub})"),
+            Credential::Session { consumer } => write!(f, "Session({consumer})"),
         }
     }
 }

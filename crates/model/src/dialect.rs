@@ -53,6 +53,18 @@ pub trait ServerFace: Send + Sync + 'static {
     fn error_response(&self, error: &Error) -> Response<Bytes>;
 }
 
+/// How a create through the gateway may be answered.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CreateOptions {
+    /// A retried request with the same key gets the first outcome, never a second ticket.
+    pub idempotency_key: Option<String>,
+    /// Whether the caller's dialect can say "accepted, not yet created" (canonical 202).
+    /// When false and the upstream cannot take the ticket now, the create fails with a
+    /// retryable error instead, and nothing is queued: a client that will retry must not
+    /// also find its first attempt delivered later.
+    pub may_queue: bool,
+}
+
 /// What a create through the gateway came to.
 #[derive(Debug, Clone)]
 pub enum Created {
@@ -102,7 +114,7 @@ pub trait GatewayContext: Send + Sync {
         &self,
         consumer: &Consumer,
         ticket: NewTicket,
-        idempotency_key: Option<String>,
+        options: CreateOptions,
     ) -> Result<Created>;
 
     /// Deliver one raw RFC 5322 message: threading, deduplication, loop protection.

@@ -218,10 +218,13 @@ impl Error {
     }
 
     /// The status a dialect without its own convention answers with. An upstream's
-    /// own 4xx is passed on as such, so a caller sees "not found" as 404, not 400.
+    /// 400/404/409/422 is passed on as such, so a caller sees "not found" as 404; an
+    /// upstream 401/403 means the GATEWAY's credentials were refused, which is no fault
+    /// of the caller's, so it is a 502.
     pub fn http_status(&self) -> u16 {
         match (self.kind, self.upstream_status) {
-            (ErrorKind::UpstreamRejected, Some(s)) if (400..500).contains(&s) => s,
+            (ErrorKind::UpstreamRejected, Some(s @ (400 | 404 | 409 | 422))) => s,
+            (ErrorKind::UpstreamRejected, Some(_)) => 502,
             (ErrorKind::UpstreamUnavailable, Some(504)) => 504,
             (ErrorKind::UpstreamUnavailable, None) if self.retry_after.is_some() => 503,
             _ => self.kind.http_status(),
@@ -262,7 +265,7 @@ mod tests {
     fn upstream_client_errors_keep_their_status() {
         let e = Error::upstream_rejected("gone").with_upstream_status(404);
         assert_eq!(e.http_status(), 404);
-        let e = Error::upstream_rejected("odd").with_upstream_status(302);
-        assert_eq!(e.http_status(), 400);
+        let e = Error::upstream_rejected("bad gateway key").with_upstream_status(401);
+        assert_eq!(e.http_status(), 502);
     }
 }
