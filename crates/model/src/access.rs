@@ -52,10 +52,9 @@ impl Permission {
     pub fn for_operation(op: Operation) -> Self {
         match op {
             Operation::Create => Permission::Create,
-            Operation::Get
-            | Operation::Parent
-            | Operation::Children
-            | Operation::Lookup => Permission::Read,
+            Operation::Get | Operation::Parent | Operation::Children | Operation::Lookup => {
+                Permission::Read
+            }
             Operation::Update
             | Operation::AddEntry
             | Operation::Resolve
@@ -108,7 +107,9 @@ impl Permissions {
 
 impl fmt::Debug for Permissions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_set().entries(self.iter().map(Permission::as_str)).finish()
+        f.debug_set()
+            .entries(self.iter().map(Permission::as_str))
+            .finish()
     }
 }
 
@@ -122,8 +123,12 @@ pub enum RouteClass {
 }
 
 impl RouteClass {
-    pub const ALL: [RouteClass; 4] =
-        [RouteClass::Create, RouteClass::Read, RouteClass::Write, RouteClass::Search];
+    pub const ALL: [RouteClass; 4] = [
+        RouteClass::Create,
+        RouteClass::Read,
+        RouteClass::Write,
+        RouteClass::Search,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -144,7 +149,10 @@ pub struct Consumer {
 
 impl Consumer {
     pub fn new(name: &str, permissions: Permissions) -> Self {
-        Self { name: Arc::from(name), permissions }
+        Self {
+            name: Arc::from(name),
+            permissions,
+        }
     }
 }
 
@@ -158,9 +166,16 @@ pub enum Credential {
     /// osTicket's `X-API-Key`.
     ApiKey(String),
     /// ITSM-NG `initSession` with `Authorization: user_token …` (and maybe an `App-Token`).
-    UserToken { user_token: String, app_token: Option<String> },
+    UserToken {
+        user_token: String,
+        app_token: Option<String>,
+    },
     /// HTTP Basic (ITSM-NG `initSession` with login and password).
-    Basic { user: String, password: String, app_token: Option<String> },
+    Basic {
+        user: String,
+        password: String,
+        app_token: Option<String>,
+    },
     /// The `sub` claim of a JWT whose signature, lifetime, issuer and audience the face
     /// has checked (TicketsApi); the gateway maps the subject onto a consumer.
     JwtSubject(String),
@@ -199,7 +214,11 @@ mod tests {
     fn secrets_never_reach_debug_output() {
         let c = Credential::ApiKey("s3cret".into());
         assert!(!format!("{c:?}").contains("s3cret"));
-        let c = Credential::Basic { user: "u".into(), password: "pw123".into(), app_token: None };
+        let c = Credential::Basic {
+            user: "u".into(),
+            password: "pw123".into(),
+            app_token: None,
+        };
         assert!(!format!("{c:?}").contains("pw123"));
     }
 

@@ -35,8 +35,11 @@ pub fn parse(s: &str) -> Result<DataUrl, DataUrlError> {
     let (header, data) = rest.split_once(',').ok_or(DataUrlError::NoComma)?;
     let mut parts = header.split(';');
     let media_type = parts.next().unwrap_or("").trim();
-    let media_type =
-        if media_type.is_empty() { "text/plain".to_owned() } else { media_type.to_ascii_lowercase() };
+    let media_type = if media_type.is_empty() {
+        "text/plain".to_owned()
+    } else {
+        media_type.to_ascii_lowercase()
+    };
     let mut charset = None;
     let mut base64 = false;
     for p in parts {
@@ -55,11 +58,17 @@ pub fn parse(s: &str) -> Result<DataUrl, DataUrlError> {
             .filter(|b| !b.is_ascii_whitespace())
             .map(char::from)
             .collect();
-        STANDARD.decode(compact.as_bytes()).map_err(|e| DataUrlError::Base64(e.to_string()))?
+        STANDARD
+            .decode(compact.as_bytes())
+            .map_err(|e| DataUrlError::Base64(e.to_string()))?
     } else {
         percent_decode(data.as_bytes())
     };
-    Ok(DataUrl { media_type, charset, bytes })
+    Ok(DataUrl {
+        media_type,
+        charset,
+        bytes,
+    })
 }
 
 /// Encode bytes as a base64 data URL.
@@ -123,7 +132,10 @@ mod tests {
     #[test]
     fn errors() {
         assert_eq!(parse("data:text/plain"), Err(DataUrlError::NoComma));
-        assert!(matches!(parse("data:;base64,@@@"), Err(DataUrlError::Base64(_))));
+        assert!(matches!(
+            parse("data:;base64,@@@"),
+            Err(DataUrlError::Base64(_))
+        ));
     }
 
     #[test]

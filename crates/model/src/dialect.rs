@@ -84,7 +84,10 @@ pub enum Ingested {
     /// A reply, added to an existing ticket.
     Replied { ticket: Ticket, entry: ThreadEntry },
     /// The same message was delivered before; nothing new was written.
-    Duplicate { ticket_id: String, number: Option<String> },
+    Duplicate {
+        ticket_id: String,
+        number: Option<String>,
+    },
     /// Durably queued in the outbox for later delivery.
     Queued { tracking_id: String },
     /// Not a ticket: an auto-reply, a bounce, list traffic or a denied sender.

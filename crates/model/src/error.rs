@@ -129,9 +129,9 @@ pub struct Error {
 impl Error {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         let origin = match kind {
-            ErrorKind::UpstreamUnavailable | ErrorKind::UpstreamRejected | ErrorKind::Unsupported => {
-                Origin::Upstream
-            }
+            ErrorKind::UpstreamUnavailable
+            | ErrorKind::UpstreamRejected
+            | ErrorKind::Unsupported => Origin::Upstream,
             ErrorKind::Internal | ErrorKind::StorageUnavailable => Origin::Internal,
             _ => Origin::Downstream,
         };
@@ -258,7 +258,10 @@ mod tests {
         let e = Error::bad_input("no");
         assert_eq!(e.origin, Origin::Downstream);
         assert!(!e.retryable);
-        assert_eq!(Error::unsupported("osticket-core", "search").http_status(), 501);
+        assert_eq!(
+            Error::unsupported("osticket-core", "search").http_status(),
+            501
+        );
     }
 
     #[test]

@@ -109,7 +109,9 @@ impl Capabilities {
     }
 
     pub fn iter(self) -> impl Iterator<Item = Operation> {
-        Operation::ALL.into_iter().filter(move |op| self.supports(*op))
+        Operation::ALL
+            .into_iter()
+            .filter(move |op| self.supports(*op))
     }
 }
 
@@ -143,7 +145,9 @@ pub trait Helpdesk: Send + Sync + 'static {
             .await?;
         match page.items.into_iter().next() {
             Some(t) => self.get(&t.id).await,
-            None => Err(Error::not_found(format!("ticket number {number} not found"))),
+            None => Err(Error::not_found(format!(
+                "ticket number {number} not found"
+            ))),
         }
     }
 
@@ -239,6 +243,10 @@ mod tests {
         assert!(core.supports(Operation::Create));
         assert!(!core.supports(Operation::Search));
         assert_eq!(Capabilities::all().iter().count(), Operation::ALL.len());
-        assert!(!Capabilities::all().without(Operation::Purge).supports(Operation::Purge));
+        assert!(
+            !Capabilities::all()
+                .without(Operation::Purge)
+                .supports(Operation::Purge)
+        );
     }
 }

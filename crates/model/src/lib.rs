@@ -39,7 +39,7 @@ pub use ops::{
     Resolution, SortField, SortOrder, Stats, StatsQuery, TicketPatch,
 };
 pub use reference::Reference;
-pub use status::{PriorityLevel, Priority, State, Status};
+pub use status::{Priority, PriorityLevel, State, Status};
 pub use ticket::{
     Attachment, Body, BodyFormat, Contact, EmailKeys, EntryKind, Requester, Source, ThreadEntry,
     Ticket, TicketType,

@@ -97,16 +97,18 @@ impl NewTicket {
         let r = &self.requester;
         let present = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.trim().is_empty());
         if !(present(&r.email) || present(&r.name) || present(&r.username) || present(&r.id)) {
-            return Err(Error::bad_input("requester needs an email, a name or a username")
-                .field("requester"));
+            return Err(
+                Error::bad_input("requester needs an email, a name or a username")
+                    .field("requester"),
+            );
         }
         if let Some(email) = r.email.as_deref().filter(|e| !e.trim().is_empty())
             && !looks_like_email(email)
         {
-            return Err(
-                Error::bad_input(format!("requester.email {email:?} is not an email address"))
-                    .field("requester.email"),
-            );
+            return Err(Error::bad_input(format!(
+                "requester.email {email:?} is not an email address"
+            ))
+            .field("requester.email"));
         }
         for (name, v) in [("urgency", self.urgency), ("impact", self.impact)] {
             if let Some(v) = v
@@ -521,14 +523,23 @@ mod tests {
 
     #[test]
     fn validation_names_the_field() {
-        let t = NewTicket { subject: " ".into(), ..Default::default() };
+        let t = NewTicket {
+            subject: " ".into(),
+            ..Default::default()
+        };
         assert_eq!(t.validate().unwrap_err().field.as_deref(), Some("subject"));
         let t = NewTicket {
             subject: "s".into(),
-            requester: Requester { email: Some("not-an-email".into()), ..Default::default() },
+            requester: Requester {
+                email: Some("not-an-email".into()),
+                ..Default::default()
+            },
             ..Default::default()
         };
-        assert_eq!(t.validate().unwrap_err().field.as_deref(), Some("requester.email"));
+        assert_eq!(
+            t.validate().unwrap_err().field.as_deref(),
+            Some("requester.email")
+        );
     }
 
     #[test]

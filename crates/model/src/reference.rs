@@ -17,15 +17,24 @@ pub struct Reference {
 
 impl Reference {
     pub fn id(id: impl Into<String>) -> Self {
-        Self { id: Some(id.into()), name: None }
+        Self {
+            id: Some(id.into()),
+            name: None,
+        }
     }
 
     pub fn name(name: impl Into<String>) -> Self {
-        Self { id: None, name: Some(name.into()) }
+        Self {
+            id: None,
+            name: Some(name.into()),
+        }
     }
 
     pub fn both(id: impl Into<String>, name: impl Into<String>) -> Self {
-        Self { id: Some(id.into()), name: Some(name.into()) }
+        Self {
+            id: Some(id.into()),
+            name: Some(name.into()),
+        }
     }
 
     /// A value that is all digits is taken as an id, anything else as a name: the
@@ -46,7 +55,10 @@ impl Reference {
     /// True when `other` names the same thing: same id, or same name ignoring case.
     pub fn matches(&self, id: &str, name: &str) -> bool {
         self.id.as_deref() == Some(id)
-            || self.name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(name))
+            || self
+                .name
+                .as_deref()
+                .is_some_and(|n| n.eq_ignore_ascii_case(name))
     }
 
     /// The most human-readable form, for messages.

@@ -48,11 +48,15 @@ pub mod lenient_u8 {
         }
 
         fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
-            u8::try_from(v).map(Some).map_err(|_| E::custom(format!("{v} is out of range")))
+            u8::try_from(v)
+                .map(Some)
+                .map_err(|_| E::custom(format!("{v} is out of range")))
         }
 
         fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
-            u8::try_from(v).map(Some).map_err(|_| E::custom(format!("{v} is out of range")))
+            u8::try_from(v)
+                .map(Some)
+                .map_err(|_| E::custom(format!("{v} is out of range")))
         }
 
         fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
@@ -78,7 +82,10 @@ pub mod lenient_u8 {
         }
 
         /// quick-xml presents an element as a map whose text is under `$text`.
-        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> Result<Self::Value, A::Error> {
             let mut found = None;
             while let Some(key) = map.next_key::<String>()? {
                 let value: String = map.next_value()?;

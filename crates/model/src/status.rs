@@ -79,7 +79,11 @@ pub struct Status {
 
 impl Status {
     pub fn new(state: State) -> Self {
-        Self { state, name: None, id: None }
+        Self {
+            state,
+            name: None,
+            id: None,
+        }
     }
 }
 
@@ -161,7 +165,11 @@ pub struct Priority {
 
 impl Priority {
     pub fn new(level: PriorityLevel) -> Self {
-        Self { level, name: None, id: None }
+        Self {
+            level,
+            name: None,
+            id: None,
+        }
     }
 }
 

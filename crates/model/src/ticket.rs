@@ -87,10 +87,16 @@ pub struct Body {
 
 impl Body {
     pub fn text(content: impl Into<String>) -> Self {
-        Self { format: BodyFormat::Text, content: content.into() }
+        Self {
+            format: BodyFormat::Text,
+            content: content.into(),
+        }
     }
     pub fn html(content: impl Into<String>) -> Self {
-        Self { format: BodyFormat::Html, content: content.into() }
+        Self {
+            format: BodyFormat::Html,
+            content: content.into(),
+        }
     }
 }
 
@@ -127,7 +133,10 @@ impl<'de> serde::de::Visitor<'de> for BodyVisitor {
                 "format" | "@format" => body.format = map.next_value()?,
                 "content" | "$text" | "$value" => body.content = map.next_value()?,
                 other => {
-                    return Err(serde::de::Error::unknown_field(other, &["format", "content"]));
+                    return Err(serde::de::Error::unknown_field(
+                        other,
+                        &["format", "content"],
+                    ));
                 }
             }
         }

@@ -33,7 +33,9 @@ pub fn check_document(xml: &str) -> Result<()> {
             Ok(Event::Eof) => return Ok(()),
             Ok(_) => {}
             Err(e) => {
-                return Err(Error::bad_input(format!("malformed XML at byte {pos}: {e}")));
+                return Err(Error::bad_input(format!(
+                    "malformed XML at byte {pos}: {e}"
+                )));
             }
         }
     }
@@ -78,7 +80,8 @@ mod tests {
 
     #[test]
     fn dtd_is_refused() {
-        let bomb = "<?xml version=\"1.0\"?><!DOCTYPE lolz [<!ENTITY lol \"lol\">]><ticket>&lol;</ticket>";
+        let bomb =
+            "<?xml version=\"1.0\"?><!DOCTYPE lolz [<!ENTITY lol \"lol\">]><ticket>&lol;</ticket>";
         let e = from_xml::<NewTicket>(bomb).unwrap_err();
         assert!(e.message.contains("DTD"), "{e}");
     }

@@ -1,0 +1,32 @@
+//! ticketgate's storage on SQLite: the embedded helpdesk (the default upstream) and
+//! the gateway's own durable state.
+//!
+//! Two databases, two concerns, in the data directory:
+//! - `helpdesk.sqlite` — [`EmbeddedHelpdesk`], a complete helpdesk implementing every
+//!   [`Helpdesk`](ticketgate_model::Helpdesk) operation. With it the gateway runs with
+//!   no external helpdesk, and "a vendor's server face over it" is a faithful stand-in
+//!   of that vendor.
+//! - `gateway.sqlite` — [`GatewayState`]: the durable outbox, idempotency records, the
+//!   tracking-id map and the email Message-ID map. It exists whatever the upstream is.
+//!
+//! Both are opened in WAL mode with a busy timeout, so a running `ticketgate serve` and
+//! a `ticketgate pipe` started by a mail server can write the same files safely.
+//!
+//! # Layout
+//! - [`db`]: opening a database (pragmas, migrations, clear errors for corrupt files,
+//!   full disks and read-only directories) and running blocking SQL off the async runtime.
+//! - [`embedded`]: the embedded helpdesk; `embedded/search.rs` builds search queries,
+//!   `embedded/seed.rs` holds the seeded look-ups.
+//! - [`state`]: the gateway's durable state: outbox, idempotency, maps.
+//! - [`time`]: the fixed-width RFC 3339 form timestamps are stored in, so they sort as text.
+
+pub mod db;
+pub mod embedded;
+pub mod state;
+pub mod time;
+
+pub use db::DataDirLock;
+pub use embedded::EmbeddedHelpdesk;
+pub use state::{
+    GatewayState, IdempotencyRecord, MailRecord, OutboxItem, OutboxKind, OutboxState, OutboxSummary,
+};

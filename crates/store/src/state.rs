@@ -1,0 +1,571 @@
+//! The gateway's own durable state, on `gateway.sqlite`: the outbox, idempotency
+//! records, and the email Message-ID map.
+//!
+//! The outbox is what makes "acknowledged" mean "kept": a create (or a reply) that the
+//! upstream cannot take now is committed here, with `synchronous=FULL`, before the
+//! client hears anything, and a delivery worker sends it later. The row records each
+//! attempt before it is sent, so a crash mid-send is visible after a restart.
+
+use crate::db::{Db, Durability, sql_error};
+use crate::time;
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+use std::path::Path;
+use ticketgate_model::{Error, Result};
+
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE outbox (
+    seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+    tracking_id     TEXT NOT NULL UNIQUE,
+    upstream        TEXT NOT NULL,
+    kind            TEXT NOT NULL,
+    target          TEXT,
+    consumer        TEXT NOT NULL,
+    payload         TEXT NOT NULL,
+    state           TEXT NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TEXT NOT NULL,
+    last_error      TEXT,
+    created_at      TEXT NOT NULL,
+    updated_at      TEXT NOT NULL,
+    ticket_id       TEXT,
+    number          TEXT
+);
+CREATE INDEX outbox_due ON outbox(state, next_attempt_at);
+CREATE TABLE idempotency (
+    consumer     TEXT NOT NULL,
+    key          TEXT NOT NULL,
+    fingerprint  TEXT NOT NULL,
+    upstream     TEXT,
+    ticket_id    TEXT,
+    number       TEXT,
+    tracking_id  TEXT,
+    created_at   TEXT NOT NULL,
+    PRIMARY KEY (consumer, key)
+);
+CREATE TABLE mail_map (
+    message_id  TEXT PRIMARY KEY,
+    upstream    TEXT NOT NULL,
+    ticket_id   TEXT,
+    number      TEXT,
+    tracking_id TEXT,
+    created_at  TEXT NOT NULL
+);
+"#];
+
+/// What an outbox item delivers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutboxKind {
+    /// A `NewTicket`.
+    Create,
+    /// A `NewEntry` for the ticket in `target` (an upstream id, or the tracking id of a
+    /// create queued before it: entries are delivered after their ticket).
+    Entry,
+}
+
+impl OutboxKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            OutboxKind::Create => "create",
+            OutboxKind::Entry => "entry",
+        }
+    }
+    fn parse(s: &str) -> Self {
+        if s == "entry" {
+            OutboxKind::Entry
+        } else {
+            OutboxKind::Create
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutboxState {
+    Pending,
+    Delivered,
+    Dead,
+}
+
+impl OutboxState {
+    fn as_str(self) -> &'static str {
+        match self {
+            OutboxState::Pending => "pending",
+            OutboxState::Delivered => "delivered",
+            OutboxState::Dead => "dead",
+        }
+    }
+    fn parse(s: &str) -> Self {
+        match s {
+            "delivered" => OutboxState::Delivered,
+            "dead" => OutboxState::Dead,
+            _ => OutboxState::Pending,
+        }
+    }
+}
+
+/// One queued delivery.
+#[derive(Debug, Clone, Serialize)]
+pub struct OutboxItem {
+    pub seq: i64,
+    pub tracking_id: String,
+    pub upstream: String,
+    pub kind: OutboxKind,
+    pub target: Option<String>,
+    pub consumer: String,
+    /// The canonical JSON of the `NewTicket` or `NewEntry`.
+    pub payload: String,
+    pub state: OutboxState,
+    pub attempts: u32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub ticket_id: Option<String>,
+    pub number: Option<String>,
+}
+
+/// The first outcome of a request carrying an idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    pub fingerprint: String,
+    pub upstream: Option<String>,
+    pub ticket_id: Option<String>,
+    pub number: Option<String>,
+    pub tracking_id: Option<String>,
+}
+
+/// Outbox depth and age, for metrics and `/readyz`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct OutboxSummary {
+    pub pending: u64,
+    pub dead: u64,
+    pub delivered: u64,
+    pub oldest_pending: Option<DateTime<Utc>>,
+}
+
+#[derive(Clone)]
+pub struct GatewayState {
+    db: Db,
+}
+
+impl GatewayState {
+    pub fn open(path: &Path) -> Result<Self> {
+        // The outbox is the promise behind every 202: always synchronous=FULL.
+        Ok(Self {
+            db: Db::open(path, Durability::Full, MIGRATIONS)?,
+        })
+    }
+
+    /// Queue a delivery; returns the tracking id. Committed before this returns.
+    pub async fn enqueue(
+        &self,
+        upstream: &str,
+        kind: OutboxKind,
+        target: Option<String>,
+        consumer: &str,
+        payload: String,
+        idempotency: Option<(String, String)>,
+    ) -> Result<String> {
+        let upstream = upstream.to_owned();
+        let consumer = consumer.to_owned();
+        self.db
+            .call(move |c| {
+                let tx = c.transaction().map_err(sql_error)?;
+                let now = time::to_db(&time::now());
+                let tracking_id = new_tracking_id(&tx)?;
+                tx.execute(
+                    "INSERT INTO outbox(tracking_id, upstream, kind, target, consumer, payload, state, \
+                     next_attempt_at, created_at, updated_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?7, ?7)",
+                    params![tracking_id, upstream, kind.as_str(), target, consumer, payload, now],
+                )
+                .map_err(sql_error)?;
+                if let Some((key, fingerprint)) = idempotency {
+                    tx.execute(
+                        "INSERT INTO idempotency(consumer, key, fingerprint, upstream, tracking_id, created_at) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                         ON CONFLICT(consumer, key) DO UPDATE SET tracking_id = excluded.tracking_id",
+                        params![consumer, key, fingerprint, upstream, tracking_id, now],
+                    )
+                    .map_err(sql_error)?;
+                }
+                tx.commit().map_err(sql_error)?;
+                Ok(tracking_id)
+            })
+            .await
+    }
+
+    /// Pending items due now, oldest first, at most `limit`.
+    pub async fn due(&self, limit: u32) -> Result<Vec<OutboxItem>> {
+        self.db
+            .call(move |c| {
+                let now = time::to_db(&time::now());
+                let mut stmt = c
+                    .prepare_cached(&format!(
+                        "SELECT {ITEM_COLUMNS} FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?1 \
+                         ORDER BY seq LIMIT ?2"
+                    ))
+                    .map_err(sql_error)?;
+                let rows = stmt.query_map(params![now, limit], item_from_row).map_err(sql_error)?;
+                rows.collect::<rusqlite::Result<Vec<_>>>().map_err(sql_error)
+            })
+            .await
+    }
+
+    /// Record that an attempt is about to be sent: after a crash, `attempts` shows it.
+    pub async fn begin_attempt(&self, seq: i64) -> Result<()> {
+        self.db
+            .call(move |c| {
+                c.execute(
+                    "UPDATE outbox SET attempts = attempts + 1, updated_at = ?2 WHERE seq = ?1",
+                    params![seq, time::to_db(&time::now())],
+                )
+                .map_err(sql_error)?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// The item was delivered as upstream ticket `ticket_id`; idempotency records and
+    /// the mail map that pointed at its tracking id now point at the real ticket.
+    pub async fn delivered(&self, seq: i64, ticket_id: &str, number: Option<&str>) -> Result<()> {
+        let ticket_id = ticket_id.to_owned();
+        let number = number.map(str::to_owned);
+        self.db
+            .call(move |c| {
+                let tx = c.transaction().map_err(sql_error)?;
+                let now = time::to_db(&time::now());
+                let tracking: String = tx
+                    .query_row(
+                        "SELECT tracking_id FROM outbox WHERE seq = ?1",
+                        [seq],
+                        |r| r.get(0),
+                    )
+                    .map_err(sql_error)?;
+                tx.execute(
+                    "UPDATE outbox SET state = 'delivered', ticket_id = ?2, number = ?3, \
+                     last_error = NULL, updated_at = ?4 WHERE seq = ?1",
+                    params![seq, ticket_id, number, now],
+                )
+                .map_err(sql_error)?;
+                tx.execute(
+                    "UPDATE idempotency SET ticket_id = ?2, number = ?3 WHERE tracking_id = ?1",
+                    params![tracking, ticket_id, number],
+                )
+                .map_err(sql_error)?;
+                tx.execute(
+                    "UPDATE mail_map SET ticket_id = ?2, number = ?3 WHERE tracking_id = ?1",
+                    params![tracking, ticket_id, number],
+                )
+                .map_err(sql_error)?;
+                // Entries queued behind this create now know their ticket.
+                tx.execute(
+                    "UPDATE outbox SET target = ?2 WHERE kind = 'entry' AND target = ?1",
+                    params![tracking, ticket_id],
+                )
+                .map_err(sql_error)?;
+                tx.commit().map_err(sql_error)
+            })
+            .await
+    }
+
+    /// The attempt failed: try again at `next`, or dead-letter it.
+    pub async fn failed(&self, seq: i64, error: &str, next: Option<DateTime<Utc>>) -> Result<()> {
+        let error = error.to_owned();
+        self.db
+            .call(move |c| {
+                let now = time::to_db(&time::now());
+                match next {
+                    Some(at) => c.execute(
+                        "UPDATE outbox SET last_error = ?2, next_attempt_at = ?3, updated_at = ?4 WHERE seq = ?1",
+                        params![seq, error, time::to_db(&at), now],
+                    ),
+                    None => c.execute(
+                        "UPDATE outbox SET state = 'dead', last_error = ?2, updated_at = ?3 WHERE seq = ?1",
+                        params![seq, error, now],
+                    ),
+                }
+                .map_err(sql_error)?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// Find an item by tracking id.
+    pub async fn item(&self, tracking_id: &str) -> Result<Option<OutboxItem>> {
+        let tracking_id = tracking_id.to_owned();
+        self.db
+            .call(move |c| {
+                c.query_row(
+                    &format!("SELECT {ITEM_COLUMNS} FROM outbox WHERE tracking_id = ?1"),
+                    [tracking_id],
+                    item_from_row,
+                )
+                .optional()
+                .map_err(sql_error)
+            })
+            .await
+    }
+
+    /// Items in a state (all states when `None`), oldest first.
+    pub async fn list(&self, state: Option<OutboxState>, limit: u32) -> Result<Vec<OutboxItem>> {
+        self.db
+            .call(move |c| {
+                let mut stmt = c
+                    .prepare_cached(&format!(
+                        "SELECT {ITEM_COLUMNS} FROM outbox WHERE (?1 IS NULL OR state = ?1) ORDER BY seq LIMIT ?2"
+                    ))
+                    .map_err(sql_error)?;
+                let rows = stmt
+                    .query_map(params![state.map(OutboxState::as_str), limit], item_from_row)
+                    .map_err(sql_error)?;
+                rows.collect::<rusqlite::Result<Vec<_>>>().map_err(sql_error)
+            })
+            .await
+    }
+
+    /// Put a dead (or pending) item back in line for delivery now.
+    pub async fn retry(&self, tracking_id: &str) -> Result<bool> {
+        let tracking_id = tracking_id.to_owned();
+        self.db
+            .call(move |c| {
+                let now = time::to_db(&time::now());
+                let n = c
+                    .execute(
+                        "UPDATE outbox SET state = 'pending', next_attempt_at = ?2, updated_at = ?2 \
+                         WHERE tracking_id = ?1 AND state <> 'delivered'",
+                        params![tracking_id, now],
+                    )
+                    .map_err(sql_error)?;
+                Ok(n > 0)
+            })
+            .await
+    }
+
+    /// Put every dead item back in line; returns how many.
+    pub async fn retry_all(&self) -> Result<u64> {
+        self.db
+            .call(move |c| {
+                let now = time::to_db(&time::now());
+                let n = c
+                    .execute(
+                        "UPDATE outbox SET state = 'pending', next_attempt_at = ?1, updated_at = ?1 \
+                         WHERE state = 'dead'",
+                        params![now],
+                    )
+                    .map_err(sql_error)?;
+                Ok(n as u64)
+            })
+            .await
+    }
+
+    /// Remove an undelivered item for good.
+    pub async fn drop_item(&self, tracking_id: &str) -> Result<bool> {
+        let tracking_id = tracking_id.to_owned();
+        self.db
+            .call(move |c| {
+                let n = c
+                    .execute(
+                        "DELETE FROM outbox WHERE tracking_id = ?1 AND state <> 'delivered'",
+                        [tracking_id],
+                    )
+                    .map_err(sql_error)?;
+                Ok(n > 0)
+            })
+            .await
+    }
+
+    pub async fn summary(&self) -> Result<OutboxSummary> {
+        self.db
+            .call(move |c| {
+                let mut s = OutboxSummary::default();
+                let mut stmt = c
+                    .prepare_cached(
+                        "SELECT state, count(*), min(created_at) FROM outbox GROUP BY state",
+                    )
+                    .map_err(sql_error)?;
+                let rows = stmt
+                    .query_map([], |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, i64>(1)?,
+                            r.get::<_, Option<String>>(2)?,
+                        ))
+                    })
+                    .map_err(sql_error)?;
+                for row in rows {
+                    let (state, n, oldest) = row.map_err(sql_error)?;
+                    let n = u64::try_from(n).unwrap_or(0);
+                    match OutboxState::parse(&state) {
+                        OutboxState::Pending => {
+                            s.pending = n;
+                            s.oldest_pending = oldest.as_deref().and_then(time::from_db);
+                        }
+                        OutboxState::Dead => s.dead = n,
+                        OutboxState::Delivered => s.delivered = n,
+                    }
+                }
+                Ok(s)
+            })
+            .await
+    }
+
+    /// The record for `(consumer, key)`, if a request with it was seen.
+    pub async fn idempotency(
+        &self,
+        consumer: &str,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>> {
+        let (consumer, key) = (consumer.to_owned(), key.to_owned());
+        self.db
+            .call(move |c| {
+                c.query_row(
+                    "SELECT fingerprint, upstream, ticket_id, number, tracking_id FROM idempotency \
+                     WHERE consumer = ?1 AND key = ?2",
+                    params![consumer, key],
+                    |r| {
+                        Ok(IdempotencyRecord {
+                            fingerprint: r.get(0)?,
+                            upstream: r.get(1)?,
+                            ticket_id: r.get(2)?,
+                            number: r.get(3)?,
+                            tracking_id: r.get(4)?,
+                        })
+                    },
+                )
+                .optional()
+                .map_err(sql_error)
+            })
+            .await
+    }
+
+    /// Remember the outcome of a request with an idempotency key that was created
+    /// directly upstream. A record already there (a concurrent twin) wins.
+    pub async fn remember_created(
+        &self,
+        consumer: &str,
+        key: &str,
+        fingerprint: &str,
+        upstream: &str,
+        ticket_id: &str,
+        number: &str,
+    ) -> Result<()> {
+        let args = [consumer, key, fingerprint, upstream, ticket_id, number].map(str::to_owned);
+        self.db
+            .call(move |c| {
+                c.execute(
+                    "INSERT OR IGNORE INTO idempotency(consumer, key, fingerprint, upstream, ticket_id, number, created_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![args[0], args[1], args[2], args[3], args[4], args[5], time::to_db(&time::now())],
+                )
+                .map_err(sql_error)?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// Where a Message-ID landed: `(upstream, ticket id, number, tracking id)`.
+    pub async fn mail_lookup(&self, message_ids: Vec<String>) -> Result<Option<MailRecord>> {
+        self.db
+            .call(move |c| {
+                let mut stmt = c
+                    .prepare_cached(
+                        "SELECT message_id, upstream, ticket_id, number, tracking_id FROM mail_map WHERE message_id = ?1",
+                    )
+                    .map_err(sql_error)?;
+                for id in &message_ids {
+                    let found = stmt
+                        .query_row([id], |r| {
+                            Ok(MailRecord {
+                                message_id: r.get(0)?,
+                                upstream: r.get(1)?,
+                                ticket_id: r.get(2)?,
+                                number: r.get(3)?,
+                                tracking_id: r.get(4)?,
+                            })
+                        })
+                        .optional()
+                        .map_err(sql_error)?;
+                    if found.is_some() {
+                        return Ok(found);
+                    }
+                }
+                Ok(None)
+            })
+            .await
+    }
+
+    /// Remember that a message (by Message-ID or digest key) landed on a ticket. The
+    /// first record for a key wins: a duplicate delivery never rewrites it.
+    pub async fn mail_remember(&self, record: MailRecord) -> Result<bool> {
+        self.db
+            .call(move |c| {
+                let n = c
+                    .execute(
+                        "INSERT OR IGNORE INTO mail_map(message_id, upstream, ticket_id, number, tracking_id, created_at) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        params![
+                            record.message_id,
+                            record.upstream,
+                            record.ticket_id,
+                            record.number,
+                            record.tracking_id,
+                            time::to_db(&time::now())
+                        ],
+                    )
+                    .map_err(sql_error)?;
+                Ok(n > 0)
+            })
+            .await
+    }
+}
+
+/// A Message-ID (or digest key) and the ticket it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailRecord {
+    pub message_id: String,
+    pub upstream: String,
+    pub ticket_id: Option<String>,
+    pub number: Option<String>,
+    pub tracking_id: Option<String>,
+}
+
+const ITEM_COLUMNS: &str = "seq, tracking_id, upstream, kind, target, consumer, payload, state, attempts, \
+                            next_attempt_at, last_error, created_at, ticket_id, number";
+
+fn item_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxItem> {
+    let ts = |s: String| time::from_db(&s).unwrap_or_else(time::now);
+    Ok(OutboxItem {
+        seq: r.get(0)?,
+        tracking_id: r.get(1)?,
+        upstream: r.get(2)?,
+        kind: OutboxKind::parse(&r.get::<_, String>(3)?),
+        target: r.get(4)?,
+        consumer: r.get(5)?,
+        payload: r.get(6)?,
+        state: OutboxState::parse(&r.get::<_, String>(7)?),
+        attempts: r.get(8)?,
+        next_attempt_at: ts(r.get(9)?),
+        last_error: r.get(10)?,
+        created_at: ts(r.get(11)?),
+        ticket_id: r.get(12)?,
+        number: r.get(13)?,
+    })
+}
+
+/// Tracking ids are `q-` + 16 random hex digits: not guessable from each other, and
+/// never confusable with an upstream's numeric id.
+fn new_tracking_id(c: &rusqlite::Connection) -> Result<String> {
+    let hex: String = c
+        .query_row("SELECT lower(hex(randomblob(8)))", [], |r| r.get(0))
+        .map_err(sql_error)?;
+    if hex.len() != 16 {
+        return Err(Error::internal("could not make a tracking id"));
+    }
+    Ok(format!("q-{hex}"))
+}
+
+#[cfg(test)]
+mod tests;
