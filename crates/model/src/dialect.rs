@@ -66,6 +66,7 @@ pub struct CreateOptions {
 }
 
 /// What a create through the gateway came to.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Created {
     /// The upstream created it now.
@@ -77,6 +78,8 @@ pub enum Created {
 }
 
 /// What an email delivered to the gateway came to.
+// Returned once per request and matched at once: boxing would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Ingested {
     /// A new ticket.

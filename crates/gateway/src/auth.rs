@@ -1,0 +1,385 @@
+//! Consumers: who may call, from where, with which permissions and quotas.
+//!
+//! Keys are kept only as SHA-256 digests; a presented key is hashed and compared in
+//! constant time, and no key, token or password is ever logged or echoed.
+
+use crate::config::{Cidr, Config, ConsumerConfig, Rate};
+use crate::ratelimit::{Limiter, RateReport};
+use governor::{DefaultKeyedRateLimiter, RateLimiter};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use subtle::ConstantTimeEq;
+use ticketgate_model::{
+    Consumer, Credential, Error, ErrorKind, Permission, Permissions, RouteClass,
+};
+
+type Digest32 = [u8; 32];
+
+fn digest(secret: &str) -> Digest32 {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
+/// One configured consumer, ready to check requests against.
+pub struct ConsumerEntry {
+    pub consumer: Consumer,
+    pub upstream: String,
+    networks: Vec<Cidr>,
+    itsmng_app_token: Option<Digest32>,
+    itsmng_password: Option<Digest32>,
+    limiters: [Limiter; 4],
+}
+
+impl ConsumerEntry {
+    fn limiter(&self, class: RouteClass) -> &Limiter {
+        &self.limiters[class as usize]
+    }
+}
+
+/// Every consumer, indexed by each kind of credential.
+pub struct Consumers {
+    entries: Vec<ConsumerEntry>,
+    by_bearer: HashMap<Digest32, usize>,
+    by_osticket: HashMap<Digest32, usize>,
+    by_itsmng_token: HashMap<Digest32, usize>,
+    by_itsmng_login: HashMap<String, usize>,
+    by_jwt_subject: HashMap<String, usize>,
+    by_name: HashMap<String, usize>,
+    failed_auth: DefaultKeyedRateLimiter<IpAddr>,
+    failed_auth_rate: Rate,
+    blocked: Mutex<HashMap<IpAddr, Instant>>,
+}
+
+impl Consumers {
+    pub fn from_config(config: &Config) -> Self {
+        let mut c = Consumers {
+            entries: Vec::new(),
+            by_bearer: HashMap::new(),
+            by_osticket: HashMap::new(),
+            by_itsmng_token: HashMap::new(),
+            by_itsmng_login: HashMap::new(),
+            by_jwt_subject: HashMap::new(),
+            by_name: HashMap::new(),
+            failed_auth: RateLimiter::keyed(crate::ratelimit::quota(
+                config.rate_limits.failed_auth,
+            )),
+            failed_auth_rate: config.rate_limits.failed_auth,
+            blocked: Mutex::new(HashMap::new()),
+        };
+        for cc in &config.consumers {
+            c.add(cc, &config.routing.default);
+        }
+        c
+    }
+
+    fn add(&mut self, cc: &ConsumerConfig, default_upstream: &str) {
+        let i = self.entries.len();
+        let perms: Vec<Permission> = cc.permissions.iter().map(|p| p.0).collect();
+        self.entries.push(ConsumerEntry {
+            consumer: Consumer::new(&cc.name, Permissions::of(&perms)),
+            upstream: cc
+                .upstream
+                .clone()
+                .unwrap_or_else(|| default_upstream.to_owned()),
+            networks: cc.networks.clone(),
+            itsmng_app_token: cc.itsmng_app_token.as_deref().map(digest),
+            itsmng_password: cc.itsmng_password.as_deref().map(digest),
+            limiters: [
+                Limiter::new("create", cc.quota.create),
+                Limiter::new("read", cc.quota.read),
+                Limiter::new("write", cc.quota.write),
+                Limiter::new("search", cc.quota.search),
+            ],
+        });
+        if let Some(k) = &cc.bearer_key {
+            self.by_bearer.insert(digest(k), i);
+        }
+        if let Some(k) = &cc.osticket_key {
+            self.by_osticket.insert(digest(k), i);
+        }
+        if let Some(k) = &cc.itsmng_user_token {
+            self.by_itsmng_token.insert(digest(k), i);
+        }
+        if let Some(l) = &cc.itsmng_login {
+            self.by_itsmng_login.insert(l.clone(), i);
+        }
+        if let Some(s) = &cc.jwt_subject {
+            self.by_jwt_subject.insert(s.clone(), i);
+        }
+        self.by_name.insert(cc.name.clone(), i);
+    }
+
+    pub fn entry(&self, name: &str) -> Option<&ConsumerEntry> {
+        self.by_name.get(name).map(|i| &self.entries[*i])
+    }
+
+    /// Identify the consumer behind a credential and check its source network.
+    pub fn authenticate(
+        &self,
+        credential: &Credential,
+        peer: IpAddr,
+    ) -> Result<&ConsumerEntry, Error> {
+        if let Some(until) = self.blocked_until(peer) {
+            return Err(
+                Error::rate_limited(until.saturating_duration_since(Instant::now()))
+                    .field("authentication"),
+            );
+        }
+        let found = self.lookup(credential);
+        let entry = match found {
+            Some(i) => &self.entries[i],
+            None => {
+                self.note_failure(peer);
+                return Err(match credential {
+                    Credential::Missing => Error::unauthorized("credentials are required"),
+                    _ => Error::unauthorized("the credentials are not valid"),
+                });
+            }
+        };
+        if !entry.networks.is_empty() && !entry.networks.iter().any(|n| n.contains(peer)) {
+            self.note_failure(peer);
+            return Err(Error::forbidden(
+                "these credentials may not be used from this network address",
+            )
+            .field("network"));
+        }
+        Ok(entry)
+    }
+
+    /// Authenticate, check the permission, and take a token from the consumer's quota.
+    pub fn authorize(
+        &self,
+        credential: &Credential,
+        need: Permission,
+        peer: IpAddr,
+    ) -> Result<(&ConsumerEntry, RateReport), (Error, Option<RateReport>)> {
+        let entry = self.authenticate(credential, peer).map_err(|e| (e, None))?;
+        if !entry.consumer.permissions.has(need) {
+            return Err((
+                Error::forbidden(format!(
+                    "this consumer lacks the {} permission",
+                    need.as_str()
+                )),
+                None,
+            ));
+        }
+        match entry.limiter(need.route_class()).check() {
+            Ok(report) => Ok((entry, report)),
+            Err((e, report)) => Err((e, Some(report))),
+        }
+    }
+
+    fn lookup(&self, credential: &Credential) -> Option<usize> {
+        let by_digest = |map: &HashMap<Digest32, usize>, secret: &str| {
+            let d = digest(secret);
+            // The map finds the candidate; the constant-time compare is the check.
+            map.iter()
+                .find(|(k, _)| bool::from(k.ct_eq(&d)))
+                .map(|(_, i)| *i)
+        };
+        match credential {
+            Credential::Missing => None,
+            Credential::Bearer(k) => by_digest(&self.by_bearer, k),
+            Credential::ApiKey(k) => by_digest(&self.by_osticket, k),
+            Credential::UserToken {
+                user_token,
+                app_token,
+            } => {
+                let i = by_digest(&self.by_itsmng_token, user_token)?;
+                self.app_token_ok(i, app_token.as_deref()).then_some(i)
+            }
+            Credential::Basic {
+                user,
+                password,
+                app_token,
+            } => {
+                let i = *self.by_itsmng_login.get(user)?;
+                let expected = self.entries[i].itsmng_password?;
+                let ok = bool::from(expected.ct_eq(&digest(password)));
+                (ok && self.app_token_ok(i, app_token.as_deref())).then_some(i)
+            }
+            Credential::JwtSubject(sub) => self.by_jwt_subject.get(sub).copied(),
+            Credential::Session { consumer } => self.by_name.get(consumer).copied(),
+        }
+    }
+
+    fn app_token_ok(&self, i: usize, presented: Option<&str>) -> bool {
+        match (&self.entries[i].itsmng_app_token, presented) {
+            (None, _) => true,
+            (Some(expected), Some(p)) => bool::from(expected.ct_eq(&digest(p))),
+            (Some(_), None) => false,
+        }
+    }
+
+    fn blocked_until(&self, peer: IpAddr) -> Option<Instant> {
+        let blocked = self.blocked.lock().unwrap_or_else(|p| p.into_inner());
+        blocked
+            .get(&peer)
+            .copied()
+            .filter(|until| *until > Instant::now())
+    }
+
+    /// Count a failed authentication; past the quota the address is refused for a while
+    /// before its credentials are even looked at.
+    fn note_failure(&self, peer: IpAddr) {
+        if self.failed_auth.check_key(&peer).is_err() {
+            let pause = Duration::from_secs_f64(1.0 / self.failed_auth_rate.per_second);
+            let mut blocked = self.blocked.lock().unwrap_or_else(|p| p.into_inner());
+            blocked.insert(peer, Instant::now() + pause);
+        }
+    }
+
+    /// Forget idle addresses (called periodically).
+    pub fn housekeeping(&self) {
+        self.failed_auth.retain_recent();
+        self.failed_auth.shrink_to_fit();
+        let now = Instant::now();
+        let mut blocked = self.blocked.lock().unwrap_or_else(|p| p.into_inner());
+        blocked.retain(|_, until| *until > now);
+    }
+
+    pub fn failed_auth_keys(&self) -> usize {
+        self.failed_auth.len()
+    }
+}
+
+/// Whether an error means "who are you?" (so the caller's dialect answers 401).
+pub fn is_auth_failure(e: &Error) -> bool {
+    matches!(e.kind, ErrorKind::Unauthorized | ErrorKind::Forbidden)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn consumers(extra: &str) -> Consumers {
+        let text = format!(
+            r#"
+[rate_limits]
+failed_auth = {{ per_second = 0.1, burst = 3 }}
+[[consumers]]
+name = "demo"
+bearer_key = "k1"
+osticket_key = "o1"
+itsmng_user_token = "u1"
+jwt_subject = "demo"
+permissions = ["create", "read"]
+networks = ["127.0.0.0/8"]
+quota = {{ create = {{ per_second = 1.0, burst = 2 }} }}
+{extra}"#
+        );
+        Consumers::from_config(&Config::parse(&text, &|_| None).unwrap())
+    }
+
+    const LOCAL: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
+    #[test]
+    fn each_credential_kind_finds_its_consumer() {
+        let c = consumers("");
+        for cred in [
+            Credential::Bearer("k1".into()),
+            Credential::ApiKey("o1".into()),
+            Credential::UserToken {
+                user_token: "u1".into(),
+                app_token: None,
+            },
+            Credential::JwtSubject("demo".into()),
+            Credential::Session {
+                consumer: "demo".into(),
+            },
+        ] {
+            assert_eq!(
+                &*c.authenticate(&cred, LOCAL).unwrap().consumer.name,
+                "demo"
+            );
+        }
+        // A key of one dialect is not a key of another.
+        assert!(
+            c.authenticate(&Credential::Bearer("o1".into()), LOCAL)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn network_permission_and_quota_are_enforced() {
+        let c = consumers("");
+        let far: IpAddr = "192.0.2.7".parse().unwrap();
+        let e = c
+            .authenticate(&Credential::Bearer("k1".into()), far)
+            .err()
+            .unwrap();
+        assert_eq!(e.kind, ErrorKind::Forbidden);
+        let e = c
+            .authorize(&Credential::Bearer("k1".into()), Permission::Delete, LOCAL)
+            .err()
+            .unwrap()
+            .0;
+        assert_eq!(e.kind, ErrorKind::Forbidden);
+        assert!(
+            c.authorize(&Credential::Bearer("k1".into()), Permission::Create, LOCAL)
+                .is_ok()
+        );
+        assert!(
+            c.authorize(&Credential::Bearer("k1".into()), Permission::Create, LOCAL)
+                .is_ok()
+        );
+        let (e, report) = c
+            .authorize(&Credential::Bearer("k1".into()), Permission::Create, LOCAL)
+            .err()
+            .unwrap();
+        assert_eq!(e.kind, ErrorKind::RateLimited);
+        assert_eq!(report.unwrap().policy, "create");
+        // Reads have their own quota.
+        assert!(
+            c.authorize(&Credential::Bearer("k1".into()), Permission::Read, LOCAL)
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn repeated_failures_block_the_address_but_not_others() {
+        let c = consumers("");
+        let attacker: IpAddr = "127.0.0.9".parse().unwrap();
+        for _ in 0..4 {
+            let _ = c.authenticate(&Credential::Bearer("guess".into()), attacker);
+        }
+        let e = c
+            .authenticate(&Credential::Bearer("k1".into()), attacker)
+            .err()
+            .unwrap();
+        assert_eq!(
+            e.kind,
+            ErrorKind::RateLimited,
+            "even a right key waits once blocked"
+        );
+        assert!(
+            c.authenticate(&Credential::Bearer("k1".into()), LOCAL)
+                .is_ok()
+        );
+        c.housekeeping();
+    }
+
+    #[test]
+    fn basic_login_and_app_tokens() {
+        let c = consumers(
+            r#"
+[[consumers]]
+name = "glpi"
+itsmng_login = "glpi"
+itsmng_password = "pw"
+itsmng_app_token = "app"
+permissions = ["read"]
+"#,
+        );
+        let basic = |pw: &str, app: Option<&str>| Credential::Basic {
+            user: "glpi".into(),
+            password: pw.into(),
+            app_token: app.map(str::to_owned),
+        };
+        assert!(c.authenticate(&basic("pw", Some("app")), LOCAL).is_ok());
+        assert!(c.authenticate(&basic("pw", None), LOCAL).is_err());
+        assert!(c.authenticate(&basic("nope", Some("app")), LOCAL).is_err());
+    }
+}

@@ -1,0 +1,354 @@
+//! The `ticketgate` command line: `serve`, `check`, `outbox`.
+
+use crate::config::Config;
+use crate::gateway::Gateway;
+use clap::{Parser, Subcommand};
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use tokio::sync::watch;
+
+/// sysexits(3): the codes mail servers and init systems understand.
+pub mod exit {
+    pub const OK: u8 = 0;
+    pub const DATAERR: u8 = 65;
+    pub const UNAVAILABLE: u8 = 69;
+    pub const SOFTWARE: u8 = 70;
+    pub const TEMPFAIL: u8 = 75;
+    pub const NOPERM: u8 = 77;
+    pub const CONFIG: u8 = 78;
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "ticketgate",
+    version,
+    about = "A multi-protocol API gateway for helpdesks"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct Common {
+    /// The configuration file.
+    #[arg(
+        long,
+        short = 'c',
+        default_value = "gateway.toml",
+        env = "TICKETGATE_CONFIG"
+    )]
+    pub config: PathBuf,
+    /// The data directory (overrides `server.data_dir`).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the gateway.
+    Serve {
+        #[command(flatten)]
+        common: Common,
+        /// The address to listen on (overrides `server.listen`); port 0 picks a free one.
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+    /// Validate the configuration and report warnings.
+    Check {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Inspect and act on the durable outbox.
+    Outbox {
+        #[command(flatten)]
+        common: Common,
+        #[command(subcommand)]
+        action: OutboxAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum OutboxAction {
+    /// List items (all states, or only one).
+    List {
+        #[arg(long, value_parser = ["pending", "delivered", "dead"])]
+        state: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// Show one item, its payload included.
+    Show { tracking_id: String },
+    /// Put an item (or every dead item) back in line for delivery now.
+    Retry {
+        tracking_id: Option<String>,
+        #[arg(long, conflicts_with = "tracking_id")]
+        all: bool,
+    },
+    /// Remove an undelivered item for good.
+    Drop { tracking_id: String },
+}
+
+pub fn load(common: &Common) -> Result<Config, String> {
+    let mut config = Config::load(&common.config).map_err(|e| e.to_string())?;
+    if let Some(dir) = &common.data_dir {
+        config.server.data_dir = dir.clone();
+    }
+    Ok(config)
+}
+
+pub fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TICKETGATE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+pub fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Check { common } => check(&common),
+        Command::Serve { common, listen } => runtime().block_on(serve(common, listen)),
+        Command::Outbox { common, action } => runtime().block_on(outbox(common, action)),
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime can be built")
+}
+
+fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("ticketgate: {message}");
+    ExitCode::from(code)
+}
+
+fn check(common: &Common) -> ExitCode {
+    match load(common) {
+        Ok(config) => {
+            for w in config.warnings() {
+                eprintln!("warning: {w}");
+            }
+            println!(
+                "{}: ok ({} consumer(s), {} upstream(s), mounts: {})",
+                common.config.display(),
+                config.consumers.len(),
+                config.upstreams.len(),
+                config
+                    .mounts()
+                    .iter()
+                    .map(|(d, p)| format!("{d} at {p}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            ExitCode::from(exit::OK)
+        }
+        Err(e) => fail(exit::CONFIG, e),
+    }
+}
+
+async fn serve(common: Common, listen: Option<SocketAddr>) -> ExitCode {
+    let mut config = match load(&common) {
+        Ok(c) => c,
+        Err(e) => return fail(exit::CONFIG, e),
+    };
+    if let Some(addr) = listen {
+        config.server.listen = addr;
+    }
+    init_logging(config.server.log_format == "json");
+    for w in config.warnings() {
+        tracing::warn!("{w}");
+    }
+    let _lock = match ticketgate_store::DataDirLock::acquire(&config.server.data_dir) {
+        Ok(l) => l,
+        Err(e) => return fail(exit::UNAVAILABLE, e),
+    };
+    let listener = match tokio::net::TcpListener::bind(config.server.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            return fail(
+                exit::UNAVAILABLE,
+                format!("cannot listen on {}: {e}", config.server.listen),
+            );
+        }
+    };
+    let gateway = match Gateway::build(config) {
+        Ok(g) => g,
+        Err(e) => return fail(exit::UNAVAILABLE, e),
+    };
+    let addr = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    println!("listening on {addr}");
+    let _ = std::io::stdout().flush();
+    tracing::info!(%addr, "ticketgate serving");
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(signals(tx, gateway.clone(), common.clone(), listen));
+    crate::serve(listener, gateway, rx).await;
+    tracing::info!("ticketgate stopped");
+    ExitCode::from(exit::OK)
+}
+
+/// SIGINT / SIGTERM stop gracefully; SIGHUP reloads consumers, keys and quotas.
+async fn signals(
+    tx: watch::Sender<bool>,
+    gateway: std::sync::Arc<Gateway>,
+    common: Common,
+    listen: Option<SocketAddr>,
+) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
+        tracing::error!("cannot install signal handlers");
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => match load(&common) {
+                Ok(mut config) => {
+                    if let Some(addr) = listen {
+                        config.server.listen = addr;
+                    }
+                    for note in gateway.reload(config) {
+                        tracing::warn!("reload: {note}");
+                    }
+                    tracing::info!("configuration reloaded");
+                }
+                Err(e) => tracing::error!("configuration NOT reloaded, the running one stays: {e}"),
+            },
+        }
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+    let _ = tx.send(true);
+}
+
+async fn outbox(common: Common, action: OutboxAction) -> ExitCode {
+    let config = match load(&common) {
+        Ok(c) => c,
+        Err(e) => return fail(exit::CONFIG, e),
+    };
+    let state = match ticketgate_store::GatewayState::open(
+        &config.server.data_dir.join("gateway.sqlite"),
+    ) {
+        Ok(s) => s,
+        Err(e) => return fail(exit::UNAVAILABLE, e),
+    };
+    let result = outbox_action(&state, action).await;
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => fail(exit::SOFTWARE, e),
+    }
+}
+
+async fn outbox_action(
+    state: &ticketgate_store::GatewayState,
+    action: OutboxAction,
+) -> ticketgate_model::Result<u8> {
+    use ticketgate_store::OutboxState;
+    match action {
+        OutboxAction::List {
+            state: filter,
+            limit,
+        } => {
+            let filter = filter.as_deref().map(|s| match s {
+                "delivered" => OutboxState::Delivered,
+                "dead" => OutboxState::Dead,
+                _ => OutboxState::Pending,
+            });
+            let items = state.list(filter, limit).await?;
+            println!(
+                "{:<20} {:<10} {:<7} {:<9} {:>8}  {:<25} LAST ERROR / TICKET",
+                "TRACKING ID", "STATE", "KIND", "UPSTREAM", "ATTEMPTS", "CREATED"
+            );
+            for i in &items {
+                let state = serde_json::to_value(i.state)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                let kind = serde_json::to_value(i.kind)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                let tail = match (&i.ticket_id, &i.last_error) {
+                    (Some(id), _) => format!("ticket {id}"),
+                    (None, Some(e)) => e.clone(),
+                    (None, None) => String::new(),
+                };
+                println!(
+                    "{:<20} {:<10} {:<7} {:<9} {:>8}  {:<25} {}",
+                    i.tracking_id,
+                    state,
+                    kind,
+                    i.upstream,
+                    i.attempts,
+                    i.created_at.to_rfc3339(),
+                    tail
+                );
+            }
+            println!("{} item(s)", items.len());
+            Ok(exit::OK)
+        }
+        OutboxAction::Show { tracking_id } => match state.item(&tracking_id).await? {
+            Some(item) => {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&item).unwrap_or_default()
+                );
+                Ok(exit::OK)
+            }
+            None => {
+                eprintln!("ticketgate: no outbox item {tracking_id}");
+                Ok(exit::DATAERR)
+            }
+        },
+        OutboxAction::Retry {
+            tracking_id: Some(id),
+            ..
+        } => {
+            if state.retry(&id).await? {
+                println!("{id}: queued for delivery now (a running ticketgate serve delivers it)");
+                Ok(exit::OK)
+            } else {
+                eprintln!("ticketgate: no undelivered outbox item {id}");
+                Ok(exit::DATAERR)
+            }
+        }
+        OutboxAction::Retry {
+            tracking_id: None,
+            all,
+        } => {
+            if !all {
+                eprintln!("ticketgate: give a tracking id or --all");
+                return Ok(exit::DATAERR);
+            }
+            let n = state.retry_all().await?;
+            println!("{n} dead item(s) queued for delivery now");
+            Ok(exit::OK)
+        }
+        OutboxAction::Drop { tracking_id } => {
+            if state.drop_item(&tracking_id).await? {
+                println!("{tracking_id}: dropped");
+                Ok(exit::OK)
+            } else {
+                eprintln!("ticketgate: no undelivered outbox item {tracking_id}");
+                Ok(exit::DATAERR)
+            }
+        }
+    }
+}

@@ -1,0 +1,90 @@
+use super::*;
+
+fn no_env(_: &str) -> Option<String> {
+    None
+}
+
+const MINIMAL: &str = r#"
+[[consumers]]
+name = "demo"
+bearer_key = "demo-key"
+permissions = ["create", "read"]
+networks = ["127.0.0.0/8", "::1"]
+"#;
+
+#[test]
+fn defaults_fill_everything_but_consumers() {
+    let c = Config::parse(MINIMAL, &no_env).unwrap();
+    assert_eq!(c.server.listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(c.routing.default, "embedded");
+    assert!(c.upstreams.contains_key("embedded"));
+    assert_eq!(c.consumers[0].quota.create.burst, 50);
+    assert!(c.warnings().is_empty(), "{:?}", c.warnings());
+}
+
+#[test]
+fn errors_name_the_key_and_the_line() {
+    let bad = MINIMAL.replace("\"read\"]", "\"read\", \"fly\"]");
+    let e = Config::parse(&bad, &no_env).unwrap_err();
+    assert!(e.contains("fly") && e.contains("line 6"), "{e}");
+    let bad = MINIMAL.replace("::1", "::1/200");
+    let e = Config::parse(&bad, &no_env).unwrap_err();
+    assert!(e.contains("prefix length") && e.contains("line 7"), "{e}");
+    let bad = format!("{MINIMAL}\n[routing]\ndefault = \"nowhere\"\n");
+    let e = Config::parse(&bad, &no_env).unwrap_err();
+    assert!(e.contains("nowhere") && e.contains("line 10"), "{e}");
+    let bad = format!("{MINIMAL}colour = \"blue\"\n");
+    let e = Config::parse(&bad, &no_env).unwrap_err();
+    assert!(e.contains("colour"), "{e}");
+}
+
+#[test]
+fn environment_variables_expand_and_missing_ones_are_named() {
+    let text = MINIMAL.replace("demo-key", "${DEMO_KEY}");
+    let e = Config::parse(&text, &no_env).unwrap_err();
+    assert!(e.contains("DEMO_KEY") && e.contains("line 4"), "{e}");
+    let c = Config::parse(&text, &|n| {
+        (n == "DEMO_KEY").then(|| "s\"e\\cret".to_owned())
+    })
+    .unwrap();
+    assert_eq!(c.consumers[0].bearer_key.as_deref(), Some("s\"e\\cret"));
+    // A commented-out reference needs no variable.
+    Config::parse(&format!("# url = \"${{UNSET}}\"\n{MINIMAL}"), &no_env).unwrap();
+}
+
+#[test]
+fn demo_keys_beyond_loopback_are_warned_about() {
+    let open = MINIMAL.replace(
+        "networks = [\"127.0.0.0/8\", \"::1\"]",
+        "networks = [\"0.0.0.0/0\"]",
+    );
+    let c = Config::parse(&open, &no_env).unwrap();
+    assert!(c.warnings()[0].contains("demo key"), "{:?}", c.warnings());
+}
+
+#[test]
+fn cidr_matching() {
+    let net: Cidr = "10.0.0.0/8".parse().unwrap();
+    assert!(net.contains("10.1.2.3".parse().unwrap()));
+    assert!(!net.contains("11.0.0.1".parse().unwrap()));
+    assert!(
+        net.contains("::ffff:10.0.0.1".parse().unwrap()),
+        "v4-mapped v6 peers match v4 nets"
+    );
+    let any: Cidr = "0.0.0.0/0".parse().unwrap();
+    assert!(any.contains("192.0.2.1".parse().unwrap()));
+    let host: Cidr = "::1".parse().unwrap();
+    assert!(host.contains("::1".parse().unwrap()) && host.is_loopback_only());
+}
+
+#[test]
+fn the_shipped_gateway_toml_is_valid() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../gateway.toml");
+    let c = Config::load(&path).unwrap();
+    assert!(c.warnings().is_empty(), "{:?}", c.warnings());
+    assert!(
+        c.mounts()
+            .iter()
+            .any(|(d, p)| *d == "canonical" && p == "/v1")
+    );
+}

@@ -1,0 +1,86 @@
+//! The per-request [`GatewayContext`] handed to a dialect's server face.
+
+use crate::gateway::Gateway;
+use crate::ratelimit::RateReport;
+use async_trait::async_trait;
+use bytes::Bytes;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use ticketgate_model::{
+    Consumer, CreateOptions, Created, Credential, Error, GatewayContext, Helpdesk, Ingested,
+    NewTicket, Permission, Result,
+};
+
+pub struct RequestContext {
+    pub gateway: Arc<Gateway>,
+    pub peer: IpAddr,
+    /// The quota report of this request's consumer, for the `RateLimit` headers.
+    pub rate: Mutex<Option<RateReport>>,
+    /// Who the request turned out to be, for the access log.
+    pub consumer: Mutex<Option<Arc<str>>>,
+}
+
+impl RequestContext {
+    pub fn new(gateway: Arc<Gateway>, peer: IpAddr) -> Self {
+        Self {
+            gateway,
+            peer,
+            rate: Mutex::new(None),
+            consumer: Mutex::new(None),
+        }
+    }
+
+    fn note_consumer(&self, c: &Consumer) {
+        *self.consumer.lock().unwrap_or_else(|p| p.into_inner()) = Some(c.name.clone());
+    }
+}
+
+#[async_trait]
+impl GatewayContext for RequestContext {
+    fn peer(&self) -> IpAddr {
+        self.peer
+    }
+
+    fn authenticate(&self, credential: &Credential) -> Result<Consumer> {
+        let consumers = self.gateway.consumers();
+        let entry = consumers.authenticate(credential, self.peer)?;
+        self.note_consumer(&entry.consumer);
+        Ok(entry.consumer.clone())
+    }
+
+    fn authorize(&self, credential: &Credential, need: Permission) -> Result<Consumer> {
+        let consumers = self.gateway.consumers();
+        match consumers.authorize(credential, need, self.peer) {
+            Ok((entry, report)) => {
+                self.note_consumer(&entry.consumer);
+                *self.rate.lock().unwrap_or_else(|p| p.into_inner()) = Some(report);
+                Ok(entry.consumer.clone())
+            }
+            Err((e, report)) => {
+                if report.is_some() {
+                    *self.rate.lock().unwrap_or_else(|p| p.into_inner()) = report;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn helpdesk(&self, consumer: &Consumer) -> Arc<dyn Helpdesk> {
+        self.gateway.upstream_for(consumer)
+    }
+
+    async fn create(
+        &self,
+        consumer: &Consumer,
+        ticket: NewTicket,
+        options: CreateOptions,
+    ) -> Result<Created> {
+        self.gateway.create(consumer, ticket, options).await
+    }
+
+    async fn ingest_email(&self, consumer: &Consumer, raw: Bytes) -> Result<Ingested> {
+        crate::email::ingest(&self.gateway, consumer, &raw)
+            .await
+            .map_err(|e: Error| e)
+    }
+}

@@ -1,0 +1,267 @@
+//! The gateway's shared state and the operations written once for every dialect:
+//! routing a consumer to its upstream, creates with idempotency and the outbox.
+
+use crate::auth::Consumers;
+use crate::canonical::CanonicalFace;
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::ratelimit::Limiter;
+use crate::upstream::{self, Shielded};
+use sha2::{Digest, Sha256};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock};
+use ticketgate_model::{
+    Consumer, CreateOptions, Created, Error, ErrorKind, Helpdesk, NewTicket, Result, ServerFace,
+};
+use ticketgate_store::{EmbeddedHelpdesk, GatewayState, OutboxKind};
+use tokio::sync::Notify;
+
+/// A dialect mounted at a path prefix.
+pub struct Mount {
+    pub prefix: String,
+    pub face: Arc<dyn ServerFace>,
+}
+
+pub struct Gateway {
+    config: RwLock<Arc<Config>>,
+    consumers: RwLock<Arc<Consumers>>,
+    pub upstreams: HashMap<String, Arc<Shielded>>,
+    pub embedded: Option<EmbeddedHelpdesk>,
+    pub state: GatewayState,
+    pub metrics: Arc<Metrics>,
+    pub mounts: Vec<Mount>,
+    pub global: Limiter,
+    /// Wakes the outbox worker when something is queued.
+    pub outbox_wake: Notify,
+    /// Idempotency keys with a request in flight, so a concurrent twin waits its turn.
+    in_flight: Mutex<HashSet<(String, String)>>,
+}
+
+impl Gateway {
+    /// Open the data directory, build every upstream and mount every dialect.
+    pub fn build(config: Config) -> Result<Arc<Self>> {
+        let data_dir = config.server.data_dir.clone();
+        let metrics = Arc::new(Metrics::default());
+        let state = GatewayState::open(&data_dir.join("gateway.sqlite"))?;
+        let mut upstreams = HashMap::new();
+        let mut embedded = None;
+        for (name, uc) in &config.upstreams {
+            let built = upstream::build(name, uc, &data_dir)?;
+            if built.embedded.is_some() {
+                embedded = built.embedded;
+            }
+            upstreams.insert(
+                name.clone(),
+                Arc::new(Shielded::new(
+                    name,
+                    built.helpdesk,
+                    uc.protection.clone(),
+                    metrics.clone(),
+                )),
+            );
+        }
+        let mut mounts = Vec::new();
+        if let Some(c) = &config.dialects.canonical {
+            mounts.push(Mount {
+                prefix: c.prefix.clone(),
+                face: Arc::new(CanonicalFace::new(&c.prefix, state.clone())),
+            });
+        }
+        // Longest prefix first, so `/api/TicketsApi` wins over `/api`.
+        mounts.sort_by_key(|m| std::cmp::Reverse(m.prefix.len()));
+        Ok(Arc::new(Self {
+            consumers: RwLock::new(Arc::new(Consumers::from_config(&config))),
+            global: Limiter::new("global", config.rate_limits.global),
+            config: RwLock::new(Arc::new(config)),
+            upstreams,
+            embedded,
+            state,
+            metrics,
+            mounts,
+            outbox_wake: Notify::new(),
+            in_flight: Mutex::new(HashSet::new()),
+        }))
+    }
+
+    pub fn config(&self) -> Arc<Config> {
+        self.config
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub fn consumers(&self) -> Arc<Consumers> {
+        self.consumers
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Take new consumers, keys and quotas from a reloaded configuration. Listeners,
+    /// mounts and upstreams need a restart; a change to them is reported, not applied.
+    pub fn reload(&self, new: Config) -> Vec<String> {
+        let mut ignored = Vec::new();
+        let old = self.config();
+        if old.server.listen != new.server.listen || old.server.data_dir != new.server.data_dir {
+            ignored.push("server.listen / server.data_dir change only on restart".to_owned());
+        }
+        if old.mounts() != new.mounts() {
+            ignored.push("dialect mounts change only on restart".to_owned());
+        }
+        if old.upstreams.keys().ne(new.upstreams.keys()) {
+            ignored.push("the set of upstreams changes only on restart".to_owned());
+        }
+        let consumers = Arc::new(Consumers::from_config(&new));
+        *self.consumers.write().unwrap_or_else(|p| p.into_inner()) = consumers;
+        *self.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(new);
+        ignored
+    }
+
+    /// The upstream that serves a consumer.
+    pub fn upstream_for(&self, consumer: &Consumer) -> Arc<Shielded> {
+        let name = self
+            .consumers()
+            .entry(&consumer.name)
+            .map(|e| e.upstream.clone())
+            .unwrap_or_else(|| self.config().routing.default.clone());
+        self.upstream_named(&name)
+    }
+
+    pub fn upstream_named(&self, name: &str) -> Arc<Shielded> {
+        match self.upstreams.get(name) {
+            Some(u) => u.clone(),
+            None => {
+                // Validation guarantees the default exists; a consumer whose upstream was
+                // removed by a reload falls back to it.
+                let default = self.config().routing.default.clone();
+                self.upstreams
+                    .get(&default)
+                    .or_else(|| self.upstreams.values().next())
+                    .cloned()
+                    .expect("configuration validation guarantees at least the default upstream")
+            }
+        }
+    }
+
+    /// Create through the gateway: replay a known idempotency key, try the upstream,
+    /// and queue durably when it cannot take the ticket now (if the caller may queue).
+    pub async fn create(
+        &self,
+        consumer: &Consumer,
+        ticket: NewTicket,
+        options: CreateOptions,
+    ) -> Result<Created> {
+        let upstream = self.upstream_for(consumer);
+        let Some(key) = options.idempotency_key.clone() else {
+            return self
+                .create_now(consumer, &upstream, ticket, options.may_queue, None)
+                .await;
+        };
+        let fingerprint = fingerprint(&ticket);
+        let slot = (consumer.name.to_string(), key.clone());
+        if !self
+            .in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(slot.clone())
+        {
+            return Err(Error::conflict(
+                "a request with this Idempotency-Key is still in progress; retry later",
+            )
+            .retryable(true)
+            .retry_after(std::time::Duration::from_secs(1)));
+        }
+        let outcome = async {
+            if let Some(rec) = self.state.idempotency(&consumer.name, &key).await? {
+                if rec.fingerprint != fingerprint {
+                    return Err(Error::conflict(
+                        "this Idempotency-Key was used with a different request body",
+                    )
+                    .field("Idempotency-Key"));
+                }
+                return match (rec.ticket_id, rec.tracking_id) {
+                    (Some(id), _) => Ok(Created::Replayed(upstream.get(&id).await?)),
+                    (None, Some(tracking_id)) => Ok(Created::Queued { tracking_id }),
+                    (None, None) => Err(Error::internal("an idempotency record has no outcome")),
+                };
+            }
+            self.create_now(
+                consumer,
+                &upstream,
+                ticket,
+                options.may_queue,
+                Some((key.clone(), fingerprint)),
+            )
+            .await
+        }
+        .await;
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&slot);
+        outcome
+    }
+
+    async fn create_now(
+        &self,
+        consumer: &Consumer,
+        upstream: &Arc<Shielded>,
+        ticket: NewTicket,
+        may_queue: bool,
+        idempotency: Option<(String, String)>,
+    ) -> Result<Created> {
+        // The payload is kept before the attempt, so a queued create is exactly what
+        // the client sent.
+        let payload = if may_queue {
+            Some(serde_json::to_string(&ticket).map_err(|e| Error::internal(e.to_string()))?)
+        } else {
+            None
+        };
+        match upstream.create(ticket).await {
+            Ok(t) => {
+                if let Some((key, fp)) = &idempotency {
+                    self.state
+                        .remember_created(
+                            &consumer.name,
+                            key,
+                            fp,
+                            upstream.name(),
+                            &t.id,
+                            &t.number,
+                        )
+                        .await?;
+                }
+                Ok(Created::Ticket(t))
+            }
+            Err(e) if e.retryable && e.kind != ErrorKind::RateLimited => match payload {
+                Some(payload) => {
+                    let tracking_id = self
+                        .state
+                        .enqueue(
+                            upstream.name(),
+                            OutboxKind::Create,
+                            None,
+                            &consumer.name,
+                            payload,
+                            idempotency,
+                        )
+                        .await?;
+                    tracing::info!(upstream = upstream.name(), tracking_id, reason = %e, "create queued in the outbox");
+                    self.outbox_wake.notify_one();
+                    Ok(Created::Queued { tracking_id })
+                }
+                None => Err(e),
+            },
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// The digest that tells "the same request again" from "another request, same key".
+fn fingerprint(ticket: &NewTicket) -> String {
+    let bytes = serde_json::to_vec(ticket).unwrap_or_default();
+    Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}

@@ -1,0 +1,67 @@
+//! ticketgate: a multi-protocol API gateway for helpdesks.
+//!
+//! Clients speak any mounted helpdesk dialect; each request becomes a canonical
+//! operation, is authenticated and rate-limited once, and is forwarded to the
+//! configured upstream helpdesk (by default the embedded SQLite store), with a durable
+//! outbox for creates the upstream cannot take now.
+//!
+//! # Layout
+//! - [`config`]: `gateway.toml` — parsing, `${ENV}` expansion, validation with line numbers.
+//! - [`http`]: the accept loop and the request pipeline shared by every dialect.
+//! - [`gateway`]: shared state; routing a consumer to its upstream; creates with
+//!   idempotency and the outbox.
+//! - [`context`]: the per-request [`GatewayContext`](ticketgate_model::GatewayContext) a
+//!   dialect's server face uses.
+//! - [`auth`]: consumers, hashed credentials, networks, permissions, quotas.
+//! - [`ratelimit`]: GCRA limiters and the IETF `RateLimit` headers.
+//! - [`upstream`]: building upstreams and shielding them (concurrency, rate, breaker).
+//! - [`outbox`]: the delivery worker.
+//! - [`email`]: mail ingestion: threading, deduplication, loop protection.
+//! - [`canonical`]: the canonical `/v1` API.
+//! - [`metrics`]: Prometheus counters and histograms.
+//! - [`cli`]: the `ticketgate` command line.
+
+pub mod auth;
+pub mod canonical;
+pub mod cli;
+pub mod config;
+pub mod context;
+pub mod email;
+pub mod gateway;
+pub mod http;
+pub mod metrics;
+pub mod outbox;
+pub mod ratelimit;
+pub mod upstream;
+
+pub use config::Config;
+pub use gateway::Gateway;
+
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// Serve on `listener` until `shutdown` turns true: the entry point for the binary,
+/// the end-to-end tests and the benches. In-flight requests finish before it returns.
+pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>, shutdown: watch::Receiver<bool>) {
+    let outbox = tokio::spawn(outbox::run(gateway.clone(), shutdown.clone()));
+    let housekeeping = {
+        let gateway = gateway.clone();
+        let mut shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(30)) => gateway.consumers().housekeeping(),
+                    _ = shutdown.changed() => return,
+                }
+            }
+        })
+    };
+    http::accept_loop(listener, gateway.clone(), shutdown).await;
+    let _ = outbox.await;
+    housekeeping.abort();
+    for upstream in gateway.upstreams.values() {
+        ticketgate_model::Helpdesk::shutdown(upstream.as_ref()).await;
+    }
+}
