@@ -1,0 +1,194 @@
+//! The shield, end to end: quotas per consumer and route class, the IETF headers,
+//! slow clients, oversize bodies.
+
+mod support;
+
+use serde_json::json;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+use support::{Gateway, canonical_config, client, problem};
+
+const QUOTAS: &str = r#"
+[[consumers]]
+name = "bursty"
+bearer_key = "bursty-key"
+permissions = ["create", "read", "search"]
+networks = ["127.0.0.0/8"]
+quota.create = { per_second = 1.0, burst = 10 }
+quota.read = { per_second = 1.0, burst = 3 }
+
+[[consumers]]
+name = "calm"
+bearer_key = "calm-key"
+permissions = ["create", "read", "search"]
+networks = ["127.0.0.0/8"]
+quota.create = { per_second = 1.0, burst = 10 }
+"#;
+
+#[tokio::test]
+async fn a_burst_gets_exactly_its_quota_and_others_are_unaffected() {
+    let g = Gateway::start(&canonical_config(&format!(
+        "{QUOTAS}\n[server]\nheader_read_timeout_ms = 1000\n"
+    )));
+    let c = client();
+    let body = json!({"subject": "Burst", "requester": {"email": "a@example.com"}});
+    let mut created = 0;
+    let mut limited = Vec::new();
+    for _ in 0..25 {
+        let resp = c
+            .post(g.url("/v1/tickets"))
+            .header("Authorization", "Bearer bursty-key")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        match resp.status().as_u16() {
+            201 => {
+                created += 1;
+                assert!(
+                    resp.headers()["ratelimit"]
+                        .to_str()
+                        .unwrap()
+                        .starts_with("\"create\";r=")
+                );
+            }
+            429 => limited.push(resp),
+            s => panic!("unexpected status {s}"),
+        }
+    }
+    // GCRA lets the burst through, plus at most one token refilled during the run.
+    assert!((10..=11).contains(&created), "created {created}");
+    let resp = limited.pop().unwrap();
+    let retry_after: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry_after >= 1);
+    assert_eq!(resp.headers()["ratelimit-policy"], "\"create\";q=10;w=10");
+    assert!(
+        resp.headers()["ratelimit"]
+            .to_str()
+            .unwrap()
+            .starts_with("\"create\";r=0;t=")
+    );
+    let p = problem(resp, 429).await;
+    assert_eq!(p["retryable"], true);
+
+    // Another consumer, and another route class of the same consumer, still pass.
+    let resp = c
+        .post(g.url("/v1/tickets"))
+        .header("Authorization", "Bearer calm-key")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let resp = c
+        .get(g.url("/v1/tickets/1"))
+        .header("Authorization", "Bearer bursty-key")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["ratelimit-policy"], "\"read\";q=3;w=3");
+
+    let page: serde_json::Value = c
+        .get(g.url("/v1/tickets?limit=100"))
+        .header("Authorization", "Bearer calm-key")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["total"], created + 1, "every 429 wrote nothing");
+}
+
+#[tokio::test]
+async fn failed_authentication_is_rate_limited_per_address() {
+    let g = Gateway::start(&canonical_config(
+        "[rate_limits]\nfailed_auth = { per_second = 0.1, burst = 5 }\n",
+    ));
+    let c = client();
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        let r = c
+            .get(g.url("/v1/tickets"))
+            .header("Authorization", "Bearer guess")
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(&statuses[..5], &[401; 5]);
+    assert!(statuses[6..].iter().all(|s| *s == 429), "{statuses:?}");
+    // Even the right key waits while the address is blocked.
+    let r = c
+        .get(g.url("/v1/tickets"))
+        .header("Authorization", "Bearer demo-key")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+}
+
+#[test]
+fn a_slow_loris_connection_is_cut() {
+    let g = Gateway::start(&canonical_config(
+        "[server]\nheader_read_timeout_ms = 500\n",
+    ));
+    let mut s = TcpStream::connect(&g.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let started = Instant::now();
+    // Half a request head, then silence.
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .unwrap();
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let waited = started.elapsed();
+    assert!(
+        waited < Duration::from_secs(4),
+        "the server closed the connection after {waited:?}"
+    );
+    assert!(
+        waited >= Duration::from_millis(400),
+        "not before the timeout: {waited:?}"
+    );
+    // The server still serves others.
+    let mut ok = TcpStream::connect(&g.addr).unwrap();
+    ok.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut resp = String::new();
+    ok.read_to_string(&mut resp).unwrap();
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+}
+
+#[test]
+fn an_oversize_body_is_refused_before_it_is_read_whole() {
+    let g = Gateway::start(&canonical_config(
+        "[limits]\nbody_bytes = 1024\nupload_bytes = 1024\n",
+    ));
+    let mut s = TcpStream::connect(&g.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    // Declare 10 MB and send only the head: the answer must come without the body.
+    s.write_all(
+        b"POST /v1/tickets HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer demo-key\r\nContent-Type: application/json\r\nContent-Length: 10000000\r\n\r\n",
+    )
+    .unwrap();
+    let mut buf = [0u8; 4096];
+    let n = s.read(&mut buf).unwrap();
+    let head = String::from_utf8_lossy(&buf[..n]);
+    assert!(head.starts_with("HTTP/1.1 413"), "{head}");
+    assert!(head.contains("application/problem+json"));
+
+    // Chunked, with no length declared: cut as soon as it goes over.
+    let mut s = TcpStream::connect(&g.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"POST /v1/tickets HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer demo-key\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n").unwrap();
+    let chunk = format!("{:x}\r\n{}\r\n", 2048, "a".repeat(2048));
+    s.write_all(chunk.as_bytes()).unwrap();
+    let n = s.read(&mut buf).unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 413"));
+}
