@@ -61,6 +61,18 @@ pub enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Deliver one email message read from standard input (for a mail server's pipe).
+    ///
+    /// Exit status per sysexits: 0 delivered or durably queued, 65 unreadable or
+    /// not a ticket (auto-reply, bounce…), 75 temporary failure (the mail server
+    /// retries), 77 sender or consumer refused, 78 configuration error.
+    Pipe {
+        #[command(flatten)]
+        common: Common,
+        /// The consumer the message is delivered as (default: `pipe.consumer`).
+        #[arg(long)]
+        consumer: Option<String>,
+    },
     /// Inspect and act on the durable outbox.
     Outbox {
         #[command(flatten)]
@@ -118,6 +130,13 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Check { common } => check(&common),
         Command::Serve { common, listen } => runtime().block_on(serve(common, listen)),
         Command::Outbox { common, action } => runtime().block_on(outbox(common, action)),
+        Command::Pipe { common, consumer } => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a tokio runtime can be built");
+            rt.block_on(pipe(common, consumer))
+        }
     }
 }
 
@@ -236,6 +255,79 @@ async fn signals(
     }
     tracing::info!("shutting down: finishing in-flight requests");
     let _ = tx.send(true);
+}
+
+async fn pipe(common: Common, consumer: Option<String>) -> ExitCode {
+    use std::io::Read as _;
+    use ticketgate_model::{ErrorKind, Ingested, Permission};
+    let config = match load(&common) {
+        Ok(c) => c,
+        Err(e) => return fail(exit::CONFIG, e),
+    };
+    init_logging(config.server.log_format == "json");
+    let Some(name) = consumer.or_else(|| config.pipe.consumer.clone()) else {
+        return fail(
+            exit::CONFIG,
+            "no consumer for piped mail: pass --consumer or set pipe.consumer",
+        );
+    };
+    let limit = config.limits.email_bytes;
+    let mut raw = Vec::new();
+    let read = std::io::stdin()
+        .lock()
+        .take(limit as u64 + 1)
+        .read_to_end(&mut raw);
+    if let Err(e) = read {
+        return fail(exit::TEMPFAIL, format!("cannot read the message: {e}"));
+    }
+    if raw.len() > limit {
+        return fail(
+            exit::DATAERR,
+            format!("the message is larger than {limit} bytes"),
+        );
+    }
+    let gateway = match Gateway::build(config) {
+        Ok(g) => g,
+        Err(e) => return fail(exit::TEMPFAIL, e),
+    };
+    let consumers = gateway.consumers();
+    let Some(entry) = consumers.entry(&name) else {
+        return fail(exit::CONFIG, format!("consumer {name:?} is not defined"));
+    };
+    if !entry.consumer.permissions.has(Permission::Create) {
+        return fail(
+            exit::NOPERM,
+            format!("consumer {name:?} lacks the create permission"),
+        );
+    }
+    let consumer = entry.consumer.clone();
+    match crate::email::ingest(&gateway, &consumer, &raw).await {
+        Ok(Ingested::Created(t)) => println!("created ticket {}", t.number),
+        Ok(Ingested::Replied { ticket, .. }) => {
+            println!("added a reply to ticket {}", ticket.number)
+        }
+        Ok(Ingested::Duplicate { ticket_id, .. }) => {
+            println!("already delivered (ticket {ticket_id})")
+        }
+        Ok(Ingested::Queued { tracking_id }) => {
+            println!("queued for delivery as {tracking_id} (the upstream is unavailable)")
+        }
+        Ok(Ingested::Ignored { reason }) => {
+            return fail(exit::DATAERR, format!("not a ticket: {reason}"));
+        }
+        Err(e) => {
+            let code = match e.kind {
+                ErrorKind::Unauthorized | ErrorKind::Forbidden => exit::NOPERM,
+                ErrorKind::BadInput
+                | ErrorKind::PayloadTooLarge
+                | ErrorKind::UnsupportedMediaType => exit::DATAERR,
+                ErrorKind::Unsupported => exit::UNAVAILABLE,
+                _ => exit::TEMPFAIL,
+            };
+            return fail(code, e);
+        }
+    }
+    ExitCode::from(exit::OK)
 }
 
 async fn outbox(common: Common, action: OutboxAction) -> ExitCode {

@@ -43,6 +43,15 @@ pub struct Config {
     pub routing: Routing,
     #[serde(default)]
     pub outbox: OutboxConfig,
+    #[serde(default)]
+    pub pipe: PipeConfig,
+}
+
+/// `ticketgate pipe`: the consumer that mail piped in by the local mail server acts as.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PipeConfig {
+    pub consumer: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -497,6 +506,14 @@ impl Config {
                     ));
                 }
             }
+        }
+        if let Some(p) = &self.pipe.consumer
+            && !names.contains(p.as_str())
+        {
+            return Err(format!(
+                "pipe.consumer names consumer {p:?}, which is not defined{}",
+                at("consumer")
+            ));
         }
         validate_rate(self.rate_limits.global)
             .map_err(|m| format!("rate_limits.global: {m}{}", at("global")))?;

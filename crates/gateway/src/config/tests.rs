@@ -26,13 +26,13 @@ fn defaults_fill_everything_but_consumers() {
 fn errors_name_the_key_and_the_line() {
     let bad = MINIMAL.replace("\"read\"]", "\"read\", \"fly\"]");
     let e = Config::parse(&bad, &no_env).unwrap_err();
-    assert!(e.contains("fly") && e.contains("line 6"), "{e}");
+    assert!(e.contains("fly") && e.contains("line 5"), "{e}");
     let bad = MINIMAL.replace("::1", "::1/200");
     let e = Config::parse(&bad, &no_env).unwrap_err();
-    assert!(e.contains("prefix length") && e.contains("line 7"), "{e}");
+    assert!(e.contains("prefix length") && e.contains("line 6"), "{e}");
     let bad = format!("{MINIMAL}\n[routing]\ndefault = \"nowhere\"\n");
     let e = Config::parse(&bad, &no_env).unwrap_err();
-    assert!(e.contains("nowhere") && e.contains("line 10"), "{e}");
+    assert!(e.contains("nowhere") && e.contains("line 9"), "{e}");
     let bad = format!("{MINIMAL}colour = \"blue\"\n");
     let e = Config::parse(&bad, &no_env).unwrap_err();
     assert!(e.contains("colour"), "{e}");
