@@ -18,7 +18,11 @@ fn ticket(i: u64) -> NewTicket {
             email: Some(format!("user{}@example.com", i % 50)),
             ..Default::default()
         },
-        department: Some(Reference::name(if i % 2 == 0 { "IT" } else { "Support" })),
+        department: Some(Reference::name(if i.is_multiple_of(2) {
+            "IT"
+        } else {
+            "Support"
+        })),
         priority: Some(Reference::name("high")),
         ..Default::default()
     }
