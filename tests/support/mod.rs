@@ -75,6 +75,12 @@ impl Gateway {
 
     /// Start with `config` on an existing data directory (for restarts).
     pub fn start_in(dir: &Path, config: &str) -> Self {
+        Self::start_listen(dir, config, "127.0.0.1:0")
+    }
+
+    /// Start on an existing data directory and a given address (a restart that
+    /// clients and downstream gateways find where they left it).
+    pub fn start_listen(dir: &Path, config: &str, listen: &str) -> Self {
         let config_path = dir.join("gateway.toml");
         std::fs::write(&config_path, config).expect("the config can be written");
         let mut child = Command::new(binary())
@@ -84,7 +90,7 @@ impl Gateway {
             .arg("--data-dir")
             .arg(dir.join("data"))
             .arg("--listen")
-            .arg("127.0.0.1:0")
+            .arg(listen)
             .env("TICKETGATE_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -334,6 +334,8 @@ pub enum UpstreamKind {
         #[serde(default)]
         durability: Option<String>,
     },
+    /// Another ticketgate's canonical API (gateways chained: edge → central).
+    Ticketgate(crate::upstream::remote::RemoteConfig),
 }
 
 /// How an upstream is shielded from bursts and failures.

@@ -75,12 +75,24 @@ impl GatewayContext for RequestContext {
         ticket: NewTicket,
         options: CreateOptions,
     ) -> Result<Created> {
-        self.gateway.create(consumer, ticket, options).await
+        // A client that hangs up must not cut a create in half (the ticket made
+        // upstream, its idempotency record not yet written): the work runs to its end
+        // on its own task whatever becomes of the request.
+        let (gateway, consumer) = (self.gateway.clone(), consumer.clone());
+        detached(async move { gateway.create(&consumer, ticket, options).await }).await
     }
 
     async fn ingest_email(&self, consumer: &Consumer, raw: Bytes) -> Result<Ingested> {
-        crate::email::ingest(&self.gateway, consumer, &raw)
-            .await
-            .map_err(|e: Error| e)
+        let (gateway, consumer) = (self.gateway.clone(), consumer.clone());
+        detached(async move { crate::email::ingest(&gateway, &consumer, &raw).await }).await
     }
+}
+
+/// Run `work` on its own task, so dropping the caller does not cancel it.
+async fn detached<T: Send + 'static>(
+    work: impl std::future::Future<Output = Result<T>> + Send + 'static,
+) -> Result<T> {
+    tokio::spawn(work)
+        .await
+        .unwrap_or_else(|e| Err(Error::internal(format!("the work failed: {e}"))))
 }

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use ticketgate_model::{
     Consumer, CreateOptions, Created, Error, ErrorKind, Helpdesk, NewTicket, Result, ServerFace,
 };
-use ticketgate_store::{EmbeddedHelpdesk, GatewayState, OutboxKind};
+use ticketgate_store::{EmbeddedHelpdesk, Enqueue, GatewayState, OutboxKind};
 use tokio::sync::Notify;
 
 /// A dialect mounted at a path prefix.
@@ -158,48 +158,35 @@ impl Gateway {
                 .await;
         };
         let fingerprint = fingerprint(&ticket);
-        let slot = (consumer.name.to_string(), key.clone());
-        if !self
-            .in_flight
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(slot.clone())
-        {
+        let Some(_slot) = InFlight::claim(&self.in_flight, consumer.name.to_string(), key.clone())
+        else {
             return Err(Error::conflict(
                 "a request with this Idempotency-Key is still in progress; retry later",
             )
             .retryable(true)
             .retry_after(std::time::Duration::from_secs(1)));
-        }
-        let outcome = async {
-            if let Some(rec) = self.state.idempotency(&consumer.name, &key).await? {
-                if rec.fingerprint != fingerprint {
-                    return Err(Error::conflict(
-                        "this Idempotency-Key was used with a different request body",
-                    )
-                    .field("Idempotency-Key"));
-                }
-                return match (rec.ticket_id, rec.tracking_id) {
-                    (Some(id), _) => Ok(Created::Replayed(upstream.get(&id).await?)),
-                    (None, Some(tracking_id)) => Ok(Created::Queued { tracking_id }),
-                    (None, None) => Err(Error::internal("an idempotency record has no outcome")),
-                };
+        };
+        if let Some(rec) = self.state.idempotency(&consumer.name, &key).await? {
+            if rec.fingerprint != fingerprint {
+                return Err(Error::conflict(
+                    "this Idempotency-Key was used with a different request body",
+                )
+                .field("Idempotency-Key"));
             }
-            self.create_now(
-                consumer,
-                &upstream,
-                ticket,
-                options.may_queue,
-                Some((key.clone(), fingerprint)),
-            )
-            .await
+            return match (rec.ticket_id, rec.tracking_id) {
+                (Some(id), _) => Ok(Created::Replayed(upstream.get(&id).await?)),
+                (None, Some(tracking_id)) => Ok(Created::Queued { tracking_id }),
+                (None, None) => Err(Error::internal("an idempotency record has no outcome")),
+            };
         }
-        .await;
-        self.in_flight
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&slot);
-        outcome
+        self.create_now(
+            consumer,
+            &upstream,
+            ticket,
+            options.may_queue,
+            Some((key, fingerprint)),
+        )
+        .await
     }
 
     async fn create_now(
@@ -217,7 +204,13 @@ impl Gateway {
         } else {
             None
         };
-        match upstream.create(ticket).await {
+        // One key for every attempt of this create, direct or from the outbox, so an
+        // upstream that recognises repeats never makes two tickets of it.
+        let delivery_key = match &idempotency {
+            Some((key, _)) => digest(format!("{}\n{key}", consumer.name).as_bytes()),
+            None => random_key(),
+        };
+        match upstream.create_idempotent(ticket, &delivery_key).await {
             Ok(t) => {
                 if let Some((key, fp)) = &idempotency {
                     self.state
@@ -237,14 +230,15 @@ impl Gateway {
                 Some(payload) => {
                     let tracking_id = self
                         .state
-                        .enqueue(
-                            upstream.name(),
-                            OutboxKind::Create,
-                            None,
-                            &consumer.name,
+                        .enqueue(Enqueue {
+                            upstream: upstream.name().to_owned(),
+                            kind: OutboxKind::Create,
+                            target: None,
+                            consumer: consumer.name.to_string(),
                             payload,
                             idempotency,
-                        )
+                            delivery_key: Some(delivery_key),
+                        })
                         .await?;
                     tracing::info!(upstream = upstream.name(), tracking_id, reason = %e, "create queued in the outbox");
                     self.outbox_wake.notify_one();
@@ -257,11 +251,65 @@ impl Gateway {
     }
 }
 
+/// A claimed (consumer, idempotency key): released when dropped, however the
+/// create ends.
+struct InFlight<'a> {
+    set: &'a Mutex<HashSet<(String, String)>>,
+    slot: Option<(String, String)>,
+}
+
+impl<'a> InFlight<'a> {
+    fn claim(
+        set: &'a Mutex<HashSet<(String, String)>>,
+        consumer: String,
+        key: String,
+    ) -> Option<Self> {
+        let slot = (consumer, key);
+        let fresh = set
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(slot.clone());
+        fresh.then_some(Self {
+            set,
+            slot: Some(slot),
+        })
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if let Some(slot) = self.slot.take() {
+            self.set
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&slot);
+        }
+    }
+}
+
 /// The digest that tells "the same request again" from "another request, same key".
 fn fingerprint(ticket: &NewTicket) -> String {
-    let bytes = serde_json::to_vec(ticket).unwrap_or_default();
-    Sha256::digest(&bytes)
+    digest(&serde_json::to_vec(ticket).unwrap_or_default())
+}
+
+fn digest(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// A key no other create will use: the process's random hasher seed, the clock and a
+/// counter, digested.
+fn random_key() -> String {
+    use std::hash::{BuildHasher, RandomState};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let seed = RandomState::new().hash_one(n);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    digest(format!("{seed}:{now}:{n}:{}", std::process::id()).as_bytes())[..32].to_owned()
 }

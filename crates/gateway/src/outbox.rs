@@ -1,30 +1,40 @@
 //! The delivery worker: sends what the outbox holds, in order, with backoff.
 //!
-//! Items are taken oldest first and delivered one at a time, which keeps the order
-//! clients were acknowledged in (and a reply after its ticket). A failed attempt is
-//! retried after an exponential backoff with jitter; after `max_attempts`, or on an
-//! error that no retry can fix (the upstream refused the ticket as invalid), the item
-//! is dead-lettered with its last error, for `ticketgate outbox list / retry`.
+//! Each upstream's items are delivered one at a time, strictly in the order clients
+//! were acknowledged (so a reply always follows its ticket): an item that is not due
+//! yet, or whose attempt failed, holds back every later item of the same upstream.
+//! A failed attempt is retried after an exponential backoff with jitter; after
+//! `max_attempts`, or on an error that no retry can fix (the upstream refused the
+//! ticket as invalid), the item is dead-lettered with its last error, for
+//! `ticketgate outbox list / retry`, and no longer holds the others back.
 
 use crate::gateway::Gateway;
 use chrono::Utc;
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 use ticketgate_model::{Helpdesk, NewEntry, NewTicket};
-use ticketgate_store::{OutboxItem, OutboxKind};
+use ticketgate_store::{OutboxItem, OutboxKind, OutboxState};
 use tokio::sync::watch;
 
 /// Run until `shutdown` turns true.
 pub async fn run(gateway: Arc<Gateway>, mut shutdown: watch::Receiver<bool>) {
     loop {
         let poll = Duration::from_millis(gateway.config().outbox.poll_ms);
-        match gateway.state.due(64).await {
+        match gateway.state.pending(256).await {
             Ok(items) => {
+                let now = Utc::now();
+                let mut held: HashSet<String> = HashSet::new();
                 for item in items {
                     if *shutdown.borrow() {
                         return;
                     }
-                    deliver(&gateway, item).await;
+                    if held.contains(&item.upstream) {
+                        continue;
+                    }
+                    if item.next_attempt_at > now || !deliver(&gateway, &item).await {
+                        held.insert(item.upstream);
+                    }
                 }
             }
             Err(e) => tracing::error!(error = %e, "outbox cannot be read"),
@@ -37,39 +47,61 @@ pub async fn run(gateway: Arc<Gateway>, mut shutdown: watch::Receiver<bool>) {
     }
 }
 
-async fn deliver(gateway: &Gateway, item: OutboxItem) {
+/// One attempt; true when the item no longer holds its upstream's queue back
+/// (delivered, or dead-lettered).
+async fn deliver(gateway: &Gateway, item: &OutboxItem) -> bool {
     let config = gateway.config().outbox.clone();
     let upstream = gateway.upstream_named(&item.upstream);
-    if item.kind == OutboxKind::Entry && item.target.as_deref().is_some_and(|t| t.starts_with("q-"))
-    {
-        // Its ticket is still queued: wait for it, without spending an attempt.
-        let _ = gateway
-            .state
-            .failed(
-                item.seq,
-                "waiting for its ticket to be delivered",
-                Some(Utc::now() + chrono::Duration::seconds(1)),
-            )
-            .await;
-        return;
+    let mut target = item.target.clone().unwrap_or_default();
+    if item.kind == OutboxKind::Entry && target.starts_with("q-") {
+        // Queued behind a create: use the ticket it became, or follow it into the
+        // dead letters if it never will.
+        match gateway.state.item(&target).await {
+            Ok(Some(create)) if create.state == OutboxState::Delivered => {
+                target = create.ticket_id.unwrap_or_default();
+            }
+            Ok(Some(create)) if create.state == OutboxState::Pending => {
+                let _ = gateway
+                    .state
+                    .failed(
+                        item.seq,
+                        "waiting for its ticket to be delivered",
+                        Some(Utc::now() + chrono::Duration::seconds(1)),
+                    )
+                    .await;
+                return false;
+            }
+            _ => {
+                gateway.metrics.outbox_failed(true);
+                let _ = gateway
+                    .state
+                    .failed(
+                        item.seq,
+                        &format!("its ticket {target} was never delivered"),
+                        None,
+                    )
+                    .await;
+                return true;
+            }
+        }
     }
     if let Err(e) = gateway.state.begin_attempt(item.seq).await {
         tracing::error!(error = %e, "cannot record an outbox attempt; not sending");
-        return;
+        return false;
     }
     let attempt = item.attempts + 1;
     let result = match item.kind {
         OutboxKind::Create => match serde_json::from_str::<NewTicket>(&item.payload) {
-            Ok(t) => upstream.create(t).await.map(|t| (t.id, Some(t.number))),
+            Ok(t) => upstream
+                .create_idempotent(t, &item.delivery_key)
+                .await
+                .map(|t| (t.id, Some(t.number))),
             Err(e) => Err(ticketgate_model::Error::internal(format!(
                 "unreadable queued ticket: {e}"
             ))),
         },
         OutboxKind::Entry => match serde_json::from_str::<NewEntry>(&item.payload) {
-            Ok(e) => {
-                let target = item.target.clone().unwrap_or_default();
-                upstream.add_entry(&target, e).await.map(|_| (target, None))
-            }
+            Ok(e) => upstream.add_entry(&target, e).await.map(|_| (target, None)),
             Err(e) => Err(ticketgate_model::Error::internal(format!(
                 "unreadable queued entry: {e}"
             ))),
@@ -91,6 +123,7 @@ async fn deliver(gateway: &Gateway, item: OutboxItem) {
             {
                 tracing::error!(error = %e, tracking_id = item.tracking_id, "delivered but not recorded");
             }
+            true
         }
         Err(e) => {
             let dead = !e.retryable || attempt >= config.max_attempts;
@@ -104,6 +137,7 @@ async fn deliver(gateway: &Gateway, item: OutboxItem) {
             if let Err(se) = gateway.state.failed(item.seq, &e.message, next).await {
                 tracing::error!(error = %se, "cannot record an outbox failure");
             }
+            dead
         }
     }
 }

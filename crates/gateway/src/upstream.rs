@@ -39,6 +39,11 @@ pub fn build(name: &str, config: &UpstreamConfig, data_dir: &Path) -> Result<Bui
                 name: name.to_owned(),
             })
         }
+        UpstreamKind::Ticketgate(remote) => Ok(Built {
+            helpdesk: Arc::new(remote::RemoteGateway::new(name, remote)?),
+            embedded: None,
+            name: name.to_owned(),
+        }),
     }
 }
 
@@ -234,6 +239,10 @@ impl Helpdesk for Shielded {
     async fn create(&self, t: NewTicket) -> Result<Ticket> {
         self.call("create", self.inner.create(t)).await
     }
+    async fn create_idempotent(&self, t: NewTicket, key: &str) -> Result<Ticket> {
+        self.call("create", self.inner.create_idempotent(t, key))
+            .await
+    }
     async fn get(&self, id: &str) -> Result<Ticket> {
         self.call("get", self.inner.get(id)).await
     }
@@ -287,5 +296,6 @@ impl Helpdesk for Shielded {
     }
 }
 
+pub mod remote;
 #[cfg(test)]
 mod tests;

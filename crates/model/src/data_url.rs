@@ -19,11 +19,13 @@ pub enum DataUrlError {
     NoComma,
     #[error("the data URL's base64 content is invalid: {0}")]
     Base64(String),
+    #[error("not a data URL: it must start with \"data:\"")]
+    NotDataUrl,
 }
 
 /// True when `s` starts like a data URL (case-insensitive scheme).
 pub fn is_data_url(s: &str) -> bool {
-    s.len() >= 5 && s[..5].eq_ignore_ascii_case("data:")
+    s.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("data:"))
 }
 
 /// Decode `data:[<media type>][;charset=…][;base64],<data>`.
@@ -31,7 +33,10 @@ pub fn is_data_url(s: &str) -> bool {
 /// Non-base64 data is percent-decoded; a `%` not followed by two hex digits is kept as
 /// it is, because hand-written API calls (`data:text/html,100% sure`) do that.
 pub fn parse(s: &str) -> Result<DataUrl, DataUrlError> {
-    let rest = &s[5.min(s.len())..];
+    if !is_data_url(s) {
+        return Err(DataUrlError::NotDataUrl);
+    }
+    let rest = s.get(5..).unwrap_or_default();
     let (header, data) = rest.split_once(',').ok_or(DataUrlError::NoComma)?;
     let mut parts = header.split(';');
     let media_type = parts.next().unwrap_or("").trim();
@@ -106,6 +111,13 @@ fn hex(b: u8) -> Option<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn multibyte_text_is_never_cut_inside_a_character() {
+        assert!(!is_data_url("abcdé"));
+        assert!(!is_data_url("é"));
+        assert_eq!(parse("abcdé"), Err(DataUrlError::NotDataUrl));
+    }
 
     #[test]
     fn plain_html_message() {

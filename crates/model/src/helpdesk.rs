@@ -128,6 +128,16 @@ pub trait Helpdesk: Send + Sync + 'static {
 
     async fn create(&self, ticket: NewTicket) -> Result<Ticket>;
 
+    /// Create, telling the upstream a key that is the same on every retry of this one
+    /// create (an outbox item's tracking id, a client's idempotency key), so an upstream
+    /// that can recognise a repeated delivery creates the ticket at most once even when
+    /// an earlier attempt timed out after it had in fact succeeded. Upstreams with no
+    /// such mechanism keep this default, and a retried delivery is at-least-once.
+    async fn create_idempotent(&self, ticket: NewTicket, key: &str) -> Result<Ticket> {
+        let _ = key;
+        self.create(ticket).await
+    }
+
     /// The full ticket with its thread entries and attachments.
     async fn get(&self, id: &str) -> Result<Ticket> {
         Err(self.unsupported(Operation::Get, id))

@@ -28,5 +28,6 @@ pub mod time;
 pub use db::DataDirLock;
 pub use embedded::EmbeddedHelpdesk;
 pub use state::{
-    GatewayState, IdempotencyRecord, MailRecord, OutboxItem, OutboxKind, OutboxState, OutboxSummary,
+    Enqueue, GatewayState, IdempotencyRecord, MailRecord, OutboxItem, OutboxKind, OutboxState,
+    OutboxSummary,
 };

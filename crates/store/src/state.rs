@@ -14,7 +14,8 @@ use serde::Serialize;
 use std::path::Path;
 use ticketgate_model::{Error, Result};
 
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE outbox (
     seq             INTEGER PRIMARY KEY AUTOINCREMENT,
     tracking_id     TEXT NOT NULL UNIQUE,
@@ -52,7 +53,29 @@ CREATE TABLE mail_map (
     tracking_id TEXT,
     created_at  TEXT NOT NULL
 );
-"#];
+"#,
+    // 2: the key sent upstream with every delivery attempt of one create, so an upstream
+    // that recognises repeated deliveries creates it once even after a lost answer.
+    "ALTER TABLE outbox ADD COLUMN delivery_key TEXT;",
+];
+
+/// A delivery to queue.
+#[derive(Debug, Clone)]
+pub struct Enqueue {
+    pub upstream: String,
+    pub kind: OutboxKind,
+    /// For entries: the ticket (an upstream id, or the tracking id of a queued create).
+    pub target: Option<String>,
+    pub consumer: String,
+    /// The canonical JSON of the `NewTicket` or `NewEntry`.
+    pub payload: String,
+    /// The client's idempotency key and request fingerprint, recorded in the same
+    /// transaction so a retried request finds this item.
+    pub idempotency: Option<(String, String)>,
+    /// The key already used upstream by a direct attempt that failed; later
+    /// deliveries reuse it. None: the tracking id is the key.
+    pub delivery_key: Option<String>,
+}
 
 /// What an outbox item delivers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -124,6 +147,8 @@ pub struct OutboxItem {
     pub created_at: DateTime<Utc>,
     pub ticket_id: Option<String>,
     pub number: Option<String>,
+    /// The key sent upstream with each attempt (see [`Enqueue::delivery_key`]).
+    pub delivery_key: String,
 }
 
 /// The first outcome of a request carrying an idempotency key.
@@ -159,17 +184,16 @@ impl GatewayState {
     }
 
     /// Queue a delivery; returns the tracking id. Committed before this returns.
-    pub async fn enqueue(
-        &self,
-        upstream: &str,
-        kind: OutboxKind,
-        target: Option<String>,
-        consumer: &str,
-        payload: String,
-        idempotency: Option<(String, String)>,
-    ) -> Result<String> {
-        let upstream = upstream.to_owned();
-        let consumer = consumer.to_owned();
+    pub async fn enqueue(&self, item: Enqueue) -> Result<String> {
+        let Enqueue {
+            upstream,
+            kind,
+            target,
+            consumer,
+            payload,
+            idempotency,
+            delivery_key,
+        } = item;
         self.db
             .call(move |c| {
                 let tx = c.transaction().map_err(sql_error)?;
@@ -177,9 +201,9 @@ impl GatewayState {
                 let tracking_id = new_tracking_id(&tx)?;
                 tx.execute(
                     "INSERT INTO outbox(tracking_id, upstream, kind, target, consumer, payload, state, \
-                     next_attempt_at, created_at, updated_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?7, ?7)",
-                    params![tracking_id, upstream, kind.as_str(), target, consumer, payload, now],
+                     next_attempt_at, created_at, updated_at, delivery_key) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?7, ?7, ?8)",
+                    params![tracking_id, upstream, kind.as_str(), target, consumer, payload, now, delivery_key],
                 )
                 .map_err(sql_error)?;
                 if let Some((key, fingerprint)) = idempotency {
@@ -209,6 +233,22 @@ impl GatewayState {
                     ))
                     .map_err(sql_error)?;
                 let rows = stmt.query_map(params![now, limit], item_from_row).map_err(sql_error)?;
+                rows.collect::<rusqlite::Result<Vec<_>>>().map_err(sql_error)
+            })
+            .await
+    }
+
+    /// Pending items, due or not, oldest first, at most `limit`: the worker delivers
+    /// each upstream's items strictly in this order.
+    pub async fn pending(&self, limit: u32) -> Result<Vec<OutboxItem>> {
+        self.db
+            .call(move |c| {
+                let mut stmt = c
+                    .prepare_cached(&format!(
+                        "SELECT {ITEM_COLUMNS} FROM outbox WHERE state = 'pending' ORDER BY seq LIMIT ?1"
+                    ))
+                    .map_err(sql_error)?;
+                let rows = stmt.query_map(params![limit], item_from_row).map_err(sql_error)?;
                 rows.collect::<rusqlite::Result<Vec<_>>>().map_err(sql_error)
             })
             .await
@@ -533,7 +573,7 @@ pub struct MailRecord {
 }
 
 const ITEM_COLUMNS: &str = "seq, tracking_id, upstream, kind, target, consumer, payload, state, attempts, \
-                            next_attempt_at, last_error, created_at, ticket_id, number";
+                            next_attempt_at, last_error, created_at, ticket_id, number, delivery_key";
 
 fn item_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxItem> {
     let ts = |s: String| time::from_db(&s).unwrap_or_else(time::now);
@@ -552,6 +592,9 @@ fn item_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxItem> {
         created_at: ts(r.get(11)?),
         ticket_id: r.get(12)?,
         number: r.get(13)?,
+        delivery_key: r
+            .get::<_, Option<String>>(14)?
+            .unwrap_or_else(|| r.get(1).unwrap_or_default()),
     })
 }
 

@@ -11,18 +11,27 @@ async fn outbox_lifecycle_and_idempotency_follow_delivery() {
     let (_dir, s) = open();
     let key = Some(("k1".to_owned(), "fp".to_owned()));
     let t1 = s
-        .enqueue("up", OutboxKind::Create, None, "demo", "{}".into(), key)
+        .enqueue(Enqueue {
+            upstream: "up".into(),
+            kind: OutboxKind::Create,
+            target: None,
+            consumer: "demo".into(),
+            payload: "{}".into(),
+            idempotency: key,
+            delivery_key: None,
+        })
         .await
         .unwrap();
     let t2 = s
-        .enqueue(
-            "up",
-            OutboxKind::Entry,
-            Some(t1.clone()),
-            "demo",
-            "{}".into(),
-            None,
-        )
+        .enqueue(Enqueue {
+            upstream: "up".into(),
+            kind: OutboxKind::Entry,
+            target: Some(t1.clone()),
+            consumer: "demo".into(),
+            payload: "{}".into(),
+            idempotency: None,
+            delivery_key: None,
+        })
         .await
         .unwrap();
     assert!(t1.starts_with("q-") && t1 != t2);
@@ -49,7 +58,15 @@ async fn outbox_lifecycle_and_idempotency_follow_delivery() {
 async fn failed_items_back_off_then_dead_letter_and_can_be_retried() {
     let (_dir, s) = open();
     let t = s
-        .enqueue("up", OutboxKind::Create, None, "demo", "{}".into(), None)
+        .enqueue(Enqueue {
+            upstream: "up".into(),
+            kind: OutboxKind::Create,
+            target: None,
+            consumer: "demo".into(),
+            payload: "{}".into(),
+            idempotency: None,
+            delivery_key: None,
+        })
         .await
         .unwrap();
     let seq = s.item(&t).await.unwrap().unwrap().seq;
@@ -77,14 +94,15 @@ async fn outbox_survives_reopening() {
     let path = dir.path().join("gateway.sqlite");
     let t = {
         let s = GatewayState::open(&path).unwrap();
-        s.enqueue(
-            "up",
-            OutboxKind::Create,
-            None,
-            "demo",
-            "{\"a\":1}".into(),
-            None,
-        )
+        s.enqueue(Enqueue {
+            upstream: "up".into(),
+            kind: OutboxKind::Create,
+            target: None,
+            consumer: "demo".into(),
+            payload: "{\"a\":1}".into(),
+            idempotency: None,
+            delivery_key: None,
+        })
         .await
         .unwrap()
     };

@@ -1,0 +1,152 @@
+//! `multipart/form-data` creates, as the plugin documents with `curl -F`.
+//!
+//! Text parts are fields under their names; a part with a file name (the plugin's
+//! `attachments[]`) is an attachment with its own media type.
+
+use serde_json::{Map, Value};
+use ticketgate_model::{Attachment, Error};
+
+/// One decoded form: the text fields and the files.
+pub struct Form {
+    pub fields: Map<String, Value>,
+    pub files: Vec<Attachment>,
+}
+
+/// The `boundary` parameter of a `multipart/form-data` content type.
+pub fn boundary(content_type: &str) -> Option<String> {
+    let (mime, params) = content_type.split_once(';')?;
+    if !mime.trim().eq_ignore_ascii_case("multipart/form-data") {
+        return None;
+    }
+    params.split(';').find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        k.trim()
+            .eq_ignore_ascii_case("boundary")
+            .then(|| v.trim().trim_matches('"').to_owned())
+            .filter(|b| !b.is_empty() && b.len() <= 200)
+    })
+}
+
+fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+    haystack
+        .get(from..)?
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .map(|i| i + from)
+}
+
+fn malformed() -> Error {
+    Error::bad_input("Malformed multipart/form-data body")
+}
+
+/// Split a form body into its parts.
+pub fn parse(body: &[u8], boundary: &str) -> Result<Form, Error> {
+    let delimiter = format!("--{boundary}");
+    let delimiter = delimiter.as_bytes();
+    let mut form = Form {
+        fields: Map::new(),
+        files: Vec::new(),
+    };
+    let mut pos = find(body, delimiter, 0).ok_or_else(malformed)? + delimiter.len();
+    loop {
+        if body.get(pos..pos + 2) == Some(b"--") {
+            return Ok(form);
+        }
+        // The line break after the delimiter.
+        pos = find(body, b"\n", pos).ok_or_else(malformed)? + 1;
+        let (headers_end, body_start) = match find(body, b"\r\n\r\n", pos) {
+            Some(i) => (i, i + 4),
+            None => {
+                let i = find(body, b"\n\n", pos).ok_or_else(malformed)?;
+                (i, i + 2)
+            }
+        };
+        let headers = String::from_utf8_lossy(&body[pos..headers_end]).into_owned();
+        let next = find(body, delimiter, body_start).ok_or_else(malformed)?;
+        let mut content = &body[body_start..next];
+        content = content.strip_suffix(b"\n").unwrap_or(content);
+        content = content.strip_suffix(b"\r").unwrap_or(content);
+        add_part(&mut form, &headers, content)?;
+        pos = next + delimiter.len();
+    }
+}
+
+fn add_part(form: &mut Form, headers: &str, content: &[u8]) -> Result<(), Error> {
+    let mut name = None;
+    let mut filename = None;
+    let mut media_type = None;
+    for line in headers.lines() {
+        let Some((key, value)) = line.split_once(':') else {
+            continue;
+        };
+        if key.trim().eq_ignore_ascii_case("content-disposition") {
+            for param in value.split(';').skip(1) {
+                if let Some((k, v)) = param.split_once('=') {
+                    let v = v.trim().trim_matches('"').to_owned();
+                    match k.trim().to_ascii_lowercase().as_str() {
+                        "name" => name = Some(v),
+                        "filename" => filename = Some(v),
+                        _ => {}
+                    }
+                }
+            }
+        } else if key.trim().eq_ignore_ascii_case("content-type") {
+            media_type = Some(value.trim().to_ascii_lowercase());
+        }
+    }
+    let name = name.ok_or_else(malformed)?;
+    if let Some(filename) = filename {
+        // A browser's empty file input sends a part with no name and no content.
+        if filename.is_empty() && content.is_empty() {
+            return Ok(());
+        }
+        let file = filename.rsplit(['/', '\\']).next().unwrap_or(&filename);
+        form.files.push(Attachment {
+            name: file.to_owned(),
+            media_type: media_type.unwrap_or_else(|| "application/octet-stream".to_owned()),
+            bytes: content.to_vec(),
+            ..Attachment::default()
+        });
+        return Ok(());
+    }
+    let text = String::from_utf8(content.to_vec()).map_err(|_| {
+        Error::bad_input(format!(
+            "{name}: Malformed UTF-8 characters, possibly incorrectly encoded"
+        ))
+    })?;
+    super::insert_repeated(&mut form.fields, &name, Value::String(text));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_and_files() {
+        let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nJohn Doe\r\n\
+--XyZ\r\nContent-Disposition: form-data; name=\"attachments[]\"; filename=\"/tmp/invoice.pdf\"\r\n\
+Content-Type: application/pdf\r\n\r\n%PDF-1.4\r\n--XyZ--\r\n";
+        let f = parse(body, "XyZ").unwrap();
+        assert_eq!(f.fields["name"], "John Doe");
+        assert_eq!(f.files[0].name, "invoice.pdf");
+        assert_eq!(f.files[0].bytes, b"%PDF-1.4");
+        assert!(parse(b"no parts here", "XyZ").is_err());
+        assert!(
+            parse(
+                b"--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nunterminated",
+                "XyZ"
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn boundaries() {
+        assert_eq!(
+            boundary("multipart/form-data; boundary=\"abc\"").as_deref(),
+            Some("abc")
+        );
+        assert_eq!(boundary("application/json"), None);
+    }
+}

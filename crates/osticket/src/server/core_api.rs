@@ -1,0 +1,183 @@
+//! The core API: `POST tickets.json`, `tickets.xml`, `tickets.email`.
+
+use super::{OsticketServer, authorize, status_of, text_response, with_retry_after};
+use crate::decode::{CreateFormat, VALIDATION_HEADER, decode_request};
+use crate::wire::{CreateResponse, WireId};
+use bytes::Bytes;
+use http::{Method, Request, Response};
+use ticketgate_model::{
+    CreateOptions, Created, Error, ErrorKind, GatewayContext, Ingested, Permission, Ticket,
+};
+
+/// The longest `Idempotency-Key` taken; a longer one is a client mistake.
+const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+pub(super) async fn handle(
+    face: &OsticketServer,
+    ext: &str,
+    req: Request<Bytes>,
+    cx: &dyn GatewayContext,
+) -> Response<Bytes> {
+    let format = match ext {
+        "json" => Some(CreateFormat::Json),
+        "xml" => Some(CreateFormat::Xml),
+        "email" => None,
+        _ => return text_response(415, "Unsupported data format"),
+    };
+    if req.method() != Method::POST {
+        return text_response(405, "Method not allowed");
+    }
+    let result = match format {
+        Some(format) => create(face, format, req, cx).await,
+        None => email(req, cx).await,
+    };
+    result.unwrap_or_else(|e| error_response(&e))
+}
+
+async fn create(
+    face: &OsticketServer,
+    format: CreateFormat,
+    req: Request<Bytes>,
+    cx: &dyn GatewayContext,
+) -> Result<Response<Bytes>, Error> {
+    let consumer = authorize(cx, req.headers(), Permission::Create)?;
+    let idempotency_key = idempotency_key(&req)?;
+    let content_type = req
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let mut ticket = decode_request(format, content_type, req.body())?;
+    // Checked here too, so a create the outbox would hold is refused now, not later.
+    ticket.validate().map_err(as_validation)?;
+    if let Some(parent) = ticket.parent.clone() {
+        ticket.parent = Some(parent_id(cx, &consumer, &parent).await?);
+    }
+    let options = CreateOptions {
+        idempotency_key,
+        may_queue: face.config.queue_creates,
+    };
+    let created = cx
+        .create(&consumer, ticket, options)
+        .await
+        .map_err(as_validation)?;
+    Ok(match created {
+        Created::Ticket(t) | Created::Replayed(t) => created_response(face, &t),
+        // Only reachable with `queue_creates`: a client that opted in reads the tracking id.
+        Created::Queued { tracking_id } => text_response(202, &tracking_id),
+    })
+}
+
+/// The plugin's `parentTicketId` is a number or an id: a number is looked up first.
+async fn parent_id(
+    cx: &dyn GatewayContext,
+    consumer: &ticketgate_model::Consumer,
+    parent: &str,
+) -> Result<String, Error> {
+    let h = cx.helpdesk(consumer);
+    match h.get_by_number(parent).await {
+        Ok(t) => Ok(t.id),
+        Err(e) if matches!(e.kind, ErrorKind::NotFound | ErrorKind::Unsupported) => {
+            Ok(parent.to_owned())
+        }
+        Err(e) if e.kind == ErrorKind::UpstreamRejected && e.upstream_status == Some(404) => {
+            Ok(parent.to_owned())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn created_response(face: &OsticketServer, t: &Ticket) -> Response<Bytes> {
+    if face.config.plugin_create_response {
+        return super::plugin_response(
+            201,
+            super::OutFormat::Json,
+            &CreateResponse {
+                ticket_id: WireId::new(&t.id),
+                number: t.number.clone(),
+                subject: t.subject.clone(),
+                message: "Ticket created successfully".to_owned(),
+            },
+        );
+    }
+    text_response(201, &t.number)
+}
+
+/// A refusal by the helpdesk reads like osTicket's own validation failure.
+fn as_validation(e: Error) -> Error {
+    if e.kind != ErrorKind::BadInput || e.message.starts_with(VALIDATION_HEADER) {
+        return e;
+    }
+    let field = e.field.clone().unwrap_or_else(|| "ticket".to_owned());
+    let message = format!(
+        "{VALIDATION_HEADER}\n{}: {}",
+        osticket_field(&field),
+        e.message
+    );
+    Error { message, ..e }
+}
+
+/// The osTicket name of a canonical field, for messages.
+fn osticket_field(canonical: &str) -> &str {
+    match canonical {
+        "requester.name" => "name",
+        "requester.email" | "requester" => "email",
+        "requester.phone" => "phone",
+        "body" => "message",
+        "client_ip" => "ip",
+        "topic" => "topicId",
+        "department" => "departmentId",
+        "due_at" => "duedate",
+        "parent" => "parentTicketId",
+        other => other,
+    }
+}
+
+fn idempotency_key(req: &Request<Bytes>) -> Result<Option<String>, Error> {
+    let Some(v) = req.headers().get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = v
+        .to_str()
+        .map_err(|_| Error::bad_input("Idempotency-Key must be visible ASCII"))?
+        .trim();
+    if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY {
+        return Err(Error::bad_input(format!(
+            "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} characters"
+        )));
+    }
+    Ok(Some(key.to_owned()))
+}
+
+/// `tickets.email`: the raw message goes to the gateway's mail ingestion.
+async fn email(req: Request<Bytes>, cx: &dyn GatewayContext) -> Result<Response<Bytes>, Error> {
+    let consumer = authorize(cx, req.headers(), Permission::Create)?;
+    if req.body().iter().all(u8::is_ascii_whitespace) {
+        return Err(Error::bad_input("Email message content is required"));
+    }
+    let body = req.into_body();
+    Ok(match cx.ingest_email(&consumer, body).await? {
+        Ingested::Created(t) => text_response(201, &t.number),
+        Ingested::Replied { ticket, .. } => text_response(201, &ticket.number),
+        Ingested::Duplicate { ticket_id, number } => {
+            text_response(201, number.as_deref().unwrap_or(&ticket_id))
+        }
+        Ingested::Queued { tracking_id } => text_response(202, &tracking_id),
+        // osTicket answers a mail its filters refuse with 403 "Ticket denied".
+        Ingested::Ignored { reason } => text_response(403, &format!("Ticket denied: {reason}")),
+    })
+}
+
+/// An error as osTicket's core API words it: a status and a bare text body.
+pub(crate) fn error_response(e: &Error) -> Response<Bytes> {
+    let status = status_of(e);
+    let body = match e.kind {
+        ErrorKind::Unauthorized => "Valid API key required".to_owned(),
+        ErrorKind::Forbidden => "API key not authorized".to_owned(),
+        ErrorKind::RateLimited => "Rate limit exceeded".to_owned(),
+        ErrorKind::UnsupportedMediaType => "Unsupported data format".to_owned(),
+        ErrorKind::PayloadTooLarge => "Request body too large".to_owned(),
+        ErrorKind::Internal => "Unable to create new ticket: unknown error".to_owned(),
+        _ => e.message.clone(),
+    };
+    with_retry_after(text_response(status, &body), e)
+}

@@ -1,0 +1,162 @@
+//! The server face: `/api/TicketsApi` over the canonical operations.
+//!
+//! Every request is authenticated twice: the bearer JWT is verified here (signature,
+//! lifetime, issuer, audience) and must carry the endpoint's `Tickets.*` permission
+//! claim; its subject is then handed to the gateway, which maps it onto a consumer
+//! and checks that consumer's network, canonical permission and quota.
+
+mod requests;
+mod routes;
+
+pub use requests::{
+    AllowedExtensions, ListPlan, MAX_TITLE_CHARS, USERNAME_PAGE_SIZE, check_path_id, closure,
+    forward_entry, integration_ticket, list_plan, register, reply_entry, requester_reply_entry,
+    resolution, update_patch, uploads, username_query,
+};
+
+use crate::config::ServerConfig;
+use crate::form::Limits;
+use crate::jwt::{self, VerifiedToken, VerifierSettings};
+use crate::problem;
+use async_trait::async_trait;
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, Response, header};
+use std::time::Duration;
+use ticketgate_model::{
+    BodyClass, Consumer, Credential, Error, GatewayContext, Permission, ServerFace,
+};
+
+/// The TicketsApi dialect's server face.
+pub struct TicketsApiServer {
+    config: ServerConfig,
+    verifier: VerifierSettings,
+    allowed: AllowedExtensions,
+    limits: Limits,
+}
+
+impl std::fmt::Debug for TicketsApiServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TicketsApiServer")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TicketsApiServer {
+    /// Check the configuration: at least one key, a readable PEM, sane limits.
+    pub fn new(config: ServerConfig) -> Result<Self, String> {
+        let jwt_cfg = &config.jwt;
+        let hs256_secret = match jwt_cfg.hs256_secret.as_deref() {
+            Some("") => return Err("jwt.hs256_secret must not be empty".into()),
+            Some(s) => Some(s.as_bytes().to_vec()),
+            None => None,
+        };
+        let rs256_public_key = match jwt_cfg.rs256_public_key_pem.as_deref() {
+            Some(pem) => Some(
+                jwt::parse_public_key_pem(pem)
+                    .map_err(|e| format!("jwt.rs256_public_key_pem: {e}"))?,
+            ),
+            None => None,
+        };
+        if hs256_secret.is_none() && rs256_public_key.is_none() {
+            return Err("jwt: set hs256_secret or rs256_public_key_pem".into());
+        }
+        if jwt_cfg.permission_claim.trim().is_empty() {
+            return Err("jwt.permission_claim must not be empty".into());
+        }
+        if !config.prefix.starts_with('/') {
+            return Err("prefix must start with /".into());
+        }
+        if config.max_parts == 0 || config.max_part_bytes == 0 || config.max_total_bytes == 0 {
+            return Err("max_parts, max_part_bytes and max_total_bytes must be above 0".into());
+        }
+        let verifier = VerifierSettings {
+            hs256_secret,
+            rs256_public_key,
+            issuer: jwt_cfg.issuer.clone(),
+            audience: jwt_cfg.audience.clone(),
+            leeway: Duration::from_secs(jwt_cfg.leeway_secs),
+        };
+        Ok(Self {
+            allowed: AllowedExtensions::new(&config.allowed_extensions),
+            limits: Limits {
+                max_parts: config.max_parts,
+                max_part_bytes: config.max_part_bytes,
+                max_total_bytes: config.max_total_bytes,
+            },
+            verifier,
+            config,
+        })
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.config.prefix
+    }
+
+    /// Verify the bearer token, check its permission claim, then let the gateway
+    /// authorize the subject for `need`.
+    fn caller(
+        &self,
+        headers: &HeaderMap,
+        cx: &dyn GatewayContext,
+        need: Permission,
+        claim: Option<&str>,
+    ) -> Result<(Consumer, VerifiedToken), Error> {
+        let raw = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, t)| t.trim())
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| Error::unauthorized("a Bearer token is required"))?;
+        let token =
+            jwt::verify(raw, &self.verifier).map_err(|e| Error::unauthorized(e.to_string()))?;
+        if let Some(claim) = claim
+            && !token.has_claim_value(&self.config.jwt.permission_claim, claim)
+        {
+            return Err(Error::forbidden(format!(
+                "the token does not grant {claim}"
+            )));
+        }
+        let consumer = cx.authorize(&Credential::JwtSubject(token.subject.clone()), need)?;
+        Ok((consumer, token))
+    }
+}
+
+#[async_trait]
+impl ServerFace for TicketsApiServer {
+    fn dialect(&self) -> &'static str {
+        "ticketsapi"
+    }
+
+    fn body_class(&self, method: &Method, path: &str) -> BodyClass {
+        let first = path.trim_matches('/').split('/').next().unwrap_or("");
+        if method == Method::POST
+            && matches!(
+                first,
+                "register" | "new" | "forward" | "reply" | "close" | "addfiles" | "reqreply"
+            )
+        {
+            BodyClass::Upload
+        } else {
+            BodyClass::Standard
+        }
+    }
+
+    async fn handle(
+        &self,
+        path: &str,
+        request: Request<Bytes>,
+        cx: &dyn GatewayContext,
+    ) -> Response<Bytes> {
+        match routes::dispatch(self, path, request, cx).await {
+            Ok(r) => r,
+            Err(e) => problem::error_response(&e),
+        }
+    }
+
+    fn error_response(&self, error: &Error) -> Response<Bytes> {
+        problem::error_response(error)
+    }
+}
