@@ -73,6 +73,18 @@ pub enum Command {
         #[arg(long)]
         consumer: Option<String>,
     },
+    /// Print a TicketsApi bearer token (HS256) for a consumer, signed with
+    /// `dialects.ticketsapi.jwt.hs256_secret`.
+    Token {
+        #[command(flatten)]
+        common: Common,
+        /// The consumer (its `jwt_subject` becomes the token's `sub`).
+        #[arg(long)]
+        consumer: String,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl: u64,
+    },
     /// Inspect and act on the durable outbox.
     Outbox {
         #[command(flatten)]
@@ -129,6 +141,11 @@ pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Check { common } => check(&common),
         Command::Serve { common, listen } => runtime().block_on(serve(common, listen)),
+        Command::Token {
+            common,
+            consumer,
+            ttl,
+        } => token(&common, &consumer, ttl),
         Command::Outbox { common, action } => runtime().block_on(outbox(common, action)),
         Command::Pipe { common, consumer } => {
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -150,6 +167,48 @@ fn runtime() -> tokio::runtime::Runtime {
 fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
     eprintln!("ticketgate: {message}");
     ExitCode::from(code)
+}
+
+fn token(common: &Common, consumer: &str, ttl: u64) -> ExitCode {
+    let config = match load(common) {
+        Ok(c) => c,
+        Err(e) => return fail(exit::CONFIG, e),
+    };
+    let Some(secret) = config
+        .dialects
+        .ticketsapi
+        .as_ref()
+        .and_then(|t| t.jwt.hs256_secret.clone())
+    else {
+        return fail(
+            exit::CONFIG,
+            "dialects.ticketsapi.jwt.hs256_secret is not set: no token can be minted",
+        );
+    };
+    let Some(subject) = config
+        .consumers
+        .iter()
+        .find(|c| c.name == consumer)
+        .map(|c| c.jwt_subject.clone().unwrap_or_else(|| c.name.clone()))
+    else {
+        return fail(exit::CONFIG, format!("no consumer named {consumer:?}"));
+    };
+    // Every grant; `Tickets.OnlyPrivate` narrows lists, so it is left out. What the
+    // consumer may really do is still its `permissions` in this file.
+    let grants: Vec<&str> = ticketgate_ticketsapi::ALL_TICKET_PERMISSIONS
+        .into_iter()
+        .filter(|p| *p != "Tickets.OnlyPrivate")
+        .collect();
+    println!(
+        "{}",
+        ticketgate_ticketsapi::mint_hs256(
+            secret.as_bytes(),
+            &subject,
+            &grants,
+            std::time::Duration::from_secs(ttl),
+        )
+    );
+    ExitCode::from(exit::OK)
 }
 
 fn check(common: &Common) -> ExitCode {

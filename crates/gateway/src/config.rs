@@ -300,6 +300,15 @@ impl<'de> Deserialize<'de> for Cidr {
 pub struct Dialects {
     #[serde(default)]
     pub canonical: Option<CanonicalDialect>,
+    /// osTicket's `/api`: the core API (JSON, XML, email) and the API-Endpoints plugin.
+    #[serde(default)]
+    pub osticket: Option<ticketgate_osticket::ServerConfig>,
+    /// ITSM-NG / GLPI `apirest.php`.
+    #[serde(default)]
+    pub itsmng: Option<ticketgate_itsmng::ServerConfig>,
+    /// The .NET helpdesk's `/api/TicketsApi`.
+    #[serde(default)]
+    pub ticketsapi: Option<ticketgate_ticketsapi::ServerConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -336,6 +345,12 @@ pub enum UpstreamKind {
     },
     /// Another ticketgate's canonical API (gateways chained: edge → central).
     Ticketgate(crate::upstream::remote::RemoteConfig),
+    /// A real osTicket: `mode = "core"` (create only) or `"plugin"` (API-Endpoints).
+    Osticket(ticketgate_osticket::ClientConfig),
+    /// A real ITSM-NG / GLPI `apirest.php`.
+    Itsmng(ticketgate_itsmng::ClientConfig),
+    /// A real .NET TicketsApi.
+    Ticketsapi(ticketgate_ticketsapi::ClientConfig),
 }
 
 /// How an upstream is shielded from bursts and failures.
@@ -544,6 +559,11 @@ impl Config {
                 ));
             }
         }
+        if let Some(t) = &self.dialects.ticketsapi
+            && let Err(m) = ticketgate_ticketsapi::TicketsApiServer::new(t.clone())
+        {
+            return Err(format!("dialects.ticketsapi.{m}{}", at("ticketsapi")));
+        }
         if !matches!(self.server.log_format.as_str(), "text" | "json") {
             return Err(format!(
                 "server.log_format must be \"text\" or \"json\"{}",
@@ -573,6 +593,15 @@ impl Config {
         let mut out = Vec::new();
         if let Some(c) = &self.dialects.canonical {
             out.push(("canonical", c.prefix.clone()));
+        }
+        if let Some(c) = &self.dialects.osticket {
+            out.push(("osticket", c.prefix.clone()));
+        }
+        if let Some(c) = &self.dialects.itsmng {
+            out.push(("itsmng", c.prefix.clone()));
+        }
+        if let Some(c) = &self.dialects.ticketsapi {
+            out.push(("ticketsapi", c.prefix.clone()));
         }
         out
     }

@@ -67,6 +67,26 @@ impl Gateway {
                 face: Arc::new(CanonicalFace::new(&c.prefix, state.clone())),
             });
         }
+        if let Some(c) = &config.dialects.osticket {
+            mounts.push(Mount {
+                prefix: c.prefix.clone(),
+                face: Arc::new(ticketgate_osticket::OsticketServer::new(c.clone())),
+            });
+        }
+        if let Some(c) = &config.dialects.itsmng {
+            mounts.push(Mount {
+                prefix: c.prefix.clone(),
+                face: Arc::new(ticketgate_itsmng::ItsmngServer::new(c.clone())),
+            });
+        }
+        if let Some(c) = &config.dialects.ticketsapi {
+            let face = ticketgate_ticketsapi::TicketsApiServer::new(c.clone())
+                .map_err(|m| Error::bad_input(format!("dialects.ticketsapi.{m}")))?;
+            mounts.push(Mount {
+                prefix: c.prefix.clone(),
+                face: Arc::new(face),
+            });
+        }
         // Longest prefix first, so `/api/TicketsApi` wins over `/api`.
         mounts.sort_by_key(|m| std::cmp::Reverse(m.prefix.len()));
         Ok(Arc::new(Self {

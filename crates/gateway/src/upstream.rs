@@ -39,12 +39,31 @@ pub fn build(name: &str, config: &UpstreamConfig, data_dir: &Path) -> Result<Bui
                 name: name.to_owned(),
             })
         }
-        UpstreamKind::Ticketgate(remote) => Ok(Built {
-            helpdesk: Arc::new(remote::RemoteGateway::new(name, remote)?),
-            embedded: None,
-            name: name.to_owned(),
-        }),
+        UpstreamKind::Ticketgate(remote) => remote_built(
+            name,
+            Arc::new(remote::RemoteGateway::new(name, remote)?),
+        ),
+        UpstreamKind::Osticket(c) => remote_built(
+            name,
+            Arc::new(ticketgate_osticket::OsticketClient::new(c.clone())?),
+        ),
+        UpstreamKind::Itsmng(c) => remote_built(
+            name,
+            Arc::new(ticketgate_itsmng::ItsmngClient::new(c.clone())?),
+        ),
+        UpstreamKind::Ticketsapi(c) => remote_built(
+            name,
+            Arc::new(ticketgate_ticketsapi::TicketsApiClient::new(c.clone())?),
+        ),
     }
+}
+
+fn remote_built(name: &str, helpdesk: Arc<dyn Helpdesk>) -> Result<Built> {
+    Ok(Built {
+        name: name.to_owned(),
+        helpdesk,
+        embedded: None,
+    })
 }
 
 /// A freshly built upstream, before shielding.

@@ -1,0 +1,859 @@
+//! The client face: canonical operations against a real `apirest.php`.
+//!
+//! One API session serves every call; it is opened on first use by exactly one
+//! caller (the others wait on the same lock), and re-opened once, transparently,
+//! when the server says the token is invalid (`ERROR_SESSION_TOKEN_INVALID`). Names
+//! of categories, locations, users and groups are resolved to ids through the
+//! dropdown itemtypes, with a cache.
+
+use crate::errors::{parse_error_body, to_canonical};
+use crate::mapping::{self, as_text};
+use crate::search;
+use async_trait::async_trait;
+use bytes::Bytes;
+use reqwest::{Method, StatusCode};
+use serde_json::{Map, Value, json};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use ticketgate_model::{
+    Assignment, Attachment, Capabilities, Closure, DeleteMode, EntryKind, Error, ErrorKind,
+    Helpdesk, LookupItem, LookupKind, NewEntry, NewTicket, Operation, Page, PriorityLevel, Query,
+    Reference, Resolution, ThreadEntry, Ticket, TicketPatch,
+};
+
+/// Configuration of an ITSM-NG upstream.
+#[derive(Clone, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClientConfig {
+    /// The `apirest.php` URL itself, e.g. `https://help.example.com/apirest.php`.
+    pub url: String,
+    /// The API user's personal token (preferred: works on a stock install).
+    pub user_token: Option<String>,
+    /// Login and password, when the instance allows credential logins.
+    pub login: Option<String>,
+    pub password: Option<String>,
+    /// The API client's app token, when the instance requires one.
+    pub app_token: Option<String>,
+    pub connect_timeout_ms: u64,
+    pub request_timeout_ms: u64,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            user_token: None,
+            login: None,
+            password: None,
+            app_token: None,
+            connect_timeout_ms: 3_000,
+            request_timeout_ms: 10_000,
+        }
+    }
+}
+
+impl std::fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redact = |o: &Option<String>| if o.is_some() { "<redacted>" } else { "None" };
+        f.debug_struct("ClientConfig")
+            .field("url", &self.url)
+            .field("user_token", &redact(&self.user_token))
+            .field("login", &self.login)
+            .field("password", &redact(&self.password))
+            .field("app_token", &redact(&self.app_token))
+            .field("connect_timeout_ms", &self.connect_timeout_ms)
+            .field("request_timeout_ms", &self.request_timeout_ms)
+            .finish()
+    }
+}
+
+/// The session every call shares; `generation` counts openings, so a caller that saw
+/// a stale token only drops that one, never a fresher one another caller opened.
+#[derive(Default)]
+struct SessionSlot {
+    token: Option<String>,
+    generation: u64,
+}
+
+/// A request body, rebuilt for the retry after a session re-open.
+enum Payload<'a> {
+    None,
+    Json(&'a Value),
+    Upload {
+        manifest: &'a Value,
+        files: &'a [Attachment],
+    },
+}
+
+/// ITSM-NG over `apirest.php`.
+pub struct ItsmngClient {
+    config: ClientConfig,
+    base: String,
+    http: reqwest::Client,
+    session: tokio::sync::Mutex<SessionSlot>,
+    lookups: std::sync::Mutex<HashMap<LookupKind, Vec<LookupItem>>>,
+    sessions_opened: AtomicU64,
+}
+
+impl std::fmt::Debug for ItsmngClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ItsmngClient")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The biggest dropdown list read for name look-ups.
+const LOOKUP_RANGE: &str = "0-999";
+
+impl ItsmngClient {
+    pub fn new(config: ClientConfig) -> Result<Self, Error> {
+        let base = config.url.trim().trim_end_matches('/').to_owned();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(Error::bad_input(format!(
+                "itsmng url {base:?} must be an http(s) URL to apirest.php"
+            ))
+            .field("url"));
+        }
+        let has_token = config.user_token.as_deref().is_some_and(|t| !t.is_empty());
+        let has_login = config.login.as_deref().is_some_and(|t| !t.is_empty())
+            && config.password.as_deref().is_some_and(|t| !t.is_empty());
+        if !has_token && !has_login {
+            return Err(
+                Error::bad_input("itsmng needs a user_token, or a login and a password")
+                    .field("user_token"),
+            );
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_millis(config.connect_timeout_ms))
+            .timeout(Duration::from_millis(config.request_timeout_ms))
+            .build()
+            .map_err(|e| Error::internal(format!("HTTP client: {e}")))?;
+        Ok(Self {
+            config,
+            base,
+            http,
+            session: tokio::sync::Mutex::new(SessionSlot::default()),
+            lookups: std::sync::Mutex::new(HashMap::new()),
+            sessions_opened: AtomicU64::new(0),
+        })
+    }
+
+    /// How many sessions this client has opened (1 in the steady state).
+    pub fn sessions_opened(&self) -> u64 {
+        self.sessions_opened.load(Ordering::Relaxed)
+    }
+
+    fn transport_error(&self, e: &reqwest::Error) -> Error {
+        let what = if e.is_timeout() {
+            "timed out"
+        } else if e.is_connect() {
+            "could not be reached"
+        } else {
+            "failed"
+        };
+        let mut err = Error::upstream_unavailable(format!("ITSM-NG upstream {what}"));
+        if e.is_timeout() {
+            err = err.with_upstream_status(504);
+        }
+        err
+    }
+
+    async fn init_session(&self) -> Result<String, Error> {
+        let mut req = self
+            .http
+            .get(format!("{}/initSession", self.base))
+            .header("Content-Type", "application/json");
+        match (&self.config.user_token, &self.config.login) {
+            (Some(t), _) if !t.is_empty() => {
+                req = req.header("Authorization", format!("user_token {t}"));
+            }
+            (_, Some(login)) => {
+                req = req.basic_auth(login, self.config.password.as_deref());
+            }
+            _ => return Err(Error::internal("no ITSM-NG credentials configured")),
+        }
+        if let Some(app) = self.config.app_token.as_deref().filter(|a| !a.is_empty()) {
+            req = req.header("App-Token", app);
+        }
+        let resp = req.send().await.map_err(|e| self.transport_error(&e))?;
+        let status = resp.status();
+        let body = resp.bytes().await.map_err(|e| self.transport_error(&e))?;
+        let v = check(status, &body)?;
+        self.sessions_opened.fetch_add(1, Ordering::Relaxed);
+        v.get("session_token")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                Error::upstream_rejected("ITSM-NG initSession answered no session_token")
+            })
+    }
+
+    /// The shared session token, opening it if needed (single flight).
+    async fn session(&self) -> Result<(String, u64), Error> {
+        let mut slot = self.session.lock().await;
+        if let Some(t) = &slot.token {
+            return Ok((t.clone(), slot.generation));
+        }
+        let token = self.init_session().await?;
+        slot.generation += 1;
+        slot.token = Some(token.clone());
+        Ok((token, slot.generation))
+    }
+
+    async fn invalidate(&self, generation: u64) {
+        let mut slot = self.session.lock().await;
+        if slot.generation == generation {
+            slot.token = None;
+        }
+    }
+
+    /// One API call with the session; re-opens the session once if it was refused.
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(String, String)],
+        payload: Payload<'_>,
+    ) -> Result<Value, Error> {
+        let mut retried = false;
+        loop {
+            let (token, generation) = self.session().await?;
+            let mut req = self
+                .http
+                .request(method.clone(), format!("{}{path}", self.base))
+                .header("Session-Token", &token)
+                .query(query);
+            if let Some(app) = self.config.app_token.as_deref().filter(|a| !a.is_empty()) {
+                req = req.header("App-Token", app);
+            }
+            req = match &payload {
+                Payload::None => req.header("Content-Type", "application/json"),
+                Payload::Json(v) => req.json(v),
+                Payload::Upload { manifest, files } => req.multipart(upload_form(manifest, files)?),
+            };
+            let resp = req.send().await.map_err(|e| self.transport_error(&e))?;
+            let status = resp.status();
+            let body = resp.bytes().await.map_err(|e| self.transport_error(&e))?;
+            if !retried && session_refused(status, &body) {
+                retried = true;
+                self.invalidate(generation).await;
+                continue;
+            }
+            return check(status, &body);
+        }
+    }
+
+    async fn get_json(&self, path: &str, query: &[(&str, &str)]) -> Result<Value, Error> {
+        let q: Vec<(String, String)> = query
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        self.call(Method::GET, path, &q, Payload::None).await
+    }
+
+    fn cached(&self, kind: LookupKind) -> Option<Vec<LookupItem>> {
+        self.lookups
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&kind)
+            .cloned()
+    }
+
+    async fn lookup_cached(&self, kind: LookupKind) -> Result<Vec<LookupItem>, Error> {
+        if let Some(items) = self.cached(kind) {
+            return Ok(items);
+        }
+        let items = self.fetch_lookup(kind).await?;
+        self.lookups
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(kind, items.clone());
+        Ok(items)
+    }
+
+    async fn fetch_lookup(&self, kind: LookupKind) -> Result<Vec<LookupItem>, Error> {
+        let itemtype = match kind {
+            LookupKind::Statuses => return Ok(status_lookup()),
+            LookupKind::Priorities => return Ok(priority_lookup()),
+            LookupKind::Categories => "ITILCategory",
+            LookupKind::Locations => "Location",
+            LookupKind::Agents => "User",
+            LookupKind::Groups => "Group",
+            LookupKind::Slas => "SLA",
+            LookupKind::Departments | LookupKind::Topics => {
+                return Err(Error::unsupported(
+                    self.name(),
+                    &format!("lookup of {}", kind.as_str()),
+                ));
+            }
+        };
+        let v = self
+            .get_json(
+                &format!("/{itemtype}"),
+                &[("range", LOOKUP_RANGE), ("get_hateoas", "false")],
+            )
+            .await?;
+        Ok(lookup_items(&v))
+    }
+
+    /// A reference with an ITSM-NG id: ids pass, names are looked up.
+    async fn resolve(
+        &self,
+        kind: LookupKind,
+        r: &Reference,
+        field: &str,
+    ) -> Result<Reference, Error> {
+        if r.id
+            .as_deref()
+            .is_some_and(|i| i.trim().parse::<i64>().is_ok())
+        {
+            return Ok(r.clone());
+        }
+        let name = r.name.as_deref().unwrap_or("").trim();
+        let items = self.lookup_cached(kind).await?;
+        items
+            .iter()
+            .find(|i| i.name.eq_ignore_ascii_case(name))
+            .map(|i| Reference::both(i.id.clone(), i.name.clone()))
+            .ok_or_else(|| Error::bad_input(format!("unknown {field} {name:?}")).field(field))
+    }
+
+    async fn resolve_opt(
+        &self,
+        kind: LookupKind,
+        r: &mut Option<Reference>,
+        field: &str,
+    ) -> Result<(), Error> {
+        if let Some(v) = r.as_ref() {
+            *r = Some(self.resolve(kind, v, field).await?);
+        }
+        Ok(())
+    }
+
+    fn entity(r: &mut Option<Reference>) -> Result<(), Error> {
+        if let Some(v) = r.as_ref()
+            && v.id.as_deref().is_none_or(|i| i.parse::<i64>().is_err())
+        {
+            if v.name
+                .as_deref()
+                .is_some_and(|n| n.eq_ignore_ascii_case(mapping::ROOT_ENTITY))
+            {
+                *r = Some(Reference::both("0", mapping::ROOT_ENTITY));
+            } else {
+                return Err(
+                    Error::bad_input(format!("unknown entity {:?}", v.label())).field("entity")
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Load the look-ups a ticket refers to, so its references get names (each list
+    /// is read once per client; a failure only leaves names out).
+    async fn warm_lookups(&self, t: &Ticket) {
+        let wanted = [
+            (LookupKind::Categories, t.category.is_some()),
+            (LookupKind::Locations, t.location.is_some()),
+            (
+                LookupKind::Agents,
+                t.assignee.is_some() || t.requester.id.is_some(),
+            ),
+            (LookupKind::Groups, t.group.is_some()),
+        ];
+        for (kind, needed) in wanted {
+            if needed && self.cached(kind).is_none() {
+                let _ = self.lookup_cached(kind).await;
+            }
+        }
+    }
+
+    /// Names filled in from the look-up caches already loaded (never fetched here).
+    fn name_references(&self, t: &mut Ticket) {
+        let fill = |kind: LookupKind, r: &mut Option<Reference>| {
+            if let (Some(r), Some(items)) = (r.as_mut(), self.cached(kind))
+                && r.name.is_none()
+                && let Some(i) = items.iter().find(|i| Some(&i.id) == r.id.as_ref())
+            {
+                r.name = Some(i.name.clone());
+            }
+        };
+        fill(LookupKind::Categories, &mut t.category);
+        fill(LookupKind::Locations, &mut t.location);
+        fill(LookupKind::Agents, &mut t.assignee);
+        fill(LookupKind::Groups, &mut t.group);
+        fill(LookupKind::Slas, &mut t.sla);
+        if let (Some(id), None, Some(users)) = (
+            t.requester.id.as_ref(),
+            t.requester.name.as_ref(),
+            self.cached(LookupKind::Agents),
+        ) && let Some(u) = users.iter().find(|u| &u.id == id)
+        {
+            t.requester.name = Some(u.name.clone());
+        }
+    }
+
+    async fn post_item(
+        &self,
+        itemtype: &str,
+        input: Map<String, Value>,
+        files: &[Attachment],
+    ) -> Result<String, Error> {
+        let body = json!({ "input": input });
+        let payload = if files.is_empty() {
+            Payload::Json(&body)
+        } else {
+            Payload::Upload {
+                manifest: &body,
+                files,
+            }
+        };
+        let v = self
+            .call(Method::POST, &format!("/{itemtype}"), &[], payload)
+            .await?;
+        v.get("id")
+            .filter(|id| !matches!(id, Value::Bool(false)))
+            .and_then(as_text)
+            .ok_or_else(|| {
+                Error::upstream_rejected(format!("ITSM-NG {itemtype} add answered no id"))
+            })
+    }
+
+    async fn put_ticket(&self, id: &str, input: Map<String, Value>) -> Result<(), Error> {
+        let body = json!({ "input": input });
+        self.call(
+            Method::PUT,
+            &format!("/Ticket/{}", path_id(id)?),
+            &[],
+            Payload::Json(&body),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn add_actor(&self, id: &str, a: &Assignment) -> Result<(), Error> {
+        if let Some(user) = &a.assignee {
+            let user = self.resolve(LookupKind::Agents, user, "assignee").await?;
+            let input = mapping::actor_input(id, &user, false, mapping::ACTOR_ASSIGNED)?;
+            self.post_item("Ticket_User", input, &[]).await?;
+        }
+        if let Some(group) = &a.group {
+            let group = self.resolve(LookupKind::Groups, group, "group").await?;
+            let input = mapping::actor_input(id, &group, true, mapping::ACTOR_ASSIGNED)?;
+            self.post_item("Group_Ticket", input, &[]).await?;
+        }
+        Ok(())
+    }
+}
+
+/// ITSM-NG ids are integers: anything else cannot be one of its tickets.
+fn path_id(id: &str) -> Result<String, Error> {
+    id.trim()
+        .parse::<u64>()
+        .map(|n| n.to_string())
+        .map_err(|_| Error::not_found(format!("ticket {id} not found")))
+}
+
+fn session_refused(status: StatusCode, body: &[u8]) -> bool {
+    matches!(status.as_u16(), 400 | 401)
+        && parse_error_body(body).is_some_and(|(code, _)| {
+            code == "ERROR_SESSION_TOKEN_INVALID" || code == "ERROR_SESSION_TOKEN_MISSING"
+        })
+}
+
+/// A response as JSON, or the canonical error it says.
+fn check(status: StatusCode, body: &Bytes) -> Result<Value, Error> {
+    if status.is_success() && status.as_u16() != 207 {
+        if body.trim_ascii().is_empty() {
+            return Ok(Value::Null);
+        }
+        return serde_json::from_slice(body)
+            .map_err(|_| Error::upstream_rejected("ITSM-NG answered something that is not JSON"));
+    }
+    match parse_error_body(body) {
+        Some((code, message)) => Err(to_canonical(status.as_u16(), &code, &message)),
+        None if status.is_server_error() => Err(Error::upstream_unavailable(format!(
+            "ITSM-NG answered {status}"
+        ))
+        .with_upstream_status(status.as_u16())),
+        None => Err(
+            Error::upstream_rejected(format!("ITSM-NG answered {status}"))
+                .with_upstream_status(status.as_u16()),
+        ),
+    }
+}
+
+fn upload_form(manifest: &Value, files: &[Attachment]) -> Result<reqwest::multipart::Form, Error> {
+    let mut manifest = manifest.clone();
+    if let Some(input) = manifest.get_mut("input").and_then(Value::as_object_mut) {
+        input.insert(
+            "_filename".into(),
+            Value::Array(files.iter().map(|f| json!(f.name)).collect()),
+        );
+    }
+    let manifest_part = reqwest::multipart::Part::text(manifest.to_string())
+        .mime_str("application/json")
+        .map_err(|e| Error::internal(format!("multipart: {e}")))?;
+    let mut form = reqwest::multipart::Form::new().part("uploadManifest", manifest_part);
+    for (i, f) in files.iter().enumerate() {
+        let part = reqwest::multipart::Part::bytes(f.bytes.clone())
+            .file_name(f.name.clone())
+            .mime_str(&f.media_type)
+            .or_else(|_| {
+                reqwest::multipart::Part::bytes(f.bytes.clone())
+                    .file_name(f.name.clone())
+                    .mime_str("application/octet-stream")
+            })
+            .map_err(|e| Error::internal(format!("multipart: {e}")))?;
+        form = form.part(format!("filename[{i}]"), part);
+    }
+    Ok(form)
+}
+
+/// Rows of a dropdown list as look-up items.
+pub fn lookup_items(v: &Value) -> Vec<LookupItem> {
+    crate::params::list(v)
+        .into_iter()
+        .filter_map(|row| {
+            let id = row.get("id").and_then(as_text)?;
+            let name = row
+                .get("completename")
+                .and_then(Value::as_str)
+                .or_else(|| row.get("name").and_then(Value::as_str))
+                .unwrap_or_default()
+                .to_owned();
+            Some(LookupItem {
+                id,
+                name,
+                state: None,
+                level: None,
+                parent: None,
+            })
+        })
+        .collect()
+}
+
+fn status_lookup() -> Vec<LookupItem> {
+    (1..=6)
+        .map(|s| LookupItem {
+            id: s.to_string(),
+            name: mapping::status_name(s).to_owned(),
+            state: mapping::status_to_state(s),
+            level: None,
+            parent: None,
+        })
+        .collect()
+}
+
+fn priority_lookup() -> Vec<LookupItem> {
+    let names = ["Very low", "Low", "Medium", "High", "Very high", "Major"];
+    PriorityLevel::ALL
+        .iter()
+        .zip(names)
+        .map(|(l, n)| LookupItem {
+            id: l.rank().to_string(),
+            name: n.to_owned(),
+            state: None,
+            level: Some(*l),
+            parent: None,
+        })
+        .collect()
+}
+
+#[async_trait]
+impl Helpdesk for ItsmngClient {
+    fn name(&self) -> &str {
+        "itsmng"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::of(&[
+            Operation::Create,
+            Operation::Get,
+            Operation::Update,
+            Operation::Delete,
+            Operation::Purge,
+            Operation::Search,
+            Operation::AddEntry,
+            Operation::Resolve,
+            Operation::Close,
+            Operation::Assign,
+            Operation::Attach,
+            Operation::Lookup,
+        ])
+    }
+
+    async fn create(&self, mut ticket: NewTicket) -> Result<Ticket, Error> {
+        ticket.validate()?;
+        self.resolve_opt(LookupKind::Categories, &mut ticket.category, "category")
+            .await?;
+        self.resolve_opt(LookupKind::Locations, &mut ticket.location, "location")
+            .await?;
+        self.resolve_opt(LookupKind::Agents, &mut ticket.assignee, "assignee")
+            .await?;
+        self.resolve_opt(LookupKind::Groups, &mut ticket.group, "group")
+            .await?;
+        self.resolve_opt(LookupKind::Slas, &mut ticket.sla, "sla")
+            .await?;
+        Self::entity(&mut ticket.entity)?;
+        let requester = &mut ticket.requester;
+        if requester.id.is_none()
+            && requester.email.is_none()
+            && let Some(login) = requester
+                .username
+                .clone()
+                .or_else(|| requester.name.clone())
+        {
+            let user = self
+                .resolve(LookupKind::Agents, &Reference::name(login), "requester")
+                .await?;
+            requester.id = user.id;
+        }
+        let input = mapping::new_ticket_input(&ticket)?;
+        let id = self.post_item("Ticket", input, &ticket.attachments).await?;
+        self.get(&id).await
+    }
+
+    async fn get(&self, id: &str) -> Result<Ticket, Error> {
+        let id = path_id(id)?;
+        let row = self
+            .get_json(
+                &format!("/Ticket/{id}"),
+                &[("get_hateoas", "false"), ("with_documents", "true")],
+            )
+            .await?;
+        let mut t = mapping::ticket_from_row(&row)?;
+        if let Some(docs) = row.get("_documents") {
+            t.attachments = crate::params::list(docs)
+                .into_iter()
+                .map(|d| Attachment {
+                    id: d.get("id").and_then(as_text),
+                    name: d
+                        .get("filename")
+                        .or_else(|| d.get("name"))
+                        .and_then(as_text)
+                        .unwrap_or_default(),
+                    media_type: d
+                        .get("mime")
+                        .and_then(as_text)
+                        .unwrap_or_else(|| "application/octet-stream".into()),
+                    ..Attachment::default()
+                })
+                .collect();
+        }
+        let actors = self
+            .get_json(
+                &format!("/Ticket/{id}/Ticket_User"),
+                &[("get_hateoas", "false"), ("range", LOOKUP_RANGE)],
+            )
+            .await?;
+        // The recipient is the writer, not necessarily the requester: actors decide.
+        t.requester = Default::default();
+        mapping::apply_actor_rows(
+            &mut t,
+            &crate::params::list(&actors)
+                .into_iter()
+                .cloned()
+                .collect::<Vec<_>>(),
+        );
+        let followups = self
+            .get_json(
+                &format!("/Ticket/{id}/ITILFollowup"),
+                &[("get_hateoas", "false"), ("range", LOOKUP_RANGE)],
+            )
+            .await?;
+        t.entries = crate::params::list(&followups)
+            .into_iter()
+            .filter_map(mapping::entry_from_followup)
+            .collect();
+        self.warm_lookups(&t).await;
+        self.name_references(&mut t);
+        Ok(t)
+    }
+
+    async fn update(&self, id: &str, mut patch: TicketPatch) -> Result<Ticket, Error> {
+        patch.validate()?;
+        if patch.is_empty() {
+            return Err(Error::bad_input("the update changes nothing"));
+        }
+        self.resolve_opt(LookupKind::Categories, &mut patch.category, "category")
+            .await?;
+        self.resolve_opt(LookupKind::Locations, &mut patch.location, "location")
+            .await?;
+        self.resolve_opt(LookupKind::Slas, &mut patch.sla, "sla")
+            .await?;
+        Self::entity(&mut patch.entity)?;
+        // Actors are items of their own on ITSM-NG.
+        let assignment = Assignment {
+            assignee: patch.assignee.take(),
+            group: patch.group.take(),
+            team: None,
+        };
+        let note = patch.note.take();
+        let requester = patch.requester.take();
+        let input = mapping::patch_input(&patch)?;
+        if !input.is_empty() {
+            self.put_ticket(id, input).await?;
+        }
+        if assignment.assignee.is_some() || assignment.group.is_some() {
+            self.add_actor(id, &assignment).await?;
+        }
+        if let Some(r) = requester.and_then(|r| r.id) {
+            let input =
+                mapping::actor_input(id, &Reference::id(r), false, mapping::ACTOR_REQUESTER)?;
+            self.post_item("Ticket_User", input, &[]).await?;
+        }
+        if let Some(note) = note.filter(|n| !n.trim().is_empty()) {
+            let entry = NewEntry {
+                kind: EntryKind::Note,
+                body: ticketgate_model::Body::text(note),
+                ..NewEntry::default()
+            };
+            self.add_entry(id, entry).await?;
+        }
+        self.get(id).await
+    }
+
+    async fn delete(&self, id: &str, mode: DeleteMode) -> Result<(), Error> {
+        self.call(
+            Method::DELETE,
+            &format!("/Ticket/{}", path_id(id)?),
+            &mapping::delete_query(mode),
+            Payload::None,
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn search(&self, query: &Query) -> Result<Page<Ticket>, Error> {
+        let mut q = query.clone();
+        self.resolve_opt(LookupKind::Categories, &mut q.category, "category")
+            .await?;
+        self.resolve_opt(LookupKind::Agents, &mut q.assignee, "assignee")
+            .await?;
+        self.resolve_opt(LookupKind::Groups, &mut q.group, "group")
+            .await?;
+        let params = search::query_params(&q)?;
+        let v = match self
+            .call(Method::GET, "/search/Ticket", &params, Payload::None)
+            .await
+        {
+            Ok(v) => v,
+            // An offset past the end is an empty page, not an error, canonically.
+            Err(e)
+                if e.kind == ErrorKind::UpstreamRejected
+                    && e.message.starts_with("Provided range exceed total count") =>
+            {
+                let total = e
+                    .message
+                    .rsplit(' ')
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0);
+                return Ok(Page {
+                    items: vec![],
+                    total,
+                    offset: q.offset,
+                    limit: q.limit,
+                });
+            }
+            Err(e) => return Err(e),
+        };
+        let mut page = search::page_from_search(&v, q.offset, q.limit)?;
+        for t in &mut page.items {
+            self.name_references(t);
+        }
+        Ok(page)
+    }
+
+    async fn add_entry(&self, id: &str, entry: NewEntry) -> Result<ThreadEntry, Error> {
+        entry.validate()?;
+        let input = mapping::followup_input(id, &entry)?;
+        let entry_id = self
+            .post_item("ITILFollowup", input, &entry.attachments)
+            .await?;
+        Ok(ThreadEntry {
+            id: entry_id,
+            kind: entry.kind,
+            author: entry.author,
+            body: entry.body,
+            created_at: chrono::Utc::now(),
+            attachments: entry.attachments,
+            email: entry.email,
+        })
+    }
+
+    async fn resolve(&self, id: &str, resolution: Resolution) -> Result<Ticket, Error> {
+        let input = mapping::solution_input(id, &resolution)?;
+        self.post_item("ITILSolution", input, &[]).await?;
+        self.get(id).await
+    }
+
+    async fn close(&self, id: &str, closure: Closure) -> Result<Ticket, Error> {
+        if let Some(note) = closure.note.filter(|n| !n.trim().is_empty()) {
+            let entry = NewEntry {
+                kind: EntryKind::Note,
+                body: ticketgate_model::Body::text(note),
+                ..NewEntry::default()
+            };
+            self.add_entry(id, entry).await?;
+        }
+        self.put_ticket(id, mapping::close_input()).await?;
+        self.get(id).await
+    }
+
+    async fn assign(&self, id: &str, assignment: Assignment) -> Result<Ticket, Error> {
+        if assignment.assignee.is_none() && assignment.group.is_none() {
+            return Err(
+                Error::bad_input("an assignment on ITSM-NG needs an assignee or a group")
+                    .field("assignee"),
+            );
+        }
+        self.add_actor(id, &assignment).await?;
+        self.get(id).await
+    }
+
+    async fn attach(&self, id: &str, files: Vec<Attachment>) -> Result<Vec<Attachment>, Error> {
+        if files.is_empty() {
+            return Err(Error::bad_input("no files to attach").field("attachments"));
+        }
+        let mut stored = Vec::with_capacity(files.len());
+        for f in files {
+            let input = mapping::document_input(id, &f)?;
+            let doc = self
+                .post_item("Document", input, std::slice::from_ref(&f))
+                .await?;
+            stored.push(Attachment { id: Some(doc), ..f });
+        }
+        Ok(stored)
+    }
+
+    async fn lookup(&self, kind: LookupKind) -> Result<Vec<LookupItem>, Error> {
+        // A listing is fresh; it also refreshes the name cache.
+        let items = self.fetch_lookup(kind).await?;
+        self.lookups
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(kind, items.clone());
+        Ok(items)
+    }
+
+    async fn shutdown(&self) {
+        let token = self.session.lock().await.token.take();
+        if let Some(token) = token {
+            let mut req = self
+                .http
+                .get(format!("{}/killSession", self.base))
+                .header("Content-Type", "application/json")
+                .header("Session-Token", token);
+            if let Some(app) = self.config.app_token.as_deref().filter(|a| !a.is_empty()) {
+                req = req.header("App-Token", app);
+            }
+            if let Err(e) = req.send().await {
+                tracing::debug!(error = %self.transport_error(&e), "itsmng killSession failed");
+            }
+        }
+    }
+}

@@ -1,0 +1,871 @@
+//! Itemtype routes: Ticket CRUD (single and batch), its sub-items, ITILFollowup,
+//! ITILSolution, Document uploads, actors (Ticket_User, Group_Ticket) and the
+//! dropdowns (ITILCategory, Location, User, Group, Entity, RequestType, SLA).
+
+use super::{Call, Outcome, Reply, listing};
+use crate::errors::{ApiError, Stage};
+use crate::mapping::{self, ActorChange, SessionDefaults, as_i64, id_value};
+use crate::params::list;
+use http::Method;
+use serde_json::{Map, Value, json};
+use ticketgate_model::{
+    Attachment, Closure, Consumer, CreateOptions, Created, Error, ErrorKind, LookupItem,
+    LookupKind, Permission, State, Ticket, TicketPatch,
+};
+
+/// The dropdown itemtypes the face serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dropdown {
+    ItilCategory,
+    Location,
+    User,
+    Group,
+    Entity,
+    RequestType,
+    Sla,
+}
+
+impl Dropdown {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s.to_ascii_lowercase().as_str() {
+            "itilcategory" => Dropdown::ItilCategory,
+            "location" => Dropdown::Location,
+            "user" => Dropdown::User,
+            "group" => Dropdown::Group,
+            "entity" => Dropdown::Entity,
+            "requesttype" => Dropdown::RequestType,
+            "sla" => Dropdown::Sla,
+            _ => return None,
+        })
+    }
+
+    pub fn itemtype(self) -> &'static str {
+        match self {
+            Dropdown::ItilCategory => "ITILCategory",
+            Dropdown::Location => "Location",
+            Dropdown::User => "User",
+            Dropdown::Group => "Group",
+            Dropdown::Entity => "Entity",
+            Dropdown::RequestType => "RequestType",
+            Dropdown::Sla => "SLA",
+        }
+    }
+
+    /// The canonical look-up behind it; entity and request type are fixed lists.
+    pub fn lookup_kind(self) -> Option<LookupKind> {
+        match self {
+            Dropdown::ItilCategory => Some(LookupKind::Categories),
+            Dropdown::Location => Some(LookupKind::Locations),
+            Dropdown::User => Some(LookupKind::Agents),
+            Dropdown::Group => Some(LookupKind::Groups),
+            Dropdown::Sla => Some(LookupKind::Slas),
+            Dropdown::Entity | Dropdown::RequestType => None,
+        }
+    }
+}
+
+/// Other itemtypes of a real install: known, but not served by the gateway.
+const KNOWN_ITEMTYPES: &[&str] = &[
+    "computer",
+    "monitor",
+    "printer",
+    "phone",
+    "networkequipment",
+    "problem",
+    "change",
+    "profile",
+    "manufacturer",
+    "software",
+    "tickettask",
+    "ticketvalidation",
+];
+
+pub async fn dispatch(call: &Call<'_>, resource: &str, rest: &[&str]) -> Outcome {
+    let lower = resource.to_ascii_lowercase();
+    let m = call.method.clone();
+    match (lower.as_str(), rest) {
+        ("ticket", []) => match m {
+            Method::POST => create_tickets(call).await,
+            Method::PUT | Method::PATCH => update_tickets(call, None).await,
+            Method::DELETE => delete_tickets(call, None).await,
+            _ => listing::list_tickets(call).await,
+        },
+        ("ticket", [id]) => match m {
+            Method::POST => Err(ApiError::bad_request("Bad Request")),
+            Method::PUT | Method::PATCH => update_tickets(call, Some(id)).await,
+            Method::DELETE => delete_tickets(call, Some(id)).await,
+            _ => get_ticket(call, id).await,
+        },
+        ("ticket", [id, sub, ..]) => ticket_subitems(call, id, sub).await,
+        ("itilfollowup", []) if m == Method::POST => add_followups(call).await,
+        ("itilsolution", []) if m == Method::POST => add_solution(call).await,
+        ("document", []) if m == Method::POST => add_document(call).await,
+        ("ticket_user", []) if m == Method::POST => add_actor(call, false).await,
+        ("group_ticket", []) if m == Method::POST => add_actor(call, true).await,
+        ("itilfollowup" | "itilsolution" | "document" | "ticket_user" | "group_ticket", _) => {
+            Err(ApiError::unsupported(format!(
+                "{} {resource} is not supported by ticketgate",
+                call.method
+            )))
+        }
+        _ => match Dropdown::parse(resource) {
+            Some(d) if m == Method::GET => match rest {
+                [] => listing::list_dropdown(call, d).await,
+                [id] => get_dropdown(call, d, id).await,
+                _ => Err(ApiError::itemtype_not_found()),
+            },
+            Some(d) => Err(ApiError::unsupported(format!(
+                "{} {} is not supported by ticketgate",
+                call.method,
+                d.itemtype()
+            ))),
+            None if KNOWN_ITEMTYPES.contains(&lower.as_str()) => Err(ApiError::unsupported(
+                format!("the {resource} itemtype is not served by ticketgate"),
+            )),
+            None => Err(ApiError::resource_not_found()),
+        },
+    }
+}
+
+/// Whether a canonical error belongs to one item (reported in its result entry)
+/// rather than to the whole request.
+fn is_item_failure(e: &Error) -> bool {
+    matches!(
+        e.kind,
+        ErrorKind::BadInput
+            | ErrorKind::Conflict
+            | ErrorKind::NotFound
+            | ErrorKind::UpstreamRejected
+            | ErrorKind::UnsupportedMediaType
+            | ErrorKind::PayloadTooLarge
+    )
+}
+
+/// The `input` parameter as a list of items, and whether it was a single object.
+fn inputs(call: &Call<'_>) -> Result<(Vec<Map<String, Value>>, bool), ApiError> {
+    let input = call.params.get("input").ok_or_else(ApiError::bad_array)?;
+    match input {
+        Value::Object(o)
+            if !o.is_empty() && o.keys().all(|k| k.bytes().all(|b| b.is_ascii_digit())) =>
+        {
+            Ok((objects(input)?, false))
+        }
+        Value::Object(o) => Ok((vec![o.clone()], true)),
+        Value::Array(_) => Ok((objects(input)?, false)),
+        _ => Err(ApiError::bad_array()),
+    }
+}
+
+fn objects(v: &Value) -> Result<Vec<Map<String, Value>>, ApiError> {
+    list(v)
+        .into_iter()
+        .map(|i| i.as_object().cloned().ok_or_else(ApiError::bad_array))
+        .collect()
+}
+
+/// The message of an item refused for want of the right.
+const NO_RIGHT: &str = "You don't have permission to perform this action.";
+
+/// An add by a consumer without the right: every item fails.
+fn denied_add(call: &Call<'_>, itemtype: &str) -> Outcome {
+    let (items, single) = inputs(call)?;
+    let results = items
+        .iter()
+        .map(|_| json!({"id": false, "message": NO_RIGHT}))
+        .collect();
+    add_reply(call, itemtype, results, single)
+}
+
+/// An update or delete by a consumer without the right: every item fails.
+fn denied_change(
+    call: &Call<'_>,
+    path_id: Option<&str>,
+    code: &'static str,
+    partial: &'static str,
+) -> Outcome {
+    let (items, single) = match path_id {
+        Some(id) if call.method == Method::DELETE => {
+            let mut m = Map::new();
+            m.insert("id".into(), json!(id));
+            (vec![m], true)
+        }
+        _ => {
+            let (mut items, single) = inputs(call)?;
+            if let (Some(id), true, Some(first)) = (path_id, single, items.first_mut()) {
+                first.entry("id").or_insert_with(|| json!(id));
+            }
+            (items, single)
+        }
+    };
+    let results = items
+        .iter()
+        .map(|i| match item_id(i) {
+            Some(id) => entry(&id, false, NO_RIGHT),
+            None => json!([]),
+        })
+        .collect();
+    change_reply(results, single, code, partial)
+}
+
+/// The answer to an add: single 201 + Location, batch 201 + link, 207 partial, 400.
+fn add_reply(call: &Call<'_>, itemtype: &str, results: Vec<Value>, single: bool) -> Outcome {
+    let ok = |r: &Value| !matches!(r.get("id"), Some(Value::Bool(false)) | None);
+    let href = |r: &Value| {
+        let id = r.get("id").and_then(mapping::as_text).unwrap_or_default();
+        format!("{}/{itemtype}/{id}", call.api_url)
+    };
+    if single {
+        let r = results.into_iter().next().unwrap_or(Value::Null);
+        if r.get("queued").is_some() {
+            return Ok(Reply::json(202, r));
+        }
+        if ok(&r) {
+            let location = href(&r);
+            return Ok(Reply::json(201, r).header("location", location));
+        }
+        let message = r.get("message").cloned().unwrap_or(Value::Null);
+        return Err(ApiError::with_value("ERROR_GLPI_ADD", 400, message));
+    }
+    let failed = results.iter().filter(|r| !ok(r)).count();
+    if results.is_empty() || failed == results.len() {
+        return Err(ApiError::with_value(
+            "ERROR_GLPI_ADD",
+            400,
+            Value::Array(results),
+        ));
+    }
+    if failed > 0 {
+        return Err(ApiError::with_value(
+            "ERROR_GLPI_PARTIAL_ADD",
+            207,
+            Value::Array(results),
+        ));
+    }
+    let links: Vec<String> = results.iter().map(href).collect();
+    Ok(Reply::json(201, Value::Array(results)).header("link", links.join(",")))
+}
+
+/// The answer to an update or delete: the per-item entries `{"<id>": bool, "message"}`.
+fn change_reply(
+    results: Vec<Value>,
+    single: bool,
+    code: &'static str,
+    partial: &'static str,
+) -> Outcome {
+    let ok = |r: &Value| {
+        r.as_object().is_some_and(|o| {
+            o.iter()
+                .any(|(k, v)| k != "message" && v == &Value::Bool(true))
+        })
+    };
+    if single {
+        return match results.into_iter().next() {
+            Some(r) if ok(&r) => Ok(Reply::json(200, json!([r]))),
+            Some(r) => Err(ApiError::with_value(
+                code,
+                400,
+                r.get("message").cloned().unwrap_or(Value::Null),
+            )),
+            None => Err(ApiError::with_value(code, 400, Value::Null)),
+        };
+    }
+    let failed = results.iter().filter(|r| !ok(r)).count();
+    if results.is_empty() || failed == results.len() {
+        Err(ApiError::with_value(code, 400, Value::Array(results)))
+    } else if failed > 0 {
+        Err(ApiError::with_value(partial, 207, Value::Array(results)))
+    } else {
+        Ok(Reply::json(200, Value::Array(results)))
+    }
+}
+
+fn files_as_attachments(call: &Call<'_>) -> Vec<Attachment> {
+    call.params
+        .files
+        .iter()
+        .map(|f| Attachment {
+            id: None,
+            name: f.filename.clone(),
+            media_type: f.media_type.clone(),
+            bytes: f.bytes.clone(),
+            inline: false,
+            content_id: None,
+        })
+        .collect()
+}
+
+fn upload_result(call: &Call<'_>) -> Value {
+    let files: Vec<Value> = call
+        .params
+        .files
+        .iter()
+        .map(|f| json!({"name": f.filename, "size": f.bytes.len(), "type": f.media_type}))
+        .collect();
+    json!({"filename": files})
+}
+
+async fn create_tickets(call: &Call<'_>) -> Outcome {
+    let Some((consumer, session)) = call.writer(Permission::Create)? else {
+        return denied_add(call, "Ticket");
+    };
+    let (items, single) = inputs(call)?;
+    let defaults = SessionDefaults {
+        user: consumer.name.to_string(),
+        entity: session.entity,
+    };
+    let mut results = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        if i > 0
+            && let Err(e) = call.authorize_item(&session, Permission::Create)
+        {
+            results.push(json!({"id": false, "message": e.message}));
+            continue;
+        }
+        let mut ticket = match mapping::new_ticket_from_input(item, &defaults) {
+            Ok(t) => t,
+            Err(message) => {
+                results.push(json!({"id": false, "message": message}));
+                continue;
+            }
+        };
+        if single {
+            ticket.attachments = files_as_attachments(call);
+        }
+        let options = CreateOptions {
+            idempotency_key: None,
+            may_queue: false,
+        };
+        match call.cx.create(&consumer, ticket, options).await {
+            Ok(Created::Ticket(t) | Created::Replayed(t)) => {
+                let mut r = json!({"id": id_value(&t.id), "message": ""});
+                if single && !call.params.files.is_empty() {
+                    r["upload_result"] = upload_result(call);
+                }
+                results.push(r);
+            }
+            Ok(Created::Queued { tracking_id }) => results.push(json!({
+                "id": tracking_id,
+                "message": "accepted: queued for delivery to the helpdesk",
+                "queued": true
+            })),
+            Err(e) if is_item_failure(&e) => {
+                results.push(json!({"id": false, "message": e.message}));
+            }
+            Err(e) => return Err(ApiError::from_canonical(&e, Stage::Add)),
+        }
+    }
+    add_reply(call, "Ticket", results, single)
+}
+
+async fn get_ticket(call: &Call<'_>, id: &str) -> Outcome {
+    let (consumer, _) = call.consumer(Permission::Read)?;
+    let t = call
+        .cx
+        .helpdesk(&consumer)
+        .get(id)
+        .await
+        .map_err(|e| ApiError::from_canonical(&e, Stage::Read))?;
+    let mut row = mapping::ticket_row(&t, call.flag("expand_dropdowns", false));
+    if call.flag("with_documents", false) {
+        row.insert("_documents".into(), documents(&t));
+    }
+    if call.flag("with_logs", false) {
+        // The gateway keeps no field history of its own.
+        row.insert("_logs".into(), json!([]));
+    }
+    if call.flag("get_hateoas", true) {
+        row.insert("links".into(), mapping::ticket_links(&t, &call.api_url));
+    }
+    let last_modified = httpdate(&t.updated_at);
+    Ok(Reply::json(200, Value::Object(row)).header("last-modified", last_modified))
+}
+
+fn httpdate(t: &chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
+}
+
+fn documents(t: &Ticket) -> Value {
+    Value::Array(
+        t.attachments
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                let id = a.id.clone().unwrap_or_else(|| (i + 1).to_string());
+                json!({
+                    "id": id_value(&id),
+                    "name": a.name,
+                    "filename": a.name,
+                    "mime": a.media_type,
+                    "items_id": id_value(&t.id),
+                    "itemtype": "Ticket",
+                })
+            })
+            .collect(),
+    )
+}
+
+async fn ticket_subitems(call: &Call<'_>, id: &str, sub: &str) -> Outcome {
+    let lower = sub.to_ascii_lowercase();
+    if call.method == Method::POST && lower == "itilfollowup" {
+        // The real server does not inject the parent: input carries itemtype/items_id.
+        return add_followups(call).await;
+    }
+    if call.method != Method::GET {
+        return Err(ApiError::unsupported(format!(
+            "{} /Ticket/{id}/{sub} is not supported by ticketgate",
+            call.method
+        )));
+    }
+    let rows: Vec<Value> = match lower.as_str() {
+        "itilfollowup" | "ticket_user" | "document_item" => {
+            let (consumer, _) = call.consumer(Permission::Read)?;
+            let t = call
+                .cx
+                .helpdesk(&consumer)
+                .get(id)
+                .await
+                .map_err(|e| ApiError::from_canonical(&e, Stage::Read))?;
+            match lower.as_str() {
+                "itilfollowup" => t
+                    .entries
+                    .iter()
+                    .map(|e| {
+                        let mut row = mapping::followup_row(&t.id, e);
+                        if call.flag("get_hateoas", true) {
+                            row.insert(
+                                "links".into(),
+                                json!([{"rel": "Ticket", "href": format!("{}/Ticket/{}", call.api_url, t.id)}]),
+                            );
+                        }
+                        Value::Object(row)
+                    })
+                    .collect(),
+                "ticket_user" => mapping::actor_rows(&t),
+                _ => t
+                    .attachments
+                    .iter()
+                    .enumerate()
+                    .map(|(i, a)| {
+                        let doc = a.id.clone().unwrap_or_else(|| (i + 1).to_string());
+                        json!({"id": i + 1, "documents_id": id_value(&doc), "items_id": id_value(&t.id), "itemtype": "Ticket"})
+                    })
+                    .collect(),
+            }
+        }
+        "itilsolution" | "tickettask" | "ticketvalidation" | "group_ticket" | "item_ticket" => {
+            return Err(ApiError::unsupported(format!(
+                "listing {sub} of a ticket is not supported by ticketgate"
+            )));
+        }
+        _ => return Err(ApiError::itemtype_not_found()),
+    };
+    let total = rows.len();
+    let mut reply = Reply::json(200, Value::Array(rows))
+        .header("accept-range", format!("{sub} {}", listing::MAX_INPUT_VARS));
+    if total > 0 {
+        reply = reply.header("content-range", format!("0-{}/{total}", total - 1));
+    }
+    Ok(reply)
+}
+
+/// The ids of update/delete items: the path id, or each item's `id`.
+fn item_id(item: &Map<String, Value>) -> Option<String> {
+    item.get("id")
+        .and_then(mapping::as_text)
+        .filter(|s| !s.is_empty())
+}
+
+async fn update_tickets(call: &Call<'_>, path_id: Option<&str>) -> Outcome {
+    let Some((consumer, session)) = call.writer(Permission::Update)? else {
+        return denied_change(
+            call,
+            path_id,
+            "ERROR_GLPI_UPDATE",
+            "ERROR_GLPI_PARTIAL_UPDATE",
+        );
+    };
+    let (mut items, single) = inputs(call)?;
+    if let (Some(id), true) = (path_id, single)
+        && let Some(first) = items.first_mut()
+        && !first.contains_key("id")
+    {
+        first.insert("id".into(), json!(id));
+    }
+    let helpdesk = call.cx.helpdesk(&consumer);
+    let mut results = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let Some(id) = item_id(item) else {
+            results.push(json!([]));
+            continue;
+        };
+        if i > 0
+            && let Err(e) = call.authorize_item(&session, Permission::Update)
+        {
+            results.push(entry(&id, false, &e.message));
+            continue;
+        }
+        let current = match helpdesk.get(&id).await {
+            Ok(t) => t,
+            // Not-found items are left out of the results, as the server does.
+            Err(e) if e.kind == ErrorKind::NotFound => continue,
+            Err(e) if is_item_failure(&e) => {
+                results.push(entry(&id, false, &e.message));
+                continue;
+            }
+            Err(e) => return Err(ApiError::from_canonical(&e, Stage::Update)),
+        };
+        let patch = match mapping::patch_from_input(item, Some(&current)) {
+            Ok(p) => p,
+            Err(message) => {
+                results.push(entry(&id, false, &message));
+                continue;
+            }
+        };
+        if patch.is_empty() {
+            results.push(entry(&id, true, ""));
+            continue;
+        }
+        match helpdesk.update(&id, patch).await {
+            Ok(_) => results.push(entry(&id, true, "")),
+            Err(e) if e.kind == ErrorKind::NotFound => {}
+            Err(e) if is_item_failure(&e) => results.push(entry(&id, false, &e.message)),
+            Err(e) => return Err(ApiError::from_canonical(&e, Stage::Update)),
+        }
+    }
+    change_reply(
+        results,
+        single,
+        "ERROR_GLPI_UPDATE",
+        "ERROR_GLPI_PARTIAL_UPDATE",
+    )
+}
+
+fn entry(id: &str, ok: bool, message: &str) -> Value {
+    let mut m = Map::new();
+    m.insert(id.to_owned(), Value::Bool(ok));
+    m.insert("message".into(), Value::String(message.to_owned()));
+    Value::Object(m)
+}
+
+async fn delete_tickets(call: &Call<'_>, path_id: Option<&str>) -> Outcome {
+    let Some((consumer, session)) = call.writer(Permission::Delete)? else {
+        return denied_change(
+            call,
+            path_id,
+            "ERROR_GLPI_DELETE",
+            "ERROR_GLPI_PARTIAL_DELETE",
+        );
+    };
+    let (items, single) = match path_id {
+        Some(id) => {
+            let mut m = Map::new();
+            m.insert("id".into(), json!(id));
+            (vec![m], true)
+        }
+        None => inputs(call)?,
+    };
+    let mode = mapping::delete_mode(call.params.get("force_purge"));
+    let helpdesk = call.cx.helpdesk(&consumer);
+    let mut results = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let Some(id) = item_id(item) else {
+            results.push(json!([]));
+            continue;
+        };
+        if i > 0
+            && let Err(e) = call.authorize_item(&session, Permission::Delete)
+        {
+            results.push(entry(&id, false, &e.message));
+            continue;
+        }
+        match helpdesk.delete(&id, mode).await {
+            Ok(()) => results.push(entry(&id, true, "")),
+            Err(e) if e.kind == ErrorKind::NotFound => {
+                results.push(entry(&id, false, "Item not found"));
+            }
+            Err(e) if is_item_failure(&e) => results.push(entry(&id, false, &e.message)),
+            Err(e) => return Err(ApiError::from_canonical(&e, Stage::Delete)),
+        }
+    }
+    change_reply(
+        results,
+        single,
+        "ERROR_GLPI_DELETE",
+        "ERROR_GLPI_PARTIAL_DELETE",
+    )
+}
+
+async fn add_followups(call: &Call<'_>) -> Outcome {
+    let Some((consumer, session)) = call.writer(Permission::Update)? else {
+        return denied_add(call, "ITILFollowup");
+    };
+    let (items, single) = inputs(call)?;
+    let helpdesk = call.cx.helpdesk(&consumer);
+    let mut results = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        if i > 0
+            && let Err(e) = call.authorize_item(&session, Permission::Update)
+        {
+            results.push(json!({"id": false, "message": e.message}));
+            continue;
+        }
+        let close = item.get("add_close").is_some_and(mapping::as_bool);
+        let outcome = if close {
+            let ticket = item
+                .get("items_id")
+                .and_then(as_i64)
+                .unwrap_or(0)
+                .to_string();
+            let note = item
+                .get("content")
+                .and_then(mapping::as_text)
+                .filter(|c| !c.trim().is_empty());
+            helpdesk
+                .close(&ticket, Closure { note })
+                .await
+                .map(|t| t.entries.last().map_or(t.id.clone(), |e| e.id.clone()))
+        } else {
+            match mapping::entry_from_followup_input(item) {
+                Ok((ticket, mut entry)) => {
+                    if single {
+                        entry.attachments = files_as_attachments(call);
+                    }
+                    helpdesk.add_entry(&ticket, entry).await.map(|e| e.id)
+                }
+                Err(message) => {
+                    results.push(json!({"id": false, "message": message}));
+                    continue;
+                }
+            }
+        };
+        match outcome {
+            Ok(id) => results.push(json!({"id": id_value(&id), "message": ""})),
+            Err(e) if is_item_failure(&e) => {
+                results.push(json!({"id": false, "message": e.message}));
+            }
+            Err(e) => return Err(ApiError::from_canonical(&e, Stage::Add)),
+        }
+    }
+    add_reply(call, "ITILFollowup", results, single)
+}
+
+async fn add_solution(call: &Call<'_>) -> Outcome {
+    let Some((consumer, session)) = call.writer(Permission::Update)? else {
+        return denied_add(call, "ITILSolution");
+    };
+    let (items, single) = inputs(call)?;
+    let helpdesk = call.cx.helpdesk(&consumer);
+    let mut results = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        if i > 0
+            && let Err(e) = call.authorize_item(&session, Permission::Update)
+        {
+            results.push(json!({"id": false, "message": e.message}));
+            continue;
+        }
+        let (ticket, resolution) = match mapping::solution_from_input(item) {
+            Ok(r) => r,
+            Err(message) => {
+                results.push(json!({"id": false, "message": message}));
+                continue;
+            }
+        };
+        let outcome = async {
+            let current = helpdesk.get(&ticket).await?;
+            if matches!(current.status.state, State::Resolved | State::Closed) {
+                return Err(Error::bad_input(
+                    "The item is already solved, did anyone pushed a solution before you ?",
+                ));
+            }
+            let with_body = resolution.body.is_some();
+            let t = helpdesk.resolve(&ticket, resolution).await?;
+            Ok(match (with_body, t.entries.last()) {
+                (true, Some(e)) => e.id.clone(),
+                _ => t.id,
+            })
+        }
+        .await;
+        match outcome {
+            Ok(id) => results.push(json!({"id": id_value(&id), "message": ""})),
+            Err(e) if is_item_failure(&e) => {
+                results.push(json!({"id": false, "message": e.message}));
+            }
+            Err(e) => return Err(ApiError::from_canonical(&e, Stage::Add)),
+        }
+    }
+    add_reply(call, "ITILSolution", results, single)
+}
+
+async fn add_document(call: &Call<'_>) -> Outcome {
+    let Some((consumer, _)) = call.writer(Permission::Update)? else {
+        return denied_add(call, "Document");
+    };
+    let (items, single) = inputs(call)?;
+    if !single {
+        return Err(ApiError::bad_request("Input must be a single object"));
+    }
+    let item = items.first().cloned().unwrap_or_default();
+    let itemtype = item.get("itemtype").and_then(|v| v.as_str()).unwrap_or("");
+    let ticket = item
+        .get("items_id")
+        .and_then(as_i64)
+        .filter(|n| *n > 0 && itemtype.eq_ignore_ascii_case("Ticket"));
+    let result = match (ticket, call.params.files.is_empty()) {
+        (None, _) => json!({
+            "id": false,
+            "message": "ticketgate keeps documents on tickets only: give itemtype Ticket and items_id"
+        }),
+        (Some(_), true) => json!({"id": false, "message": "No file uploaded"}),
+        (Some(ticket), false) => {
+            match call
+                .cx
+                .helpdesk(&consumer)
+                .attach(&ticket.to_string(), files_as_attachments(call))
+                .await
+            {
+                Ok(stored) => {
+                    let id = stored
+                        .first()
+                        .and_then(|a| a.id.clone())
+                        .unwrap_or_default();
+                    json!({
+                        "id": id_value(&id),
+                        "message": "Document move succeeded.",
+                        "upload_result": upload_result(call),
+                    })
+                }
+                Err(e) if is_item_failure(&e) => json!({"id": false, "message": e.message}),
+                Err(e) => return Err(ApiError::from_canonical(&e, Stage::Add)),
+            }
+        }
+    };
+    add_reply(call, "Document", vec![result], true)
+}
+
+/// `POST /Ticket_User` (`type` 1 requester, 2 assignee) and `POST /Group_Ticket` (2).
+async fn add_actor(call: &Call<'_>, group: bool) -> Outcome {
+    let Some((consumer, session)) = call.writer(Permission::Update)? else {
+        return denied_add(call, if group { "Group_Ticket" } else { "Ticket_User" });
+    };
+    let (items, single) = inputs(call)?;
+    let helpdesk = call.cx.helpdesk(&consumer);
+    let itemtype = if group { "Group_Ticket" } else { "Ticket_User" };
+    let mut results = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        if i > 0
+            && let Err(e) = call.authorize_item(&session, Permission::Update)
+        {
+            results.push(json!({"id": false, "message": e.message}));
+            continue;
+        }
+        let (id, change) = match mapping::actor_from_input(item, group) {
+            Ok(c) => c,
+            Err(message) => {
+                results.push(json!({"id": false, "message": message}));
+                continue;
+            }
+        };
+        let kind = match change {
+            ActorChange::Assign(_) => mapping::ACTOR_ASSIGNED,
+            ActorChange::Requester(_) => mapping::ACTOR_REQUESTER,
+        };
+        let outcome = match change {
+            ActorChange::Assign(a) => helpdesk.assign(&id, a).await,
+            ActorChange::Requester(r) => {
+                helpdesk
+                    .update(
+                        &id,
+                        TicketPatch {
+                            requester: Some(r),
+                            ..TicketPatch::default()
+                        },
+                    )
+                    .await
+            }
+        };
+        match outcome {
+            Ok(t) => {
+                let pos = mapping::actor_rows(&t)
+                    .iter()
+                    .position(|r| r.get("type").and_then(as_i64) == Some(kind))
+                    .map_or(1, |p| p + 1);
+                results.push(json!({"id": pos, "message": ""}));
+            }
+            Err(e) if is_item_failure(&e) => {
+                results.push(json!({"id": false, "message": e.message}));
+            }
+            Err(e) => return Err(ApiError::from_canonical(&e, Stage::Add)),
+        }
+    }
+    add_reply(call, itemtype, results, single)
+}
+
+/// The rows of a dropdown, whatever the helpdesk behind.
+pub async fn dropdown_rows(
+    call: &Call<'_>,
+    consumer: &Consumer,
+    d: Dropdown,
+) -> Result<Vec<Value>, ApiError> {
+    let items: Vec<LookupItem> = match d.lookup_kind() {
+        Some(kind) => call
+            .cx
+            .helpdesk(consumer)
+            .lookup(kind)
+            .await
+            .map_err(|e| ApiError::from_canonical(&e, Stage::Read))?,
+        None if d == Dropdown::Entity => vec![LookupItem {
+            id: "0".into(),
+            name: mapping::ROOT_ENTITY.into(),
+            state: None,
+            level: None,
+            parent: None,
+        }],
+        None => (1..=6)
+            .map(|i| LookupItem {
+                id: i.to_string(),
+                name: mapping::requesttype_name(i).into(),
+                state: None,
+                level: None,
+                parent: None,
+            })
+            .collect(),
+    };
+    let hateoas = call.flag("get_hateoas", true);
+    Ok(items
+        .into_iter()
+        .map(|i| {
+            let mut row = json!({
+                "id": id_value(&i.id),
+                "name": i.name,
+                "completename": i.name,
+                "entities_id": 0,
+                "is_recursive": 1,
+                "comment": null,
+            });
+            if d == Dropdown::User {
+                row = json!({
+                    "id": id_value(&i.id),
+                    "name": i.name,
+                    "realname": null,
+                    "firstname": null,
+                    "is_active": 1,
+                    "entities_id": 0,
+                });
+            }
+            if hateoas {
+                row["links"] =
+                    json!([{"rel": "Entity", "href": format!("{}/Entity/0", call.api_url)}]);
+            }
+            row
+        })
+        .collect())
+}
+
+async fn get_dropdown(call: &Call<'_>, d: Dropdown, id: &str) -> Outcome {
+    let (consumer, _) = call.consumer(Permission::Read)?;
+    let rows = dropdown_rows(call, &consumer, d).await?;
+    rows.into_iter()
+        .find(|r| r.get("id").and_then(mapping::as_text).as_deref() == Some(id))
+        .map(|r| Reply::json(200, r))
+        .ok_or_else(ApiError::item_not_found)
+}

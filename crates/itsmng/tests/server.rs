@@ -1,0 +1,509 @@
+//! The server face's success answers: status codes, headers and body shapes as the
+//! real server gives them (facts file), over TCP.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+use ticketgate_model::{Body, Helpdesk, NewTicket, Requester, State};
+
+async fn seed(rig: &Rig, n: usize) {
+    for i in 0..n {
+        rig.helpdesk
+            .create(NewTicket {
+                subject: format!("Ticket {i}"),
+                body: Body::text(format!("body {i}")),
+                requester: Requester {
+                    email: Some("ann@example.com".into()),
+                    ..Requester::default()
+                },
+                ..NewTicket::default()
+            })
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn sessions() {
+    let rig = rig().await;
+    let url = rig.url();
+    let a = send(
+        http()
+            .get(format!("{url}/initSession?get_full_session=true"))
+            .header("Authorization", format!("user_token {TOKEN}")),
+    )
+    .await;
+    assert_eq!(a.status, 200);
+    let v = a.json();
+    let s = v["session_token"].as_str().unwrap().to_owned();
+    assert!(s.len() >= 26);
+    assert_eq!(v["session"]["glpiname"], "alice");
+    assert_eq!(v["session"]["glpiactive_entity"], 0);
+    let get = |path: &str| {
+        http()
+            .get(format!("{url}{path}"))
+            .header("Session-Token", s.clone())
+    };
+    let a = send(get("/getFullSession")).await;
+    assert_eq!(
+        a.json()["session"]["glpiactiveprofile"]["name"],
+        "Super-Admin"
+    );
+    let a = send(get("/getMyProfiles")).await;
+    assert_eq!(a.json()["myprofiles"][0]["id"], 4);
+    let a = send(get("/getActiveProfile")).await;
+    assert_eq!(a.json()["active_profile"]["id"], 4);
+    let a = send(get("/getMyEntities")).await;
+    assert_eq!(
+        a.json(),
+        json!({"myentities": [{"id": 0, "name": "Root entity"}]})
+    );
+    let a = send(get("/changeActiveEntities?entities_id=0&is_recursive=true")).await;
+    assert_eq!((a.status, a.body.as_str()), (200, "true"));
+    let a = send(get("/getActiveEntities")).await;
+    assert_eq!(
+        a.json(),
+        json!({"active_entity": {"id": 0, "active_entity_recursive": true, "active_entities": [{"id": 0}]}})
+    );
+    let a = send(get("/changeActiveProfile?profiles_id=99")).await;
+    assert_eq!(a.status, 404);
+    let a = send(get("/changeActiveProfile?profiles_id=4")).await;
+    assert_eq!((a.status, a.body.as_str()), (200, ""));
+    let a = send(get("/getGlpiConfig")).await;
+    assert_eq!(a.json()["cfg_glpi"]["priority_matrix"]["4"]["2"], 3);
+    let a = send(get("/killSession")).await;
+    assert_eq!((a.status, a.body.as_str()), (200, ""));
+    let a = send(get("/getFullSession")).await;
+    assert_eq!(a.status, 401);
+}
+
+#[tokio::test]
+async fn ticket_crud_shapes() {
+    let rig = rig().await;
+    let url = rig.url();
+    let s = session(&rig).await;
+    let req = |m: reqwest::Method, path: &str| {
+        http()
+            .request(m, format!("{url}{path}"))
+            .header("Session-Token", s.clone())
+    };
+    use reqwest::Method as M;
+
+    // Single create: 201, {"id","message"}, Location.
+    let a = send(req(M::POST, "/Ticket").json(&json!({"input": {
+        "name": "Printer", "content": "jammed", "urgency": 5, "impact": 5,
+        "itilcategories_id": 1, "locations_id": 2
+    }})))
+    .await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    assert_eq!(a.json(), json!({"id": 1, "message": ""}));
+    assert_eq!(a.header("location").unwrap(), format!("{url}/Ticket/1"));
+
+    // Batch create: 201, list, link header.
+    let a = send(req(M::POST, "/Ticket").json(&json!({"input": [
+        {"name": "A", "content": "a"}, {"name": "B", "content": "b"}
+    ]})))
+    .await;
+    assert_eq!(a.status, 201);
+    assert_eq!(
+        a.json(),
+        json!([{"id": 2, "message": ""}, {"id": 3, "message": ""}])
+    );
+    assert_eq!(
+        a.header("link").unwrap(),
+        format!("{url}/Ticket/2,{url}/Ticket/3")
+    );
+
+    // Get: raw fields, priority from the matrix, links, Last-Modified.
+    let a = send(req(M::GET, "/Ticket/1")).await;
+    assert_eq!(a.status, 200);
+    let v = a.json();
+    assert_eq!(v["name"], "Printer");
+    assert_eq!(v["priority"], 5);
+    assert_eq!(v["status"], 1);
+    assert_eq!(v["itilcategories_id"], 1);
+    assert!(a.header("last-modified").unwrap().ends_with("GMT"));
+    assert!(
+        a.body
+            .starts_with("{\"id\":1,\"entities_id\":0,\"name\":\"Printer\""),
+        "{}",
+        a.body
+    );
+    let links = v["links"].as_array().unwrap();
+    assert!(
+        links.contains(&json!({"rel": "ITILCategory", "href": format!("{url}/ITILCategory/1")}))
+    );
+    let a = send(req(
+        M::GET,
+        "/Ticket/1?get_hateoas=false&expand_dropdowns=true",
+    ))
+    .await;
+    let v = a.json();
+    assert!(v.get("links").is_none());
+    assert_eq!(v["itilcategories_id"], "Hardware");
+    assert_eq!(v["locations_id"], "Branch Office");
+    assert_eq!(v["entities_id"], "Root entity");
+
+    // Update: 200 with a list even for one item.
+    let a =
+        send(req(M::PUT, "/Ticket/1").json(&json!({"input": {"status": 4, "urgency": 1}}))).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.json(), json!([{"1": true, "message": ""}]));
+    let t = rig.helpdesk.get("1").await.unwrap();
+    assert_eq!(t.status.state, State::Pending);
+    // Urgency 1 × impact 5 is priority 2.
+    assert_eq!(t.priority.unwrap().level.rank(), 2);
+    let a = send(
+        req(M::PATCH, "/Ticket")
+            .json(&json!({"input": [{"id": 2, "name": "A2"}, {"id": 3, "name": "B2"}]})),
+    )
+    .await;
+    assert_eq!(a.status, 200);
+    assert_eq!(
+        a.json(),
+        json!([{"2": true, "message": ""}, {"3": true, "message": ""}])
+    );
+
+    // Followups, listed under the ticket.
+    let a = send(req(M::POST, "/ITILFollowup").json(&json!({"input": {
+        "itemtype": "Ticket", "items_id": 1, "content": "On it", "is_private": true
+    }})))
+    .await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    let fid = a.json()["id"].clone();
+    assert_eq!(
+        a.header("location").unwrap(),
+        format!("{url}/ITILFollowup/{fid}")
+    );
+    let a = send(
+        req(M::POST, "/ITILFollowup")
+            .json(&json!({"input": {"itemtype": "Ticket", "items_id": 1}})),
+    )
+    .await;
+    assert_eq!(
+        a.json(),
+        json!([
+            "ERROR_GLPI_ADD",
+            "You can't add a followup without description"
+        ])
+    );
+    let a = send(req(M::GET, "/Ticket/1/ITILFollowup")).await;
+    let v = a.json();
+    assert_eq!(v[0]["content"], "On it");
+    assert_eq!(v[0]["is_private"], 1);
+    assert_eq!(v[0]["items_id"], 1);
+
+    // Solution: status 5; a second one is refused.
+    let a = send(req(M::POST, "/ITILSolution").json(&json!({"input": {
+        "itemtype": "Ticket", "items_id": 1, "content": "Cleared the jam"
+    }})))
+    .await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    assert_eq!(send(req(M::GET, "/Ticket/1")).await.json()["status"], 5);
+    let a = send(req(M::POST, "/ITILSolution").json(&json!({"input": {
+        "itemtype": "Ticket", "items_id": 1, "content": "again"
+    }})))
+    .await;
+    assert_eq!(
+        a.json(),
+        json!([
+            "ERROR_GLPI_ADD",
+            "The item is already solved, did anyone pushed a solution before you ?"
+        ])
+    );
+    // Close with a followup's add_close.
+    let a = send(req(M::POST, "/ITILFollowup").json(&json!({"input": {
+        "itemtype": "Ticket", "items_id": 1, "content": "closing", "add_close": 1
+    }})))
+    .await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    let v = send(req(M::GET, "/Ticket/1")).await.json();
+    assert_eq!(v["status"], 6);
+    assert!(v["closedate"].is_string());
+
+    // Delete: trash (is_deleted 1), then purge (404); 200 with a list.
+    let a = send(req(M::DELETE, "/Ticket/2")).await;
+    assert_eq!(
+        (a.status, a.json()),
+        (200, json!([{"2": true, "message": ""}]))
+    );
+    assert_eq!(send(req(M::GET, "/Ticket/2")).await.json()["is_deleted"], 1);
+    let a = send(req(M::DELETE, "/Ticket/2?force_purge=true")).await;
+    assert_eq!(a.status, 200);
+    assert_eq!(send(req(M::GET, "/Ticket/2")).await.status, 404);
+
+    // Actors.
+    let a = send(
+        req(M::POST, "/Ticket_User")
+            .json(&json!({"input": {"tickets_id": 3, "users_id": 2, "type": 2}})),
+    )
+    .await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    let a = send(req(M::GET, "/Ticket/3/Ticket_User")).await;
+    let rows = a.json();
+    assert!(
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["type"] == 2 && r["users_id"] == 2)
+    );
+    assert_eq!(
+        rig.helpdesk.get("3").await.unwrap().status.state,
+        State::Open
+    );
+}
+
+#[tokio::test]
+async fn upload_creates_and_links_a_document() {
+    let rig = rig().await;
+    let url = rig.url();
+    let s = session(&rig).await;
+    seed(&rig, 1).await;
+    let form = reqwest::multipart::Form::new()
+        .part(
+            "uploadManifest",
+            reqwest::multipart::Part::text(
+                r#"{"input": {"name": "shot", "itemtype": "Ticket", "items_id": 1, "_filename": ["x.png"]}}"#,
+            )
+            .mime_str("application/json")
+            .unwrap(),
+        )
+        .part(
+            "filename[0]",
+            reqwest::multipart::Part::bytes(b"PNGDATA".to_vec())
+                .file_name("screenshot.png")
+                .mime_str("image/png")
+                .unwrap(),
+        );
+    let a = send(
+        http()
+            .post(format!("{url}/Document"))
+            .header("Session-Token", s.clone())
+            .multipart(form),
+    )
+    .await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    let v = a.json();
+    assert_eq!(v["message"], "Document move succeeded.");
+    assert_eq!(v["upload_result"]["filename"][0]["name"], "screenshot.png");
+    let t = rig.helpdesk.get("1").await.unwrap();
+    assert_eq!(t.attachments[0].name, "screenshot.png");
+    assert_eq!(t.attachments[0].bytes, b"PNGDATA");
+    let a = send(
+        http()
+            .get(format!("{url}/Ticket/1?with_documents=true"))
+            .header("Session-Token", s),
+    )
+    .await;
+    assert_eq!(a.json()["_documents"][0]["filename"], "screenshot.png");
+}
+
+#[tokio::test]
+async fn list_ranges_and_headers() {
+    let rig = rig().await;
+    let url = rig.url();
+    let s = session(&rig).await;
+    seed(&rig, 20).await;
+    let get = |path: &str| {
+        http()
+            .get(format!("{url}{path}"))
+            .header("Session-Token", s.clone())
+    };
+    // Default range 0-15: sixteen rows of twenty, 206.
+    let a = send(get("/Ticket")).await;
+    assert_eq!(a.status, 206);
+    assert_eq!(a.json().as_array().unwrap().len(), 16);
+    assert_eq!(a.header("content-range").unwrap(), "0-15/20");
+    assert_eq!(a.header("accept-range").unwrap(), "Ticket 1000");
+    assert_eq!(a.json()[0]["id"], 1);
+    // The whole set: 200, end clamped to total-1.
+    let a = send(get("/Ticket?range=0-99&sort=id&order=desc")).await;
+    assert_eq!(a.status, 200);
+    assert_eq!(a.header("content-range").unwrap(), "0-19/20");
+    assert_eq!(a.json()[0]["id"], 20);
+    let a = send(get("/Ticket?range=18-25&only_id=true")).await;
+    assert_eq!(a.status, 206);
+    assert_eq!(a.json(), json!([{"id": 19}, {"id": 20}]));
+    // The CORS headers of a GET from a browser.
+    let a = send(get("/Ticket?range=0-0").header("Origin", "http://app")).await;
+    assert_eq!(a.header("access-control-allow-origin").unwrap(), "*");
+    assert_eq!(
+        a.header("access-control-expose-headers").unwrap(),
+        "content-type, content-range, accept-range"
+    );
+    assert_eq!(
+        a.header("content-type").unwrap(),
+        "application/json; charset=UTF-8"
+    );
+}
+
+#[tokio::test]
+async fn search_shapes() {
+    let rig = rig().await;
+    let url = rig.url();
+    let s = session(&rig).await;
+    let get = |path: &str| {
+        http()
+            .get(format!("{url}{path}"))
+            .header("Session-Token", s.clone())
+    };
+    // Zero rows: no data key, no Content-Range header.
+    let a = send(get("/search/Ticket")).await;
+    assert_eq!(a.status, 200);
+    assert_eq!(
+        a.json(),
+        json!({"totalcount": 0, "count": 0, "sort": 1, "order": "ASC", "content-range": "0-0/0"})
+    );
+    assert!(a.header("content-range").is_none());
+    assert_eq!(a.header("accept-range").unwrap(), "Ticket 1000");
+
+    seed(&rig, 20).await;
+    let a = send(get("/search/Ticket?criteria[0][field]=1&criteria[0][searchtype]=contains&criteria[0][value]=Ticket 1&sort=2&order=DESC&range=0-4")).await;
+    assert_eq!(a.status, 206, "{}", a.body);
+    let v = a.json();
+    // "Ticket 1", "Ticket 10" … "Ticket 19": eleven.
+    assert_eq!(v["totalcount"], 11);
+    assert_eq!(v["count"], 5);
+    assert_eq!(v["sort"], 2);
+    assert_eq!(v["order"], "DESC");
+    assert_eq!(v["content-range"], "0-4/11");
+    assert_eq!(a.header("content-range").unwrap(), "0-4/11");
+    // Column 2 first, then 1, then the display preferences.
+    assert!(
+        a.body
+            .contains("\"data\":[{\"2\":20,\"1\":\"Ticket 19\",\"12\":1,\"19\":"),
+        "{}",
+        a.body
+    );
+    let row = &v["data"][0];
+    assert_eq!(row["4"], Value::Null);
+    // Default window: fifteen rows.
+    let a = send(get("/search/Ticket")).await;
+    assert_eq!(a.status, 206);
+    assert_eq!(a.json()["count"], 15);
+    // forcedisplay picks the columns.
+    let a = send(get("/search/Ticket?forcedisplay[0]=21&range=0-0")).await;
+    let row = &a.json()["data"][0];
+    assert_eq!(row.as_object().unwrap().len(), 3, "{row}");
+    assert_eq!(row["21"], "body 0");
+    // Past the end.
+    let a = send(get("/search/Ticket?range=30-40")).await;
+    assert_eq!(a.status, 400);
+    assert_eq!(a.json()[0], "ERROR_RANGE_EXCEED_TOTAL");
+    // Search options.
+    let a = send(get("/listSearchOptions/Ticket")).await;
+    let v = a.json();
+    assert_eq!(v["common"], "Characteristics");
+    assert_eq!(v["12"]["field"], "status");
+    assert_eq!(v["83"]["table"], "glpi_locations");
+}
+
+#[tokio::test]
+async fn dropdowns_and_options() {
+    let rig = rig().await;
+    let url = rig.url();
+    let s = session(&rig).await;
+    let get = |path: &str| {
+        http()
+            .get(format!("{url}{path}"))
+            .header("Session-Token", s.clone())
+    };
+    let a = send(get("/ITILCategory?get_hateoas=false")).await;
+    assert_eq!(a.status, 200);
+    assert_eq!(
+        a.json()[0],
+        json!({"id": 1, "name": "Hardware", "completename": "Hardware", "entities_id": 0, "is_recursive": 1, "comment": null})
+    );
+    let a = send(get("/itilcategory/3")).await;
+    assert_eq!(a.json()["name"], "Network");
+    let a = send(get("/User?searchText[name]=sam")).await;
+    assert_eq!(a.json().as_array().unwrap().len(), 1);
+    let a = send(get("/Location/99")).await;
+    assert_eq!(a.status, 404);
+    let a = send(get("/Entity")).await;
+    assert_eq!(a.json()[0]["name"], "Root entity");
+
+    let a = send(
+        http()
+            .request(reqwest::Method::OPTIONS, format!("{url}/Ticket"))
+            .header("Origin", "http://app")
+            .header("Access-Control-Request-Method", "POST")
+            .header("Access-Control-Request-Headers", "session-token"),
+    )
+    .await;
+    assert_eq!(a.status, 200);
+    assert_eq!(a.body, "");
+    assert_eq!(
+        a.header("access-control-allow-methods").unwrap(),
+        "PUT, GET, POST, DELETE, OPTIONS"
+    );
+    assert_eq!(
+        a.header("access-control-allow-headers").unwrap(),
+        "origin, content-type, accept, session-token, authorization"
+    );
+}
+
+#[tokio::test]
+async fn odd_ranges_never_panic() {
+    let rig = rig().await;
+    let url = rig.url();
+    let s = session(&rig).await;
+    seed(&rig, 3).await;
+    for range in [
+        "5-2",
+        "2-1",
+        "0-0",
+        "18446744073709551615-18446744073709551615",
+        "0-18446744073709551615",
+        "99999999999999999999999-1",
+    ] {
+        for path in ["/Ticket", "/search/Ticket", "/ITILCategory"] {
+            let a = send(
+                http()
+                    .get(format!("{url}{path}?range={range}"))
+                    .header("Session-Token", s.clone()),
+            )
+            .await;
+            assert!(
+                a.status < 500,
+                "{path}?range={range}: {} {}",
+                a.status,
+                a.body
+            );
+        }
+    }
+    // A batch costs a quota token per item: every item is checked.
+    let a = send(
+        http()
+            .post(format!("{url}/Ticket"))
+            .header("Session-Token", s.clone())
+            .json(&json!({"input": {"0": {"name": "x", "content": "y"}, "1": {"name": "z", "content": "w"}}})),
+    )
+    .await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    assert_eq!(a.json().as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn gateway_outcomes_of_a_create() {
+    use std::sync::atomic::Ordering;
+    let rig = rig().await;
+    let url = rig.url();
+    let s = session(&rig).await;
+    let create = || {
+        http()
+            .post(format!("{url}/Ticket"))
+            .header("Session-Token", s.clone())
+            .json(&json!({"input": {"name": "x", "content": "y"}}))
+    };
+    rig.cx.fail_creates.store(true, Ordering::Relaxed);
+    let a = send(create()).await;
+    assert_eq!(a.status, 502);
+    assert_eq!(a.json(), json!(["ERROR", "the helpdesk is down"]));
+    rig.cx.fail_creates.store(false, Ordering::Relaxed);
+    rig.cx.queue_creates.store(true, Ordering::Relaxed);
+    let a = send(create()).await;
+    assert_eq!(a.status, 202);
+    assert_eq!(a.json()["id"], "q-1");
+}
