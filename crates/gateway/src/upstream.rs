@@ -39,10 +39,9 @@ pub fn build(name: &str, config: &UpstreamConfig, data_dir: &Path) -> Result<Bui
                 name: name.to_owned(),
             })
         }
-        UpstreamKind::Ticketgate(remote) => remote_built(
-            name,
-            Arc::new(remote::RemoteGateway::new(name, remote)?),
-        ),
+        UpstreamKind::Ticketgate(remote) => {
+            remote_built(name, Arc::new(remote::RemoteGateway::new(name, remote)?))
+        }
         UpstreamKind::Osticket(c) => remote_built(
             name,
             Arc::new(ticketgate_osticket::OsticketClient::new(c.clone())?),
