@@ -45,6 +45,9 @@ pub struct Config {
     pub outbox: OutboxConfig,
     #[serde(default)]
     pub pipe: PipeConfig,
+    /// Email ingestion: threading, loop protection, sender lists, bounds.
+    #[serde(default)]
+    pub mail: ticketgate_mail::MailConfig,
 }
 
 /// `ticketgate pipe`: the consumer that mail piped in by the local mail server acts as.

@@ -63,6 +63,10 @@ pub struct MailConfig {
     pub max_depth: usize,
     /// Most header fields accepted in any one part (default 500).
     pub max_headers: usize,
+    /// Add a reply to its ticket even when the sender is neither the requester nor a
+    /// cc of that ticket (default false: such a message opens a new ticket, so nobody
+    /// can write into a stranger's ticket by quoting its number).
+    pub replies_from_anyone: bool,
 }
 
 impl Default for MailConfig {
@@ -77,6 +81,7 @@ impl Default for MailConfig {
             max_bytes: 26 * 1024 * 1024,
             max_parts: 200,
             max_depth: 10,
+            replies_from_anyone: false,
             max_headers: 500,
         }
     }

@@ -1,0 +1,239 @@
+//! Email to ticket end to end: `ticketgate pipe` as a mail server runs it (one message
+//! on stdin, an exit status per sysexits), writing to the same data directory a running
+//! `ticketgate serve` uses; and the same messages over HTTP.
+
+mod support;
+
+use serde_json::Value;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use support::{Gateway, canonical_config, client};
+
+const DEMO: &str = "Bearer demo-key";
+
+/// Pipe `message` into `ticketgate pipe`; returns (exit code, stdout, stderr).
+fn pipe(dir: &Path, message: &str) -> (i32, String, String) {
+    let mut child = Command::new(support::binary())
+        .arg("pipe")
+        .arg("--config")
+        .arg(dir.join("gateway.toml"))
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .arg("--consumer")
+        .arg("demo")
+        .env("TICKETGATE_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ticketgate pipe starts");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(message.replace('\n', "\r\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn new_message(message_id: &str) -> String {
+    format!(
+        "From: Ann Example <ann@example.com>\n\
+         To: support@helpdesk.example\n\
+         Subject: =?UTF-8?Q?Drucker_f=C3=A4llt_aus?=\n\
+         Date: Thu, 26 Nov 2026 09:00:00 +0000\n\
+         Message-ID: <{message_id}>\n\
+         MIME-Version: 1.0\n\
+         Content-Type: text/plain; charset=utf-8\n\
+         \n\
+         The printer on floor 2 is offline.\n"
+    )
+}
+
+async fn search(g: &Gateway) -> Vec<Value> {
+    let page: Value = client()
+        .get(g.url("/v1/tickets?limit=100&sort=number&order=asc"))
+        .header("Authorization", DEMO)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    page["items"].as_array().cloned().unwrap()
+}
+
+async fn get(g: &Gateway, id: &str) -> Value {
+    client()
+        .get(g.url(&format!("/v1/tickets/{id}")))
+        .header("Authorization", DEMO)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn new_mail_reply_duplicate_and_auto_reply_through_the_pipe() {
+    let g = Gateway::start(&canonical_config(""));
+
+    // A new message: a ticket, written to the store the running gateway serves.
+    let (code, out, err) = pipe(&g.dir, &new_message("first@mail.example"));
+    assert_eq!(code, 0, "stdout {out} stderr {err}");
+    assert!(out.starts_with("created ticket "), "{out}");
+    let number = out.trim().rsplit(' ').next().unwrap().to_owned();
+    let tickets = search(&g).await;
+    assert_eq!(tickets.len(), 1);
+    assert_eq!(tickets[0]["subject"], "Drucker fällt aus");
+    assert_eq!(tickets[0]["number"], number.as_str());
+    assert_eq!(tickets[0]["requester"]["email"], "ann@example.com");
+    let id = tickets[0]["id"].as_str().unwrap().to_owned();
+
+    // The same message again (the mail server retried): still one ticket.
+    let (code, out, _) = pipe(&g.dir, &new_message("first@mail.example"));
+    assert_eq!(code, 0);
+    assert!(out.starts_with("already delivered"), "{out}");
+    assert_eq!(search(&g).await.len(), 1);
+
+    // A reply by In-Reply-To: a thread entry on that ticket, quoted tail trimmed.
+    let reply = "From: ann@example.com\n\
+                 To: support@helpdesk.example\n\
+                 Subject: Re: Drucker fällt aus\n\
+                 Message-ID: <second@mail.example>\n\
+                 In-Reply-To: <first@mail.example>\n\
+                 References: <first@mail.example>\n\
+                 \n\
+                 It works again, thanks.\n\
+                 \n\
+                 On Thu, 26 Nov 2026 at 09:00, Ann Example <ann@example.com> wrote:\n\
+                 > The printer on floor 2 is offline.\n";
+    let (code, out, err) = pipe(&g.dir, reply);
+    assert_eq!(code, 0, "{out} {err}");
+    assert!(out.starts_with("added a reply to ticket"), "{out}");
+    assert_eq!(search(&g).await.len(), 1, "a reply opens no ticket");
+    let t = get(&g, &id).await;
+    let entries = t["entries"].as_array().expect("thread entries");
+    let last = entries.last().unwrap();
+    let body = last["body"]["content"].as_str().unwrap_or_default();
+    assert!(body.contains("It works again"), "{last}");
+    assert!(!body.contains("floor 2"), "quoted tail trimmed: {last}");
+
+    // A reply found by the subject tag alone.
+    let tagged = format!(
+        "From: ann@example.com\nSubject: Re: [#{number}] printer\nMessage-ID: <third@mail.example>\n\nOne more thing.\n"
+    );
+    let (code, out, _) = pipe(&g.dir, &tagged);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("added a reply"), "{out}");
+
+    // The tag from a stranger opens a new ticket instead of writing into Ann's.
+    let stranger = format!(
+        "From: mallory@evil.example\nSubject: Re: [#{number}] printer\nMessage-ID: <fourth@mail.example>\n\nHijack.\n"
+    );
+    let (code, out, _) = pipe(&g.dir, &stranger);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("created ticket"), "{out}");
+    assert_eq!(search(&g).await.len(), 2);
+
+    // An auto-reply: nothing created, exit 65 with the reason on stderr.
+    let auto = "From: bob@example.com\nSubject: Out of office\nAuto-Submitted: auto-replied\nMessage-ID: <oof@mail.example>\n\nI am away.\n";
+    let (code, _, err) = pipe(&g.dir, auto);
+    assert_eq!(code, 65);
+    assert!(err.contains("auto"), "{err}");
+    // A bounce, by its empty Return-Path and daemon sender.
+    let bounce = "Return-Path: <>\nFrom: MAILER-DAEMON@mx.example\nSubject: Undelivered Mail\nMessage-ID: <bounce@mx.example>\n\nThe mail could not be delivered.\n";
+    assert_eq!(pipe(&g.dir, bounce).0, 65);
+    // Garbage that is not a message at all.
+    assert_eq!(pipe(&g.dir, "\u{1}\u{2} not a mail\n").0, 65);
+    assert_eq!(search(&g).await.len(), 2, "noise created nothing");
+
+    // The same messages over HTTP: the canonical API's message/rfc822.
+    let resp = client()
+        .post(g.url("/v1/tickets"))
+        .header("Authorization", DEMO)
+        .header("Content-Type", "message/rfc822")
+        .body(new_message("http@mail.example"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let resp = client()
+        .post(g.url("/v1/tickets"))
+        .header("Authorization", DEMO)
+        .header("Content-Type", "message/rfc822")
+        .body(auto)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 422, "an auto-reply over HTTP opens nothing");
+    assert_eq!(search(&g).await.len(), 3);
+}
+
+#[tokio::test]
+async fn a_denied_sender_exits_77() {
+    let g = Gateway::start(&canonical_config(
+        "[mail]\ndeny_senders = [\"@spam.example\"]\n",
+    ));
+    let (code, _, err) = pipe(
+        &g.dir,
+        "From: x@spam.example\nSubject: hi\nMessage-ID: <s@spam.example>\n\nbuy\n",
+    );
+    assert_eq!(code, 77, "{err}");
+    assert!(search(&g).await.is_empty());
+}
+
+/// With the upstream down, a new message is queued durably (exit 0) and delivered
+/// once the upstream is back; a reply to it, piped meanwhile, follows it.
+#[tokio::test]
+async fn upstream_down_the_mail_is_queued_and_delivered_later() {
+    let mut a = Gateway::start(&canonical_config(""));
+    let a_addr = a.addr.clone();
+    let a_config = std::fs::read_to_string(&a.config).unwrap();
+    a.stop();
+
+    let b_config = format!(
+        "[dialects.canonical]\nprefix = \"/v1\"\n\
+         [upstreams.central]\nkind = \"ticketgate\"\nurl = \"http://{a_addr}/v1\"\nbearer_key = \"demo-key\"\n\
+         connect_timeout_ms = 300\n\
+         [routing]\ndefault = \"central\"\n\
+         [outbox]\ninitial_backoff_ms = 50\nmax_backoff_ms = 300\npoll_ms = 50\n\
+         {}",
+        support::TEST_CONSUMERS
+    );
+    let b = Gateway::start(&b_config);
+    let (code, out, err) = pipe(&b.dir, &new_message("down@mail.example"));
+    assert_eq!(code, 0, "{out} {err}");
+    assert!(out.starts_with("queued for delivery as q-"), "{out}");
+    let reply = "From: ann@example.com\nSubject: Re: printer\nMessage-ID: <down-reply@mail.example>\nIn-Reply-To: <down@mail.example>\n\nStill broken.\n";
+    let (code, out, err) = pipe(&b.dir, reply);
+    assert_eq!(code, 0, "{out} {err}");
+    assert!(out.starts_with("queued"), "{out}");
+
+    let a2 = Gateway::start_listen(&a.dir, &a_config, &a_addr);
+    let start = std::time::Instant::now();
+    loop {
+        let tickets = search(&a2).await;
+        if let Some(t) = tickets.first() {
+            let full = get(&a2, t["id"].as_str().unwrap()).await;
+            let n = full["entries"].as_array().map(Vec::len).unwrap_or(0);
+            if full.to_string().contains("Still broken") {
+                assert_eq!(tickets.len(), 1, "the reply opened no ticket");
+                assert!(n >= 1);
+                break;
+            }
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(20),
+            "the queued mail never arrived"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
