@@ -84,13 +84,16 @@ fn outbox(c: &mut Criterion) {
     // circuit opens after a few refusals, as it would in production.
     let down_dir = tempfile::tempdir().expect("a temp dir");
     let down = build(&edge_config("127.0.0.1:9"), down_dir.path());
-    c.bench_function("create, upstream down (acknowledged from the outbox)", |b| {
-        b.iter(|| {
-            i += 1;
-            let r = rt.block_on(down.create(&consumer, ticket(i), options.clone()));
-            assert!(matches!(r, Ok(ticketgate_model::Created::Queued { .. })));
-        })
-    });
+    c.bench_function(
+        "create, upstream down (acknowledged from the outbox)",
+        |b| {
+            b.iter(|| {
+                i += 1;
+                let r = rt.block_on(down.create(&consumer, ticket(i), options.clone()));
+                assert!(matches!(r, Ok(ticketgate_model::Created::Queued { .. })));
+            })
+        },
+    );
 }
 
 criterion_group! {
