@@ -60,6 +60,10 @@ pub enum Command {
     Check {
         #[command(flatten)]
         common: Common,
+        /// Also call every upstream once (a one-ticket search) and report whether it
+        /// answers and accepts the configured credentials.
+        #[arg(long)]
+        probe: bool,
     },
     /// Deliver one email message read from standard input (for a mail server's pipe).
     ///
@@ -139,7 +143,14 @@ pub fn init_logging(json: bool) {
 
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
-        Command::Check { common } => check(&common),
+        Command::Check { common, probe } => {
+            let code = check(&common);
+            if probe && code == ExitCode::from(exit::OK) {
+                runtime().block_on(probe_upstreams(&common))
+            } else {
+                code
+            }
+        }
         Command::Serve { common, listen } => runtime().block_on(serve(common, listen)),
         Command::Token {
             common,
@@ -209,6 +220,51 @@ fn token(common: &Common, consumer: &str, ttl: u64) -> ExitCode {
         )
     );
     ExitCode::from(exit::OK)
+}
+
+/// `check --probe`: one cheap read against every upstream.
+async fn probe_upstreams(common: &Common) -> ExitCode {
+    let config = match load(common) {
+        Ok(c) => c,
+        Err(e) => return fail(exit::CONFIG, e),
+    };
+    let gateway = match Gateway::build(config) {
+        Ok(g) => g,
+        Err(e) => return fail(exit::UNAVAILABLE, e),
+    };
+    let mut names: Vec<&String> = gateway.upstreams.keys().collect();
+    names.sort();
+    let mut failed = false;
+    for name in names {
+        let upstream = &gateway.upstreams[name];
+        let query = ticketgate_model::Query {
+            limit: 1,
+            ..Default::default()
+        };
+        let outcome = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            ticketgate_model::Helpdesk::search(upstream.as_ref(), &query),
+        )
+        .await;
+        match outcome {
+            Ok(Ok(page)) => println!("upstream {name}: ok ({} ticket(s))", page.total),
+            Ok(Err(e)) if e.kind == ticketgate_model::ErrorKind::Unsupported => {
+                println!("upstream {name}: not probed: it has no read operation to probe with ({e})")
+            }
+            Ok(Err(e)) => {
+                failed = true;
+                println!("upstream {name}: FAILED: {e}");
+            }
+            Err(_) => {
+                failed = true;
+                println!("upstream {name}: FAILED: no answer within 10 s");
+            }
+        }
+    }
+    for upstream in gateway.upstreams.values() {
+        ticketgate_model::Helpdesk::shutdown(upstream.as_ref()).await;
+    }
+    ExitCode::from(if failed { exit::UNAVAILABLE } else { exit::OK })
 }
 
 fn check(common: &Common) -> ExitCode {
