@@ -9,7 +9,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-/// The `ticketgate` binary, built once if `cargo test` has not built it yet.
+/// The `ticketgate` binary, brought up to date once per test process (a no-op when
+/// nothing changed), so a test never runs a stale build of the gateway.
 pub fn binary() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
@@ -18,16 +19,24 @@ pub fn binary() -> PathBuf {
             .parent()
             .and_then(Path::parent)
             .expect("tests run from target/<profile>/deps");
-        let bin = dir.join("ticketgate");
-        if !bin.exists() {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let status = Command::new(cargo)
-                .args(["build", "-p", "ticketgate", "--bin", "ticketgate"])
-                .status()
-                .expect("cargo can be run to build ticketgate");
-            assert!(status.success(), "building ticketgate failed");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut build = Command::new(cargo);
+        build.args([
+            "build",
+            "--quiet",
+            "-p",
+            "ticketgate",
+            "--bin",
+            "ticketgate",
+        ]);
+        if dir.file_name().is_some_and(|p| p == "release") {
+            build.arg("--release");
         }
-        bin
+        let status = build
+            .status()
+            .expect("cargo can be run to build ticketgate");
+        assert!(status.success(), "building ticketgate failed");
+        dir.join("ticketgate")
     })
     .clone()
 }
@@ -183,4 +192,151 @@ pub async fn problem(resp: reqwest::Response, status: u16) -> serde_json::Value 
     );
     assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()));
     body
+}
+
+/// Every dialect mounted as in the shipped `gateway.toml`.
+pub const ALL_DIALECTS: &str = r#"
+[dialects.canonical]
+prefix = "/v1"
+
+[dialects.osticket]
+prefix = "/api"
+
+[dialects.itsmng]
+prefix = "/apirest.php"
+require_app_token = false
+
+[dialects.ticketsapi]
+prefix = "/api/TicketsApi"
+jwt.hs256_secret = "demo-jwt-secret"
+"#;
+
+/// Consumers with a credential in every dialect: `demo` may do everything, `reader`
+/// may read and search only, `creator` may only create, `burst` may do everything
+/// but with a tiny quota.
+pub const DIALECT_CONSUMERS: &str = r#"
+[[consumers]]
+name = "demo"
+bearer_key = "demo-key"
+osticket_key = "demo-key"
+itsmng_user_token = "demo-user-token"
+jwt_subject = "demo"
+permissions = ["create", "read", "update", "search", "delete", "stats", "subtickets"]
+networks = ["127.0.0.0/8", "::1/128"]
+
+[[consumers]]
+name = "reader"
+bearer_key = "reader-key"
+osticket_key = "reader-key"
+itsmng_user_token = "reader-user-token"
+jwt_subject = "reader"
+permissions = ["read", "search"]
+networks = ["127.0.0.0/8"]
+
+[[consumers]]
+name = "creator"
+bearer_key = "creator-key"
+osticket_key = "creator-key"
+itsmng_user_token = "creator-user-token"
+jwt_subject = "creator"
+permissions = ["create"]
+networks = ["127.0.0.0/8"]
+
+[[consumers]]
+name = "burst"
+bearer_key = "burst-key"
+osticket_key = "burst-key"
+itsmng_user_token = "burst-user-token"
+jwt_subject = "burst"
+permissions = ["create", "read", "update", "search", "delete", "stats", "subtickets"]
+networks = ["127.0.0.0/8"]
+quota.create = { per_second = 0.01, burst = 2 }
+quota.read = { per_second = 0.01, burst = 3 }
+quota.write = { per_second = 0.01, burst = 2 }
+quota.search = { per_second = 0.01, burst = 2 }
+"#;
+
+/// A gateway serving every dialect over its own embedded store (gateway A).
+pub fn serving_config(extra: &str) -> String {
+    format!(
+        "{ALL_DIALECTS}\n[upstreams.embedded]\nkind = \"embedded\"\ndurability = \"normal\"\n{DIALECT_CONSUMERS}\n{extra}"
+    )
+}
+
+/// A gateway mounting every dialect whose default upstream is `upstream` (the body of
+/// an `[upstreams.vendor]` table; gateway B).
+pub fn forwarding_config(upstream: &str, extra: &str) -> String {
+    format!(
+        "{ALL_DIALECTS}\n[upstreams.vendor]\n{upstream}\n[routing]\ndefault = \"vendor\"\n{DIALECT_CONSUMERS}\n{extra}"
+    )
+}
+
+/// `ticketgate check --config <path>` with `env` set; (success, stdout + stderr).
+pub fn check_config(path: &Path, env: &[(&str, &str)]) -> (bool, String) {
+    let mut cmd = Command::new(binary());
+    cmd.arg("check").arg("--config").arg(path);
+    cmd.env_remove("TICKETGATE_CONFIG");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("ticketgate check runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// The canonical search total of `query` (e.g. `q=printer`), as the demo consumer.
+pub async fn canonical_total(g: &Gateway, query: &str) -> u64 {
+    let resp = client()
+        .get(g.url(&format!("/v1/tickets?{query}")))
+        .header("Authorization", "Bearer demo-key")
+        .send()
+        .await
+        .expect("the gateway answers");
+    assert_eq!(resp.status(), 200, "search {query}");
+    let page: serde_json::Value = resp.json().await.expect("a JSON page");
+    page["total"].as_u64().expect("a total")
+}
+
+/// GET `path` on `g` with a bearer key; status and JSON (Null when not JSON).
+pub async fn get_json(g: &Gateway, path: &str) -> (u16, serde_json::Value) {
+    let resp = client()
+        .get(g.url(path))
+        .header("Authorization", "Bearer demo-key")
+        .send()
+        .await
+        .expect("the gateway answers");
+    let status = resp.status().as_u16();
+    let body = resp.json().await.unwrap_or(serde_json::Value::Null);
+    (status, body)
+}
+
+/// Assert the IETF rate-limit headers and `Retry-After` on a 429.
+pub fn assert_rate_limited(resp: &reqwest::Response) {
+    assert_eq!(resp.status().as_u16(), 429, "status");
+    let h = resp.headers();
+    let retry: u64 = h
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After in whole seconds");
+    assert!(retry >= 1, "Retry-After {retry}");
+    assert!(
+        h.contains_key("ratelimit-policy"),
+        "RateLimit-Policy: {h:?}"
+    );
+    assert!(h.contains_key("ratelimit"), "RateLimit: {h:?}");
+}
+
+/// A client that never reuses a connection: for requests after which the gateway
+/// may close the connection without saying so (a refused oversize body).
+pub fn fresh_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("a client")
 }

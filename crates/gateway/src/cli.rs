@@ -249,7 +249,9 @@ async fn probe_upstreams(common: &Common) -> ExitCode {
         match outcome {
             Ok(Ok(page)) => println!("upstream {name}: ok ({} ticket(s))", page.total),
             Ok(Err(e)) if e.kind == ticketgate_model::ErrorKind::Unsupported => {
-                println!("upstream {name}: not probed: it has no read operation to probe with ({e})")
+                println!(
+                    "upstream {name}: not probed: it has no read operation to probe with ({e})"
+                )
             }
             Ok(Err(e)) => {
                 failed = true;

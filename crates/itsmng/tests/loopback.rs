@@ -390,3 +390,53 @@ async fn refused_credentials_and_pages_past_the_end() {
     assert_eq!(by_number.subject, "Printer not working");
     assert!(ItsmngClient::new(ClientConfig::default()).is_err());
 }
+
+/// A requester named only by a login the upstream does not know (the API user a
+/// downstream ITSM-NG client was talking to) does not fail the create: the ticket
+/// goes in without a requester actor, and the upstream's API user stands in.
+#[tokio::test]
+async fn an_unknown_requester_login_leaves_the_requester_to_the_upstream() {
+    let rig = rig().await;
+    let c = client(&rig);
+    let t = c
+        .create(NewTicket {
+            subject: "From a chained gateway".into(),
+            body: Body::text("no requester of its own"),
+            requester: Requester {
+                username: Some("nobody-here".into()),
+                name: Some("nobody-here".into()),
+                ..Requester::default()
+            },
+            ..NewTicket::default()
+        })
+        .await
+        .expect("create");
+    let stored = rig.helpdesk.get(&t.id).await.unwrap();
+    assert_eq!(stored.subject, "From a chained gateway");
+    assert_ne!(stored.requester.username.as_deref(), Some("nobody-here"));
+    assert!(
+        stored.requester.username.is_some() || stored.requester.name.is_some(),
+        "{:?}",
+        stored.requester
+    );
+    // A known login still resolves to that user.
+    let t = c
+        .create(NewTicket {
+            subject: "For Sam".into(),
+            body: Body::text("b"),
+            requester: Requester {
+                username: Some("Sam Support".into()),
+                ..Requester::default()
+            },
+            ..NewTicket::default()
+        })
+        .await
+        .expect("create");
+    let stored = rig.helpdesk.get(&t.id).await.unwrap();
+    assert_eq!(
+        stored.requester.id.as_deref(),
+        Some("1"),
+        "{:?}",
+        stored.requester
+    );
+}

@@ -184,6 +184,20 @@ async fn every_operation_round_trips_through_the_dialect() {
     // search: plain page, a list-type preset, a filter applied over the list, by username.
     let page = c.search(&Query::default()).await.unwrap();
     assert_eq!(page.items.len(), 2);
+    assert_eq!(page.total, 2);
+    // A full window says nothing of what follows: the total is counted.
+    for (offset, items) in [(0, 1), (1, 1), (2, 0), (4, 0)] {
+        let page = c
+            .search(&Query {
+                limit: 1,
+                offset,
+                ..Query::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(page.items.len(), items, "offset {offset}");
+        assert_eq!(page.total, 2, "offset {offset}");
+    }
     let pending = c
         .search(&Query {
             states: vec![State::Pending],
@@ -219,6 +233,20 @@ async fn every_operation_round_trips_through_the_dialect() {
         .unwrap();
     assert_eq!(by_user.items.len(), 1);
     assert_eq!(by_user.items[0].id, t2.id);
+    assert_eq!(by_user.total, 1);
+    for offset in [1, 30] {
+        let page = c
+            .search(&Query {
+                requester_username: Some("ann".into()),
+                offset,
+                limit: 1,
+                ..Query::default()
+            })
+            .await
+            .unwrap();
+        assert!(page.items.is_empty());
+        assert_eq!(page.total, 1, "offset {offset}");
+    }
 
     // reply (agent → requester) and a note (unsupported by TicketsApi).
     let reply = c

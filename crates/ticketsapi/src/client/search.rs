@@ -210,7 +210,19 @@ pub async fn run(c: &TicketsApiClient, q: &Query) -> Result<Page<Ticket>> {
             .skip(usize::try_from(skip).unwrap_or(usize::MAX))
             .map(wire::ticket_from_list)
             .collect();
-        let total = u64::from(q.offset) + u64::try_from(items.len()).unwrap_or(0);
+        let seen = u64::from(q.offset) + u64::try_from(items.len()).unwrap_or(0);
+        // The list says nothing of the rows beyond the window: a window that came
+        // back short and not empty (or an empty first page) ends the list; otherwise
+        // the rows are counted page by page.
+        let short = u32::try_from(items.len()).unwrap_or(u32::MAX) < limit;
+        let ends_here = (short && !items.is_empty()) || (items.is_empty() && q.offset == 0);
+        let total = if ends_here {
+            seen
+        } else {
+            // Rows seen in a non-empty window exist even past a capped count.
+            let floor = if items.is_empty() { 0 } else { seen };
+            count(c, |page| body(page, SCAN_PAGE)).await?.max(floor)
+        };
         return Ok(Page {
             items,
             total,
@@ -249,6 +261,22 @@ pub async fn run(c: &TicketsApiClient, q: &Query) -> Result<Page<Ticket>> {
         offset: q.offset,
         limit,
     })
+}
+
+/// The rows of a list, counted page by page; past [`MAX_SCAN`] rows the count stops
+/// there (a lower bound: TicketsApi reports no totals).
+async fn count(c: &TicketsApiClient, body: impl Fn(u32) -> serde_json::Value) -> Result<u64> {
+    let mut total = 0u64;
+    let mut page = 1;
+    loop {
+        let rows = list(c, &body(page)).await?;
+        let n = u32::try_from(rows.len()).unwrap_or(u32::MAX);
+        total += u64::from(n);
+        if n < SCAN_PAGE || page * SCAN_PAGE >= MAX_SCAN {
+            return Ok(total);
+        }
+        page += 1;
+    }
 }
 
 fn sort(items: &mut [Ticket], field: SortField, order: SortOrder) {
@@ -294,19 +322,50 @@ async fn by_username(
     let mut rows: Vec<Ticket> = Vec::new();
     let url = c.url("/list");
 
-    for page in first..=last {
+    let fetch = |page: u32| {
         let fields = vec![
             ("username".to_owned(), user.to_owned()),
             ("page".to_owned(), page.to_string()),
         ];
-        let resp = c
-            .send(|h| h.post(&url).multipart(super::build_form(&fields, &[])))
-            .await?;
-        let got: Vec<TicketApiModel> = TicketsApiClient::json(resp).await?;
+        let url = url.clone();
+        async move {
+            let resp = c
+                .send(|h| h.post(&url).multipart(super::build_form(&fields, &[])))
+                .await?;
+            TicketsApiClient::json::<Vec<TicketApiModel>>(resp).await
+        }
+    };
+    let mut ended = false;
+    for page in first..=last {
+        let got = fetch(page).await?;
         let n = got.len();
         rows.extend(got.into_iter().map(wire::ticket_from_model));
         if n < SIZE as usize {
+            ended = true;
             break;
+        }
+    }
+    // Rows before the window, the window's pages, and (the list reports no total)
+    // the pages after it, counted up to MAX_SCAN rows.
+    let mut total = u64::from((first - 1) * SIZE) + u64::try_from(rows.len()).unwrap_or(0);
+    let mut page = last + 1;
+    while !ended && page.saturating_mul(SIZE) <= MAX_SCAN {
+        let n = u64::try_from(fetch(page).await?.len()).unwrap_or(0);
+        total += n;
+        ended = n < u64::from(SIZE);
+        page += 1;
+    }
+    if rows.is_empty() && first > 1 {
+        // Past the end: the rows before the window were not seen; count them.
+        total = 0;
+        let mut page = 1;
+        loop {
+            let n = u64::try_from(fetch(page).await?.len()).unwrap_or(0);
+            total += n;
+            if n < u64::from(SIZE) || page.saturating_mul(SIZE) >= MAX_SCAN {
+                break;
+            }
+            page += 1;
         }
     }
     let skip = usize::try_from(offset - (first - 1) * SIZE).unwrap_or(0);
@@ -315,7 +374,6 @@ async fn by_username(
         .skip(skip)
         .take(usize::try_from(limit).unwrap_or(usize::MAX))
         .collect();
-    let total = u64::from(offset) + u64::try_from(items.len()).unwrap_or(0);
     Ok(Page {
         items,
         total,
