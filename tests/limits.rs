@@ -192,3 +192,74 @@ fn an_oversize_body_is_refused_before_it_is_read_whole() {
     let n = s.read(&mut buf).unwrap();
     assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 413"));
 }
+
+#[tokio::test]
+async fn the_global_quota_covers_everyone_together_but_not_the_operations_endpoints() {
+    let g = Gateway::start(&canonical_config(
+        "[rate_limits]\nglobal = { per_second = 0.1, burst = 6 }\n",
+    ));
+    let c = client();
+    let mut statuses = Vec::new();
+    for key in ["demo-key", "reader-key"].iter().cycle().take(10) {
+        let r = c
+            .get(g.url("/v1/tickets"))
+            .header("Authorization", format!("Bearer {key}"))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status().as_u16());
+        if r.status() == 429 {
+            let retry: u64 = r.headers()["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!((1..=10).contains(&retry), "Retry-After {retry}");
+            problem(r, 429).await;
+        }
+    }
+    // GCRA: the burst, plus at most one token refilled during the run.
+    let passed = statuses.iter().filter(|s| **s == 200).count();
+    assert!((6..=7).contains(&passed), "{statuses:?}");
+    assert!(statuses[7..].iter().all(|s| *s == 429), "{statuses:?}");
+    // Health checks and scrapes are answered before any quota.
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        assert_eq!(c.get(g.url(path)).send().await.unwrap().status(), 200);
+    }
+}
+
+#[tokio::test]
+async fn unknown_keys_do_not_spend_a_consumers_quota() {
+    let g = Gateway::start(&canonical_config(QUOTAS));
+    let c = client();
+    // Strangers guessing keys (fewer than the failed-auth burst)…
+    for i in 0..10 {
+        let r = c
+            .get(g.url("/v1/tickets/1"))
+            .header("Authorization", format!("Bearer bursty-guess-{i}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+        assert!(
+            r.headers().get("ratelimit").is_none(),
+            "no quota is reported to a stranger"
+        );
+    }
+    // …leave bursty's read quota (burst 3) whole.
+    let mut remaining = Vec::new();
+    for _ in 0..3 {
+        let r = c
+            .get(g.url("/v1/tickets/1"))
+            .header("Authorization", "Bearer bursty-key")
+            .send()
+            .await
+            .unwrap();
+        assert_ne!(r.status(), 429);
+        remaining.push(r.headers()["ratelimit"].to_str().unwrap().to_owned());
+    }
+    assert_eq!(
+        remaining,
+        ["\"read\";r=2;t=0", "\"read\";r=1;t=0", "\"read\";r=0;t=0"]
+    );
+}

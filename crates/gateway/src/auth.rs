@@ -22,6 +22,42 @@ fn digest(secret: &str) -> Digest32 {
     Sha256::digest(secret.as_bytes()).into()
 }
 
+/// Secrets of one kind, by digest. A presented secret is hashed; the stored digests
+/// sharing its first 64 bits are the candidates (almost always none or one), and each
+/// is compared whole in constant time. A lookup costs the same with 10 consumers or
+/// 10 000, and its timing can only tell whether some stored digest starts with the
+/// same 64 bits as the presented one's: finding a key with a chosen 64-bit digest
+/// prefix is a 2^64 search, and would still not be a key.
+#[derive(Default)]
+struct DigestIndex(HashMap<u64, Vec<(Digest32, usize)>>);
+
+impl DigestIndex {
+    fn prefix(d: &Digest32) -> u64 {
+        let mut p = [0u8; 8];
+        p.copy_from_slice(&d[..8]);
+        u64::from_le_bytes(p)
+    }
+
+    fn insert(&mut self, secret: &str, consumer: usize) {
+        let d = digest(secret);
+        self.0
+            .entry(Self::prefix(&d))
+            .or_default()
+            .push((d, consumer));
+    }
+
+    fn find(&self, secret: &str) -> Option<usize> {
+        let d = digest(secret);
+        let mut found = None;
+        for (stored, i) in self.0.get(&Self::prefix(&d))? {
+            if bool::from(stored.ct_eq(&d)) {
+                found = Some(*i);
+            }
+        }
+        found
+    }
+}
+
 /// One configured consumer, ready to check requests against.
 pub struct ConsumerEntry {
     pub consumer: Consumer,
@@ -41,9 +77,9 @@ impl ConsumerEntry {
 /// Every consumer, indexed by each kind of credential.
 pub struct Consumers {
     entries: Vec<ConsumerEntry>,
-    by_bearer: HashMap<Digest32, usize>,
-    by_osticket: HashMap<Digest32, usize>,
-    by_itsmng_token: HashMap<Digest32, usize>,
+    by_bearer: DigestIndex,
+    by_osticket: DigestIndex,
+    by_itsmng_token: DigestIndex,
     by_itsmng_login: HashMap<String, usize>,
     by_jwt_subject: HashMap<String, usize>,
     by_name: HashMap<String, usize>,
@@ -56,9 +92,9 @@ impl Consumers {
     pub fn from_config(config: &Config) -> Self {
         let mut c = Consumers {
             entries: Vec::new(),
-            by_bearer: HashMap::new(),
-            by_osticket: HashMap::new(),
-            by_itsmng_token: HashMap::new(),
+            by_bearer: DigestIndex::default(),
+            by_osticket: DigestIndex::default(),
+            by_itsmng_token: DigestIndex::default(),
             by_itsmng_login: HashMap::new(),
             by_jwt_subject: HashMap::new(),
             by_name: HashMap::new(),
@@ -94,13 +130,13 @@ impl Consumers {
             ],
         });
         if let Some(k) = &cc.bearer_key {
-            self.by_bearer.insert(digest(k), i);
+            self.by_bearer.insert(k, i);
         }
         if let Some(k) = &cc.osticket_key {
-            self.by_osticket.insert(digest(k), i);
+            self.by_osticket.insert(k, i);
         }
         if let Some(k) = &cc.itsmng_user_token {
-            self.by_itsmng_token.insert(digest(k), i);
+            self.by_itsmng_token.insert(k, i);
         }
         if let Some(l) = &cc.itsmng_login {
             self.by_itsmng_login.insert(l.clone(), i);
@@ -172,22 +208,15 @@ impl Consumers {
     }
 
     fn lookup(&self, credential: &Credential) -> Option<usize> {
-        let by_digest = |map: &HashMap<Digest32, usize>, secret: &str| {
-            let d = digest(secret);
-            // The map finds the candidate; the constant-time compare is the check.
-            map.iter()
-                .find(|(k, _)| bool::from(k.ct_eq(&d)))
-                .map(|(_, i)| *i)
-        };
         match credential {
             Credential::Missing => None,
-            Credential::Bearer(k) => by_digest(&self.by_bearer, k),
-            Credential::ApiKey(k) => by_digest(&self.by_osticket, k),
+            Credential::Bearer(k) => self.by_bearer.find(k),
+            Credential::ApiKey(k) => self.by_osticket.find(k),
             Credential::UserToken {
                 user_token,
                 app_token,
             } => {
-                let i = by_digest(&self.by_itsmng_token, user_token)?;
+                let i = self.by_itsmng_token.find(user_token)?;
                 self.app_token_ok(i, app_token.as_deref()).then_some(i)
             }
             Credential::Basic {
@@ -216,7 +245,7 @@ impl Consumers {
     fn blocked_until(&self, peer: IpAddr) -> Option<Instant> {
         let blocked = self.blocked.lock().unwrap_or_else(|p| p.into_inner());
         blocked
-            .get(&peer)
+            .get(&failure_key(peer))
             .copied()
             .filter(|until| *until > Instant::now())
     }
@@ -224,10 +253,11 @@ impl Consumers {
     /// Count a failed authentication; past the quota the address is refused for a while
     /// before its credentials are even looked at.
     fn note_failure(&self, peer: IpAddr) {
-        if self.failed_auth.check_key(&peer).is_err() {
+        let key = failure_key(peer);
+        if self.failed_auth.check_key(&key).is_err() {
             let pause = Duration::from_secs_f64(1.0 / self.failed_auth_rate.per_second);
             let mut blocked = self.blocked.lock().unwrap_or_else(|p| p.into_inner());
-            blocked.insert(peer, Instant::now() + pause);
+            blocked.insert(key, Instant::now() + pause);
         }
     }
 
@@ -240,8 +270,31 @@ impl Consumers {
         blocked.retain(|_, until| *until > now);
     }
 
+    /// Addresses the failed-authentication limiter holds state for.
     pub fn failed_auth_keys(&self) -> usize {
         self.failed_auth.len()
+    }
+
+    /// Addresses refused for now after too many failures.
+    pub fn blocked_addresses(&self) -> usize {
+        self.blocked.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+}
+
+/// What failed authentications are counted by: the client address, never anything
+/// the client chose (a key, a user name), so guessing keys cannot grow the state.
+/// An IPv6 client is counted by its /64, the block one subscriber is given, so
+/// rotating through its own addresses buys it nothing; an IPv4-mapped address is
+/// counted as the IPv4 address it is.
+fn failure_key(peer: IpAddr) -> IpAddr {
+    match peer {
+        IpAddr::V4(_) => peer,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(std::net::Ipv6Addr::from(
+                u128::from(v6) & !((1u128 << 64) - 1),
+            )),
+        },
     }
 }
 
@@ -359,6 +412,118 @@ quota = {{ create = {{ per_second = 1.0, burst = 2 }} }}
                 .is_ok()
         );
         c.housekeeping();
+    }
+
+    #[test]
+    fn unknown_keys_never_grow_the_limiter_state() {
+        let c = consumers("");
+        let attacker: IpAddr = "127.0.0.77".parse().unwrap();
+        for i in 0..10_000 {
+            let cred = match i % 4 {
+                0 => Credential::Bearer(format!("guess-{i}")),
+                1 => Credential::ApiKey(format!("guess-{i}")),
+                2 => Credential::UserToken {
+                    user_token: format!("guess-{i}"),
+                    app_token: Some(format!("app-{i}")),
+                },
+                _ => Credential::JwtSubject(format!("nobody-{i}")),
+            };
+            assert!(c.authorize(&cred, Permission::Read, attacker).is_err());
+        }
+        // One address, one entry: the keys tried are not remembered anywhere.
+        assert_eq!(c.failed_auth_keys(), 1);
+        assert_eq!(c.blocked_addresses(), 1);
+        // The consumers' own quotas are untouched by strangers.
+        assert!(
+            c.authorize(&Credential::Bearer("k1".into()), Permission::Create, LOCAL)
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn idle_addresses_are_forgotten_by_housekeeping() {
+        let c = consumers_with_failed_auth("{ per_second = 1000.0, burst = 5 }");
+        for i in 0..10_000u32 {
+            let [_, a, b, d] = i.to_be_bytes();
+            let peer = IpAddr::V4(std::net::Ipv4Addr::new(10, a, b, d));
+            let _ = c.authenticate(&Credential::Bearer(format!("guess-{i}")), peer);
+        }
+        // Bounded by the addresses seen, not by the keys tried…
+        assert_eq!(c.failed_auth_keys(), 10_000);
+        std::thread::sleep(Duration::from_millis(20));
+        c.housekeeping();
+        // …and emptied once those addresses go quiet.
+        assert_eq!(c.failed_auth_keys(), 0);
+        assert_eq!(c.blocked_addresses(), 0);
+    }
+
+    #[test]
+    fn an_ipv6_client_is_counted_by_its_64() {
+        let c = consumers_with_failed_auth("{ per_second = 0.1, burst = 3 }");
+        for i in 0..1_000u16 {
+            let peer = IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 1, i, i, 0, 1));
+            let _ = c.authenticate(&Credential::Bearer("guess".into()), peer);
+        }
+        assert_eq!(c.failed_auth_keys(), 1);
+        let same_64: IpAddr = "2001:db8:0:1::abcd".parse().unwrap();
+        let e = c
+            .authenticate(&Credential::Bearer("guess".into()), same_64)
+            .err()
+            .unwrap();
+        assert_eq!(e.kind, ErrorKind::RateLimited);
+        let other_64: IpAddr = "2001:db8:0:2::1".parse().unwrap();
+        let e = c
+            .authenticate(&Credential::Bearer("guess".into()), other_64)
+            .err()
+            .unwrap();
+        assert_eq!(e.kind, ErrorKind::Unauthorized);
+        // An IPv4-mapped address is its IPv4 address.
+        let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
+        assert_eq!(failure_key(mapped), "192.0.2.1".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn secrets_are_compared_whole() {
+        let c = consumers("");
+        // A prefix, an extension and a case change of a real key are all wrong.
+        for guess in ["k", "k1 ", "K1", "k1k1", ""] {
+            assert!(
+                c.authenticate(&Credential::Bearer(guess.into()), LOCAL)
+                    .is_err(),
+                "{guess:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_the_whole_digest_matches_within_a_prefix_bucket() {
+        let mut index = DigestIndex::default();
+        index.insert("k1", 0);
+        // Another stored digest with the same first 64 bits, differing at the end.
+        let real = digest("k1");
+        let mut near = real;
+        near[31] ^= 1;
+        index
+            .0
+            .get_mut(&DigestIndex::prefix(&real))
+            .unwrap()
+            .push((near, 1));
+        assert_eq!(index.find("k1"), Some(0));
+        assert_eq!(index.find("k2"), None);
+    }
+
+    fn consumers_with_failed_auth(rate: &str) -> Consumers {
+        let text = format!(
+            r#"
+[rate_limits]
+failed_auth = {rate}
+[[consumers]]
+name = "demo"
+bearer_key = "k1"
+permissions = ["read"]
+"#
+        );
+        Consumers::from_config(&Config::parse(&text, &|_| None).unwrap())
     }
 
     #[test]

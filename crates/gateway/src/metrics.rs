@@ -38,7 +38,9 @@ struct Inner {
     rate_limited: BTreeMap<String, u64>,
     upstream_calls: BTreeMap<(String, &'static str, &'static str), u64>,
     upstream_latency: BTreeMap<String, Histogram>,
-    upstream_refused: BTreeMap<String, u64>,
+    upstream_refused: BTreeMap<(String, &'static str), u64>,
+    /// Per upstream: whether its circuit is open (or half-open, being probed).
+    circuits: BTreeMap<String, bool>,
     outbox_deliveries: u64,
     outbox_failures: u64,
     outbox_dead: u64,
@@ -88,8 +90,21 @@ impl Metrics {
         });
     }
 
-    pub fn upstream_refused(&self, upstream: &str) {
-        self.with(|m| *m.upstream_refused.entry(upstream.to_owned()).or_default() += 1);
+    /// A call refused to protect an upstream; `reason` is one of `queue_full`,
+    /// `queue_timeout`, `rate`, `circuit_open`, `probing`.
+    pub fn upstream_refused(&self, upstream: &str, reason: &'static str) {
+        self.with(|m| {
+            *m.upstream_refused
+                .entry((upstream.to_owned(), reason))
+                .or_default() += 1
+        });
+    }
+
+    /// An upstream's circuit opened (`true`) or closed (`false`).
+    pub fn circuit(&self, upstream: &str, open: bool) {
+        self.with(|m| {
+            m.circuits.insert(upstream.to_owned(), open);
+        });
     }
 
     pub fn outbox_delivered(&self) {
@@ -130,9 +145,16 @@ impl Metrics {
                 );
             }
             histogram(&mut out, "ticketgate_upstream_duration_seconds", "Upstream call latency.", "upstream", &m.upstream_latency);
-            counter_header(&mut out, "ticketgate_upstream_refused_total", "Calls refused to protect an upstream (queue full, circuit open, rate).");
-            for (u, n) in &m.upstream_refused {
-                let _ = writeln!(out, "ticketgate_upstream_refused_total{{upstream=\"{u}\"}} {n}");
+            counter_header(&mut out, "ticketgate_upstream_refused_total", "Calls refused to protect an upstream, by reason (queue_full, queue_timeout, rate, circuit_open, probing).");
+            for ((u, reason), n) in &m.upstream_refused {
+                let _ = writeln!(out, "ticketgate_upstream_refused_total{{upstream=\"{u}\",reason=\"{reason}\"}} {n}");
+            }
+            let _ = writeln!(
+                out,
+                "# HELP ticketgate_upstream_circuit_open Whether an upstream's circuit is open or half-open (1) or closed (0).\n# TYPE ticketgate_upstream_circuit_open gauge"
+            );
+            for (u, open) in &m.circuits {
+                let _ = writeln!(out, "ticketgate_upstream_circuit_open{{upstream=\"{u}\"}} {}", u8::from(*open));
             }
             counter_header(&mut out, "ticketgate_outbox_deliveries_total", "Outbox items delivered.");
             let _ = writeln!(out, "ticketgate_outbox_deliveries_total {}", m.outbox_deliveries);
@@ -220,5 +242,24 @@ mod tests {
             "ticketgate_request_duration_seconds_bucket{dialect=\"canonical\",le=\"0.0025\"} 2"
         ));
         assert!(text.contains("ticketgate_outbox_depth 3"));
+    }
+
+    #[test]
+    fn renders_upstream_protection() {
+        let m = Metrics::default();
+        m.circuit("central", false);
+        m.upstream_refused("central", "queue_full");
+        m.upstream_refused("central", "queue_full");
+        m.upstream_refused("central", "circuit_open");
+        m.circuit("central", true);
+        let text = m.render(None);
+        assert!(text.contains(
+            "ticketgate_upstream_refused_total{upstream=\"central\",reason=\"queue_full\"} 2"
+        ));
+        assert!(text.contains(
+            "ticketgate_upstream_refused_total{upstream=\"central\",reason=\"circuit_open\"} 1"
+        ));
+        assert!(text.contains("# TYPE ticketgate_upstream_circuit_open gauge"));
+        assert!(text.contains("ticketgate_upstream_circuit_open{upstream=\"central\"} 1"));
     }
 }

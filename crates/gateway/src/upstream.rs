@@ -104,6 +104,7 @@ impl Shielded {
         protection: Protection,
         metrics: Arc<Metrics>,
     ) -> Self {
+        metrics.circuit(name, false);
         Self {
             name: name.to_owned(),
             inner,
@@ -126,8 +127,8 @@ impl Shielded {
         self.circuit.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn refuse(&self, why: &str, retry_after: Duration) -> Error {
-        self.metrics.upstream_refused(&self.name);
+    fn refuse(&self, why: &str, reason: &'static str, retry_after: Duration) -> Error {
+        self.metrics.upstream_refused(&self.name, reason);
         Error::upstream_unavailable(format!("upstream {} {why}", self.name))
             .retry_after(retry_after)
     }
@@ -137,15 +138,18 @@ impl Shielded {
         let mut c = self.lock_circuit();
         match *c {
             Circuit::Closed { .. } => Ok(false),
-            Circuit::Open { until } if until > Instant::now() => {
-                Err(self.refuse("is failing; its circuit is open", until - Instant::now()))
-            }
+            Circuit::Open { until } if until > Instant::now() => Err(self.refuse(
+                "is failing; its circuit is open",
+                "circuit_open",
+                until - Instant::now(),
+            )),
             Circuit::Open { .. } => {
                 *c = Circuit::HalfOpen;
                 Ok(true)
             }
             Circuit::HalfOpen => Err(self.refuse(
                 "is being probed after failures",
+                "probing",
                 Duration::from_millis(self.protection.open_ms),
             )),
         }
@@ -156,6 +160,7 @@ impl Shielded {
         let open = Circuit::Open {
             until: Instant::now() + Duration::from_millis(self.protection.open_ms),
         };
+        let was_closed = matches!(*c, Circuit::Closed { .. });
         *c = match (*c, failed) {
             (_, false) => Circuit::Closed { failures: 0 },
             (Circuit::HalfOpen, true) => open,
@@ -171,6 +176,13 @@ impl Shielded {
             },
             (other, true) => other,
         };
+        let closed = matches!(*c, Circuit::Closed { .. });
+        if closed != was_closed {
+            if closed {
+                tracing::info!(upstream = %self.name, "circuit closed: the probe succeeded");
+            }
+            self.metrics.circuit(&self.name, !closed);
+        }
     }
 
     async fn call<T, F>(&self, op: &'static str, f: F) -> Result<T>
@@ -178,6 +190,13 @@ impl Shielded {
         F: Future<Output = Result<T>> + Send,
     {
         let probe = self.admit()?;
+        // A probe that ends without an outcome (refused below, or its caller hung up
+        // half-way) hands the probe to the next caller instead of leaving the circuit
+        // half-open, refusing everyone, for ever.
+        let mut probe_guard = ProbeGuard {
+            circuit: &self.circuit,
+            armed: probe,
+        };
         let started = Instant::now();
         let queue_timeout = Duration::from_millis(self.protection.queue_timeout_ms);
         let permit = match self.slots.try_acquire() {
@@ -185,27 +204,24 @@ impl Shielded {
             Err(_) => {
                 if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.protection.queue {
                     self.waiting.fetch_sub(1, Ordering::AcqRel);
-                    if probe {
-                        *self.lock_circuit() = Circuit::Open {
-                            until: Instant::now(),
-                        };
-                    }
                     return Err(self.refuse(
                         "is at its concurrency limit and its queue is full",
+                        "queue_full",
                         queue_timeout,
                     ));
                 }
+                // Leaves the queue however the wait ends, a caller that hangs up included.
+                let in_queue = Waiting(&self.waiting);
                 let got = tokio::time::timeout(queue_timeout, self.slots.acquire()).await;
-                self.waiting.fetch_sub(1, Ordering::AcqRel);
+                drop(in_queue);
                 match got {
                     Ok(Ok(p)) => p,
                     _ => {
-                        if probe {
-                            *self.lock_circuit() = Circuit::Open {
-                                until: Instant::now(),
-                            };
-                        }
-                        return Err(self.refuse("is busy: no slot freed in time", queue_timeout));
+                        return Err(self.refuse(
+                            "is busy: no slot freed in time",
+                            "queue_timeout",
+                            queue_timeout,
+                        ));
                     }
                 }
             }
@@ -217,12 +233,7 @@ impl Shielded {
                 .is_err()
             {
                 drop(permit);
-                if probe {
-                    *self.lock_circuit() = Circuit::Open {
-                        until: Instant::now(),
-                    };
-                }
-                return Err(self.refuse("is at its rate limit", queue_timeout));
+                return Err(self.refuse("is at its rate limit", "rate", queue_timeout));
             }
         }
         let deadline = Duration::from_millis(self.protection.call_timeout_ms);
@@ -239,10 +250,44 @@ impl Shielded {
         // error is a healthy upstream answering.
         let failed =
             matches!(&result, Err(e) if e.kind == ticketgate_model::ErrorKind::UpstreamUnavailable);
+        probe_guard.armed = false;
         self.record(failed, probe);
         self.metrics
             .upstream_call(&self.name, op, started.elapsed(), failed);
         result
+    }
+
+    /// Callers waiting for a slot now.
+    pub fn queued(&self) -> usize {
+        self.waiting.load(Ordering::Acquire)
+    }
+}
+
+/// One caller's place in the wait queue.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Armed while a probe has no outcome; dropped armed, it lets the next caller probe.
+struct ProbeGuard<'a> {
+    circuit: &'a Mutex<Circuit>,
+    armed: bool,
+}
+
+impl Drop for ProbeGuard<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            let mut c = self.circuit.lock().unwrap_or_else(|p| p.into_inner());
+            if *c == Circuit::HalfOpen {
+                *c = Circuit::Open {
+                    until: Instant::now(),
+                };
+            }
+        }
     }
 }
 

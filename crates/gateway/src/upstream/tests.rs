@@ -90,18 +90,28 @@ async fn circuit_opens_after_failures_and_closes_after_a_good_probe() {
         open_ms: 50,
         ..Protection::default()
     };
-    let s = Shielded::new("up", f.clone(), protection, Arc::new(Metrics::default()));
+    let metrics = Arc::new(Metrics::default());
+    let s = Shielded::new("up", f.clone(), protection, metrics.clone());
+    let gauge = |open: u8| format!("ticketgate_upstream_circuit_open{{upstream=\"up\"}} {open}");
+    assert!(metrics.render(None).contains(&gauge(0)));
     f.down.store(true, Ordering::SeqCst);
     for _ in 0..3 {
         assert!(s.lookup(LookupKind::Statuses).await.is_err());
     }
     assert!(s.circuit_open());
+    assert!(metrics.render(None).contains(&gauge(1)));
     let e = s.lookup(LookupKind::Statuses).await.unwrap_err();
     assert!(e.message.contains("circuit is open"), "{e}");
+    assert!(
+        metrics.render(None).contains(
+            "ticketgate_upstream_refused_total{upstream=\"up\",reason=\"circuit_open\"} 1"
+        )
+    );
     f.down.store(false, Ordering::SeqCst);
     tokio::time::sleep(Duration::from_millis(60)).await;
     s.lookup(LookupKind::Statuses).await.unwrap();
     assert!(!s.circuit_open());
+    assert!(metrics.render(None).contains(&gauge(0)));
     s.lookup(LookupKind::Statuses).await.unwrap();
 }
 
@@ -126,4 +136,92 @@ async fn a_rate_toward_the_upstream_is_smoothed_not_refused() {
         "{:?}",
         started.elapsed()
     );
+}
+
+#[tokio::test]
+async fn a_caller_that_gives_up_while_queued_frees_its_place() {
+    let f = flaky(200);
+    let protection = Protection {
+        concurrency: 1,
+        queue: 1,
+        queue_timeout_ms: 2_000,
+        ..Protection::default()
+    };
+    let s = Arc::new(Shielded::new(
+        "up",
+        f.clone(),
+        protection,
+        Arc::new(Metrics::default()),
+    ));
+    let running = {
+        let s = s.clone();
+        tokio::spawn(async move { s.lookup(LookupKind::Statuses).await })
+    };
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    // Queued, then gone: its client hung up.
+    let gave_up =
+        tokio::time::timeout(Duration::from_millis(20), s.lookup(LookupKind::Statuses)).await;
+    assert!(gave_up.is_err(), "it was still waiting");
+    assert_eq!(s.queued(), 0);
+    // So the queue has room for the next caller, who is served after the first.
+    s.lookup(LookupKind::Statuses).await.unwrap();
+    running.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_probe_whose_caller_hangs_up_lets_the_next_caller_probe() {
+    let f = flaky(150);
+    let protection = Protection {
+        failure_threshold: 1,
+        open_ms: 20,
+        ..Protection::default()
+    };
+    let s = Shielded::new("up", f.clone(), protection, Arc::new(Metrics::default()));
+    f.down.store(true, Ordering::SeqCst);
+    assert!(s.lookup(LookupKind::Statuses).await.is_err());
+    assert!(s.circuit_open());
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    // The probe's caller goes away before the upstream answers.
+    let cut = tokio::time::timeout(Duration::from_millis(20), s.lookup(LookupKind::Statuses)).await;
+    assert!(cut.is_err());
+    // The circuit is not left half-open: the next caller is the probe, and reaches
+    // the (recovered) upstream.
+    f.down.store(false, Ordering::SeqCst);
+    s.lookup(LookupKind::Statuses).await.unwrap();
+    assert!(!s.circuit_open());
+    s.lookup(LookupKind::Statuses).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_probe_refused_by_a_full_queue_does_not_wedge_the_circuit() {
+    let f = flaky(100);
+    let protection = Protection {
+        concurrency: 1,
+        queue: 0,
+        failure_threshold: 1,
+        open_ms: 20,
+        ..Protection::default()
+    };
+    let s = Arc::new(Shielded::new(
+        "up",
+        f.clone(),
+        protection,
+        Arc::new(Metrics::default()),
+    ));
+    // A call admitted while closed holds the only slot…
+    let holder = {
+        let s = s.clone();
+        tokio::spawn(async move { s.lookup(LookupKind::Statuses).await })
+    };
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    // …while failures elsewhere open the circuit (forced here).
+    *s.lock_circuit() = Circuit::Open {
+        until: Instant::now(),
+    };
+    // The probe finds no slot and no queue: refused, and the circuit stays probe-able.
+    let e = s.lookup(LookupKind::Statuses).await.unwrap_err();
+    assert!(e.message.contains("queue is full"), "{e}");
+    assert_ne!(*s.lock_circuit(), Circuit::HalfOpen);
+    holder.await.unwrap().unwrap();
+    s.lookup(LookupKind::Statuses).await.unwrap();
 }
