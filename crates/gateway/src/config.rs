@@ -144,7 +144,7 @@ pub struct Rate {
     pub burst: u32,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConsumerConfig {
     pub name: String,
@@ -177,6 +177,27 @@ pub struct ConsumerConfig {
     /// The upstream serving this consumer (default: `routing.default`).
     #[serde(default)]
     pub upstream: Option<String>,
+}
+
+/// Credentials are shown as set or not, never their values.
+impl std::fmt::Debug for ConsumerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secret = |s: &Option<String>| s.as_ref().map(|_| "<redacted>");
+        f.debug_struct("ConsumerConfig")
+            .field("name", &self.name)
+            .field("bearer_key", &secret(&self.bearer_key))
+            .field("osticket_key", &secret(&self.osticket_key))
+            .field("itsmng_user_token", &secret(&self.itsmng_user_token))
+            .field("itsmng_app_token", &secret(&self.itsmng_app_token))
+            .field("itsmng_login", &self.itsmng_login)
+            .field("itsmng_password", &secret(&self.itsmng_password))
+            .field("jwt_subject", &self.jwt_subject)
+            .field("permissions", &self.permissions)
+            .field("networks", &self.networks)
+            .field("quota", &self.quota)
+            .field("upstream", &self.upstream)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

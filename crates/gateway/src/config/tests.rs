@@ -88,3 +88,15 @@ fn the_shipped_gateway_toml_is_valid() {
             .any(|(d, p)| *d == "canonical" && p == "/v1")
     );
 }
+
+#[test]
+fn debug_output_never_shows_a_credential() {
+    let config = Config::parse(
+        "[[consumers]]\nname = \"c\"\nbearer_key = \"s3cret-bearer\"\nosticket_key = \"s3cret-ost\"\nitsmng_user_token = \"s3cret-tok\"\nitsmng_password = \"s3cret-pw\"\npermissions = [\"read\"]\n",
+        &|_| None,
+    )
+    .unwrap();
+    let shown = format!("{config:?}");
+    assert!(!shown.contains("s3cret"), "{shown}");
+    assert!(shown.contains("<redacted>"));
+}
