@@ -51,6 +51,14 @@ pub trait ServerFace: Send + Sync + 'static {
     /// Encode an error raised by the gateway itself before the face ran (a body too
     /// large, a timeout, an unknown path under the prefix) in this dialect.
     fn error_response(&self, error: &Error) -> Response<Bytes>;
+
+    /// The same, for a request to `path` (the mount prefix removed): a dialect whose
+    /// error format depends on the endpoint (osTicket's core API answers bare text, its
+    /// plugin endpoints `{"error": …}`) overrides this.
+    fn error_response_at(&self, path: &str, error: &Error) -> Response<Bytes> {
+        let _ = path;
+        self.error_response(error)
+    }
 }
 
 /// How a create through the gateway may be answered.

@@ -150,6 +150,20 @@ impl ServerFace for OsticketServer {
     fn error_response(&self, error: &Error) -> Response<Bytes> {
         core_api::error_response(error)
     }
+
+    fn error_response_at(&self, path: &str, error: &Error) -> Response<Bytes> {
+        match route(path) {
+            Route::Plugin { arg, .. } => {
+                let format = if arg.is_some_and(|a| a.ends_with(".xml")) {
+                    OutFormat::Xml
+                } else {
+                    OutFormat::Json
+                };
+                plugin::error(format, error)
+            }
+            _ => core_api::error_response(error),
+        }
+    }
 }
 
 /// `X-API-Key`, or nothing usable.
@@ -347,6 +361,19 @@ mod tests {
         );
         let r = plugin::error(OutFormat::Json, &Error::internal("secret detail"));
         assert!(!String::from_utf8_lossy(r.body()).contains("secret"));
+    }
+
+    #[test]
+    fn gateway_errors_on_plugin_routes_are_plugin_shaped() {
+        let face = OsticketServer::new(ServerConfig::default());
+        let e = Error::new(ErrorKind::PayloadTooLarge, "too large");
+        let r = face.error_response_at("/tickets-search.php", &e);
+        assert_eq!(r.status(), 413);
+        assert!(r.body().starts_with(b"{\"error\""), "{:?}", r.body());
+        let r = face.error_response_at("/tickets-get.php/100001.xml", &e);
+        assert!(r.body().starts_with(b"<"), "{:?}", r.body());
+        let r = face.error_response_at("/tickets.json", &e);
+        assert!(!r.body().starts_with(b"{"), "{:?}", r.body());
     }
 
     #[test]
