@@ -20,7 +20,8 @@ use ticketgate_model::{
     TicketPatch,
 };
 
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE lookups (
     kind  TEXT NOT NULL,
     id    TEXT NOT NULL,
@@ -77,7 +78,17 @@ CREATE TABLE attachments (
     bytes      BLOB NOT NULL
 );
 CREATE INDEX attachments_ticket ON attachments(ticket_id, entry_id);
-"#];
+"#,
+    // 2: the keys of creates delivered with one (`create_idempotent`), so a delivery
+    // repeated after a lost answer finds the ticket instead of making a second one.
+    r#"
+CREATE TABLE create_keys (
+    key        TEXT PRIMARY KEY,
+    ticket_id  INTEGER NOT NULL,
+    created_at TEXT NOT NULL
+);
+"#,
+];
 
 /// Display numbers start here, so they are six digits like a stock osTicket's.
 const FIRST_NUMBER: i64 = 100_000;
@@ -158,6 +169,50 @@ impl Helpdesk for EmbeddedHelpdesk {
                 let tx = c.transaction().map_err(sql_error)?;
                 let id = insert_ticket(&tx, ticket)?;
                 let t = load_ticket(&tx, id)?;
+                tx.commit().map_err(sql_error)?;
+                Ok(t)
+            })
+            .await
+    }
+
+    async fn create_idempotent(&self, ticket: NewTicket, key: &str) -> Result<Ticket> {
+        if key.is_empty() {
+            return self.create(ticket).await;
+        }
+        ticket.validate()?;
+        let key = key.to_owned();
+        self.db
+            .call(move |c| {
+                let tx = c.transaction().map_err(sql_error)?;
+                let known: Option<i64> = tx
+                    .query_row(
+                        "SELECT ticket_id FROM create_keys WHERE key = ?1",
+                        [&key],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .map_err(sql_error)?;
+                let id = match known {
+                    Some(id) => id,
+                    None => {
+                        let id = insert_ticket(&tx, ticket)?;
+                        tx.execute(
+                            "INSERT INTO create_keys(key, ticket_id, created_at) VALUES (?1, ?2, ?3)",
+                            rusqlite::params![key, id, time::to_db(&time::now())],
+                        )
+                        .map_err(sql_error)?;
+                        id
+                    }
+                };
+                let t = load_ticket(&tx, id).map_err(|e| {
+                    if e.kind == ticketgate_model::ErrorKind::NotFound {
+                        Error::not_found(format!(
+                            "the ticket created with this key (id {id}) has since been purged"
+                        ))
+                    } else {
+                        e
+                    }
+                })?;
                 tx.commit().map_err(sql_error)?;
                 Ok(t)
             })

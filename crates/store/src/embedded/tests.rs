@@ -263,3 +263,19 @@ async fn tickets_survive_reopening_the_file() {
         "seeded once"
     );
 }
+
+#[tokio::test]
+async fn a_create_repeated_with_its_key_makes_one_ticket() {
+    let (_dir, h) = open();
+    let a = h.create_idempotent(new("once"), "k-1").await.unwrap();
+    let again = h.create_idempotent(new("once"), "k-1").await.unwrap();
+    assert_eq!(a.id, again.id);
+    let other = h.create_idempotent(new("once"), "k-2").await.unwrap();
+    assert_ne!(a.id, other.id);
+    let page = h.search(&Query::default()).await.unwrap();
+    assert_eq!(page.total, 2);
+    h.delete(&a.id, DeleteMode::Purge).await.unwrap();
+    let e = h.create_idempotent(new("once"), "k-1").await.unwrap_err();
+    assert_eq!(e.kind, ticketgate_model::ErrorKind::NotFound);
+    assert_eq!(h.search(&Query::default()).await.unwrap().total, 1);
+}
