@@ -84,5 +84,20 @@ fn chrono_now() -> ticketgate_model::ticket::Timestamp {
     serde_json::from_str("\"2026-11-24T09:00:00Z\"").expect("a valid RFC 3339 time")
 }
 
-criterion_group!(benches, json_round_trip);
+fn xml_round_trip(c: &mut Criterion) {
+    let sample: NewTicket = serde_json::from_str(CREATE_JSON).expect("the sample is valid");
+    let create_xml =
+        ticketgate_model::xml::to_xml("ticket", &sample).expect("the sample encodes as XML");
+    c.bench_function("canonical xml decode (create)", |b| {
+        b.iter(|| {
+            ticketgate_model::xml::from_xml::<NewTicket>(black_box(&create_xml)).expect("valid")
+        })
+    });
+    let ticket = ticket_from(sample);
+    c.bench_function("canonical xml encode (ticket)", |b| {
+        b.iter(|| ticketgate_model::xml::to_xml("ticket", black_box(&ticket)).expect("encodes"))
+    });
+}
+
+criterion_group!(benches, json_round_trip, xml_round_trip);
 criterion_main!(benches);

@@ -71,7 +71,9 @@ pub async fn accept_loop(
         let gw = gateway.clone();
         let service = hyper::service::service_fn(move |req| {
             let gw = gw.clone();
-            async move { Ok::<_, Infallible>(handle(gw, req, peer).await) }
+            // Boxed, so an idle keep-alive connection's task holds a pointer rather
+            // than room for the whole request pipeline's state machine.
+            Box::pin(async move { Ok::<_, Infallible>(handle(gw, req, peer).await) })
         });
         let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
         let conn = graceful.watch(conn.into_owned());

@@ -37,6 +37,15 @@ pub mod upstream;
 pub use config::Config;
 pub use gateway::Gateway;
 
+/// The dialect and mail crates the gateway is built from, re-exported so the workspace's
+/// benches and end-to-end tests can reach their pure decoders and encoders.
+pub mod dialects {
+    pub use ticketgate_itsmng as itsmng;
+    pub use ticketgate_mail as mail;
+    pub use ticketgate_osticket as osticket;
+    pub use ticketgate_ticketsapi as ticketsapi;
+}
+
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
