@@ -1123,11 +1123,14 @@ async fn bad_input_is_refused_in_osticket_shape_and_writes_nothing() {
         .send()
         .await
         .unwrap();
-    // The gateway refuses the body before the face sees the path, and a face's
-    // `error_response` cannot tell a plugin route from a core one: the plugin's 413
-    // comes in the core API's bare text (see the report).
+    // The gateway refuses the body before the face runs, still in the plugin's shape.
     assert_eq!(resp.status(), 413);
-    assert_eq!(resp.text().await.unwrap(), "Request body too large");
+    assert_eq!(resp.headers()["connection"], "close");
+    let body: Value = resp.json().await.unwrap();
+    assert!(
+        body["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{body}"
+    );
     // Wrong types on the plugin: a JSON error.
     let resp = c
         .patch(b.url("/api/tickets-update.php/123456.json"))

@@ -186,10 +186,12 @@ async fn run_face(
 ) -> Response<Bytes> {
     let config = gateway.config();
     let face = &mount.face;
-    if let Err(e) = gateway.global.check().map_err(|(e, _)| e) {
-        return face.error_response(&e);
-    }
     let sub_path = req.uri().path()[mount.prefix.len()..].to_owned();
+    if let Err((e, report)) = gateway.global.check() {
+        // The refusal shows the global policy it came from.
+        *cx.rate.lock().unwrap_or_else(|p| p.into_inner()) = Some(report);
+        return face.error_response_at(&sub_path, &e);
+    }
     let limit = match face.body_class(req.method(), &sub_path) {
         BodyClass::Standard => config.limits.body_bytes,
         BodyClass::Email => config.limits.email_bytes,
@@ -201,7 +203,8 @@ async fn run_face(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
-        return face.error_response(&too_large(limit));
+        // The body is not read, so the connection cannot be reused: say so.
+        return closing(face.error_response_at(&sub_path, &too_large(limit)));
     }
     let deadline = Duration::from_millis(config.server.request_timeout_ms);
     let (parts, body) = req.into_parts();
@@ -211,27 +214,41 @@ async fn run_face(
             if e.downcast_ref::<http_body_util::LengthLimitError>()
                 .is_some() =>
         {
-            return face.error_response(&too_large(limit));
+            return closing(face.error_response_at(&sub_path, &too_large(limit)));
         }
         Ok(Err(_)) => {
-            return face.error_response(&Error::bad_input("the request body could not be read"));
+            return closing(face.error_response_at(
+                &sub_path,
+                &Error::bad_input("the request body could not be read"),
+            ));
         }
         Err(_) => {
-            let mut r = face.error_response(&Error::bad_input(
-                "the request body was not received in time",
-            ));
+            let mut r = face.error_response_at(
+                &sub_path,
+                &Error::bad_input("the request body was not received in time"),
+            );
             *r.status_mut() = StatusCode::REQUEST_TIMEOUT;
-            return r;
+            return closing(r);
         }
     };
     let request = Request::from_parts(parts, body);
     match tokio::time::timeout(deadline, face.handle(&sub_path, request, cx)).await {
         Ok(r) => r,
-        Err(_) => face.error_response(
+        Err(_) => face.error_response_at(
+            &sub_path,
             &Error::upstream_unavailable("the request did not complete in time")
                 .with_upstream_status(504),
         ),
     }
+}
+
+/// Mark a response as the last on its connection (its request body was not read to
+/// the end, so the connection's framing is lost).
+fn closing(mut response: Response<Bytes>) -> Response<Bytes> {
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 fn too_large(limit: usize) -> Error {
