@@ -263,3 +263,57 @@ async fn unknown_keys_do_not_spend_a_consumers_quota() {
         ["\"read\";r=2;t=0", "\"read\";r=1;t=0", "\"read\";r=0;t=0"]
     );
 }
+
+/// Past `server.max_in_flight`, a request is shed at once with 503 and `Retry-After`
+/// in its dialect, instead of waiting behind the others.
+#[tokio::test]
+async fn requests_beyond_the_in_flight_cap_are_shed_at_once() {
+    // An upstream that accepts connections and never answers.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_addr = silent.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = silent.accept().await {
+            held.push(s);
+        }
+    });
+    let g = Gateway::start(&format!(
+        "[server]\nmax_in_flight = 2\n\
+         [dialects.canonical]\nprefix = \"/v1\"\n\
+         [upstreams.slow]\nkind = \"ticketgate\"\nurl = \"http://{silent_addr}/v1\"\nbearer_key = \"k\"\n\
+         request_timeout_ms = 3000\n\
+         [routing]\ndefault = \"slow\"\n{}",
+        support::TEST_CONSUMERS
+    ));
+    let c = client();
+    let hang = |c: reqwest::Client, url: String| async move {
+        c.get(url)
+            .header("Authorization", "Bearer demo-key")
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+    };
+    let first = tokio::spawn(hang(c.clone(), g.url("/v1/tickets/1")));
+    let second = tokio::spawn(hang(c.clone(), g.url("/v1/tickets/2")));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    let resp = c
+        .get(g.url("/v1/tickets/3"))
+        .header("Authorization", "Bearer demo-key")
+        .send()
+        .await
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_millis(1000));
+    assert_eq!(resp.headers()["retry-after"], "1");
+    let p = problem(resp, 503).await;
+    assert!(p["detail"].as_str().unwrap().contains("in flight"), "{p}");
+    let slow = first.await.unwrap().unwrap();
+    assert!(
+        slow >= 500,
+        "the held requests end with the upstream's timeout: {slow}"
+    );
+    second.await.unwrap().unwrap();
+    // Once they are done, requests flow again.
+    let resp = c.get(g.url("/healthz")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+}

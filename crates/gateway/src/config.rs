@@ -64,6 +64,9 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     /// Connections beyond this wait in the kernel's accept queue.
     pub max_connections: usize,
+    /// Requests being handled at once, all connections together; beyond it a request
+    /// is shed at once with 503 and `Retry-After` (in its dialect) instead of queueing.
+    pub max_in_flight: usize,
     /// Time allowed to send the request head (cuts slow-loris clients).
     pub header_read_timeout_ms: u64,
     /// Deadline for a whole request, body and upstream call included.
@@ -83,6 +86,7 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("./data"),
             max_connections: 20_000,
+            max_in_flight: 4_096,
             header_read_timeout_ms: 10_000,
             request_timeout_ms: 30_000,
             shutdown_grace_ms: 10_000,

@@ -25,6 +25,8 @@ use ticketgate_model::dialect::BodyClass;
 use ticketgate_model::{Error, ErrorKind};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
+use tower::limit::GlobalConcurrencyLimitLayer;
+use tower::{ServiceBuilder, ServiceExt as _};
 
 static REQUEST_SEQ: AtomicU64 = AtomicU64::new(1);
 
@@ -50,6 +52,7 @@ pub async fn accept_loop(
         .max_header_list_size(u32::try_from(config.server.max_header_bytes).unwrap_or(u32::MAX));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(config.server.max_connections.max(1)));
+    let in_flight = Arc::new(Semaphore::new(config.server.max_in_flight.max(1)));
     loop {
         let permit = tokio::select! {
             p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
@@ -69,11 +72,32 @@ pub async fn accept_loop(
         };
         let _ = stream.set_nodelay(true);
         let gw = gateway.clone();
-        let service = hyper::service::service_fn(move |req| {
-            let gw = gw.clone();
+        // The pipeline as a tower service: a global cap on requests in flight, shed at
+        // once when it is reached (a quick 503 beats an unbounded queue), around
+        // `handle`.
+        let pipeline = ServiceBuilder::new()
+            .load_shed()
+            .layer(GlobalConcurrencyLimitLayer::with_semaphore(
+                in_flight.clone(),
+            ))
+            .service_fn({
+                let gw = gateway.clone();
+                move |req| {
+                    let gw = gw.clone();
+                    async move { Ok::<_, Infallible>(handle(gw, req, peer).await) }
+                }
+            });
+        let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+            let (gw, pipeline) = (gw.clone(), pipeline.clone());
             // Boxed, so an idle keep-alive connection's task holds a pointer rather
             // than room for the whole request pipeline's state machine.
-            Box::pin(async move { Ok::<_, Infallible>(handle(gw, req, peer).await) })
+            Box::pin(async move {
+                let path = req.uri().path().to_owned();
+                Ok::<_, Infallible>(match pipeline.oneshot(req).await {
+                    Ok(response) => response,
+                    Err(_) => shed(&gw, &path).map(Full::new),
+                })
+            })
         });
         let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
         let conn = graceful.watch(conn.into_owned());
@@ -169,6 +193,20 @@ pub async fn handle(
         "request"
     );
     response.map(Full::new)
+}
+
+/// The answer to a request shed because too many are in flight: 503 with
+/// `Retry-After`, in the dialect of the mount it was for.
+fn shed(gateway: &Gateway, path: &str) -> Response<Bytes> {
+    gateway.metrics.request("shed", 503, Duration::ZERO);
+    let e = Error::upstream_unavailable("the gateway is at its limit of requests in flight")
+        .retry_after(Duration::from_secs(1));
+    let mut r = match gateway.mounts.iter().find(|m| mounted_at(m, path)) {
+        Some(m) => m.face.error_response_at(&path[m.prefix.len()..], &e),
+        None => crate::canonical::problem_response(&e),
+    };
+    *r.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    r
 }
 
 fn mounted_at(mount: &Mount, path: &str) -> bool {
