@@ -167,6 +167,18 @@ $PROTECT
 [routing]
 default = "itsm"
 TOML
+# The same, answering creates from what was sent instead of reading them back.
+cat > "$WORK/forward-lean.toml" <<TOML
+$CONSUMER
+[upstreams.itsm]
+kind = "itsmng"
+url = "http://127.0.0.1:$UP/apirest.php"
+user_token = "load-token"
+read_back_creates = false
+$PROTECT
+[routing]
+default = "itsm"
+TOML
 cat > "$WORK/embedded.toml" <<TOML
 $CONSUMER
 [upstreams.embedded]
@@ -191,7 +203,8 @@ start_gateway() { # config data-dir -> prints address; the pid goes to data-dir.
 }
 FWD=$(start_gateway "$WORK/forward.toml" "$WORK/fwd")
 EMB=$(start_gateway "$WORK/embedded.toml" "$WORK/emb")
-[ -n "$FWD" ] && [ -n "$EMB" ] || { cat "$WORK"/*.err >&2; echo "load: ticketgate did not start" >&2; exit 1; }
+LEAN=$(start_gateway "$WORK/forward-lean.toml" "$WORK/lean")
+[ -n "$FWD" ] && [ -n "$EMB" ] && [ -n "$LEAN" ] || { cat "$WORK"/*.err >&2; echo "load: ticketgate did not start" >&2; exit 1; }
 
 cat > "$WORK/create-osticket.json" <<'JSON'
 {"name": "Angela Smith", "email": "angela.smith@example.com", "subject": "VPN drops every 20 minutes", "message": "Since the client update my VPN connection drops roughly every 20 minutes.", "phone": "318-555-8634X123", "ip": "192.0.2.10", "priority": 3}
@@ -247,6 +260,7 @@ status_of() { # method url body content-type auth-header auth-value -> HTTP stat
 # Warm up every path (connections, caches, the upstream session) and check it answers.
 for _ in 1 2 3; do
   status_of POST "http://$FWD/api/tickets.json" "$WORK/create-osticket.json" application/json X-API-Key load-key >/dev/null
+  status_of POST "http://$LEAN/api/tickets.json" "$WORK/create-osticket.json" application/json X-API-Key load-key >/dev/null
   status_of POST "http://127.0.0.1:$PROXY/api/tickets.json" "$WORK/create-osticket.json" application/json X-Unused x >/dev/null
   status_of POST "http://$EMB/v1/tickets" "$WORK/create-canonical.json" application/json Authorization "Bearer load-key" >/dev/null
 done
@@ -260,11 +274,13 @@ echo "load: forward create answers $FWD_STATUS ($FWD_BODY); tickets.email answer
 echo "load: measuring, ${SECS}s per row" >&2
 run_wrk baseline "http://127.0.0.1:$PROXY/api/tickets.json" POST "$WORK/create-osticket.json" application/json X-Unused x "$CONNS"
 run_wrk forward "http://$FWD/api/tickets.json" POST "$WORK/create-osticket.json" application/json X-API-Key load-key "$CONNS"
+run_wrk forward-lean "http://$LEAN/api/tickets.json" POST "$WORK/create-osticket.json" application/json X-API-Key load-key "$CONNS"
 run_wrk direct "http://127.0.0.1:$UP/apirest.php/Ticket" POST "$WORK/create-osticket.json" application/json X-Unused x "$CONNS"
 run_wrk edge "http://$FWD/healthz" GET "" "" X-Unused x "$CONNS"
 run_wrk light-direct "http://127.0.0.1:$UP/apirest.php/Ticket" POST "$WORK/create-osticket.json" application/json X-Unused x 1
 run_wrk light-baseline "http://127.0.0.1:$PROXY/api/tickets.json" POST "$WORK/create-osticket.json" application/json X-Unused x 1
 run_wrk light-forward "http://$FWD/api/tickets.json" POST "$WORK/create-osticket.json" application/json X-API-Key load-key 1
+run_wrk light-forward-lean "http://$LEAN/api/tickets.json" POST "$WORK/create-osticket.json" application/json X-API-Key load-key 1
 run_wrk emb-create "http://$EMB/v1/tickets" POST "$WORK/create-canonical.json" application/json Authorization "Bearer load-key" "$CONNS"
 run_wrk emb-get "http://$EMB/v1/tickets/1" GET "" "" Authorization "Bearer load-key" "$CONNS"
 run_wrk emb-search "http://$EMB/v1/tickets?q=vpn&limit=10" GET "" "" Authorization "Bearer load-key" "$CONNS"
@@ -311,6 +327,7 @@ base = rows.get("baseline", {}).get("rps") or float("nan")
 def ms(us): return f"{us/1000:.2f}"
 names = {
   "forward": "1. osTicket JSON create → ticketgate → itsmng upstream (nginx)",
+  "forward-lean": "1b. the same with `read_back_creates = false` (one upstream call per create)",
   "baseline": "2. nginx proxy_pass → same upstream (baseline)",
   "direct": "   direct to the upstream nginx (reference)",
   "edge": "   ticketgate `GET /healthz`: its HTTP edge alone (reference)",
@@ -337,12 +354,15 @@ for key, name in names.items():
 lines += ["", "Light load (one connection, closed loop):", "", "| path | req/s | p50 | p99 | p99.9 |", "|---|---:|---:|---:|---:|"]
 for key, name in [("light-direct", "direct to the upstream (1 call)"),
                   ("light-baseline", "through nginx proxy_pass (1 upstream call)"),
-                  ("light-forward", "through ticketgate (translate + forward; 4 upstream calls: create + re-read)")]:
+                  ("light-forward", "through ticketgate (translate + forward; 4 upstream calls: create + re-read)"),
+                  ("light-forward-lean", "through ticketgate, `read_back_creates = false` (1 upstream call)")]:
     r = rows.get(key)
     if r: lines.append(f"| {name} | {r['rps']:.0f} | {ms(r['p50'])} | {ms(r['p99'])} | {ms(r['p999'])} |")
 d, f, b = rows.get("light-direct"), rows.get("light-forward"), rows.get("light-baseline")
+fl = rows.get("light-forward-lean")
 if d and f:
     lines.append(f"\nAdded latency at p50 over a direct call: ticketgate {(f['p50']-d['p50'])/1000:.3f} ms"
+                 + (f" ({(fl['p50']-d['p50'])/1000:.3f} ms with one upstream call per create)" if fl else "")
                  + (f", nginx proxy_pass {(b['p50']-d['p50'])/1000:.3f} ms." if b else "."))
 median, codes, err = (pipe.split("|", 2) + ["", ""])[:3]
 lines.append(f"\n`ticketgate pipe`, one {int(mail_bytes)//1024} KB message with an attachment, process start to exit: "

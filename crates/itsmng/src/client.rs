@@ -37,6 +37,12 @@ pub struct ClientConfig {
     pub app_token: Option<String>,
     pub connect_timeout_ms: u64,
     pub request_timeout_ms: u64,
+    /// Read a created ticket back from ITSM-NG (three more calls) so the answer shows
+    /// what the upstream made of it — its rules may set status, priority or actors —
+    /// (default true). When false the answer is built from what was sent and the new
+    /// id: a reverse proxy whose clients only need the number (osTicket's create
+    /// answers nothing else) saves three round trips per create.
+    pub read_back_creates: bool,
 }
 
 impl Default for ClientConfig {
@@ -49,8 +55,39 @@ impl Default for ClientConfig {
             app_token: None,
             connect_timeout_ms: 3_000,
             request_timeout_ms: 10_000,
+            read_back_creates: true,
         }
     }
+}
+
+/// The ticket a create made, from the input that was sent and the id ITSM-NG gave it
+/// (the `read_back_creates = false` answer).
+fn as_sent(
+    mut input: serde_json::Map<String, serde_json::Value>,
+    id: &str,
+    sent: NewTicket,
+) -> Result<Ticket, Error> {
+    let now = chrono::Utc::now().format("%Y-%m-%d %H:%M:%S").to_string();
+    input.insert("id".into(), serde_json::json!(id));
+    input.entry("status").or_insert(serde_json::json!(1));
+    // ITSM-NG derives the priority from urgency × impact when none is given.
+    let level = |k: &str| {
+        input
+            .get(k)
+            .and_then(serde_json::Value::as_u64)
+            .and_then(|v| u8::try_from(v).ok())
+    };
+    let priority = mapping::compute_priority(level("urgency"), level("impact"));
+    input
+        .entry("priority")
+        .or_insert(serde_json::json!(priority));
+    input.insert("date".into(), serde_json::json!(now));
+    input.insert("date_mod".into(), serde_json::json!(now));
+    let mut t = mapping::ticket_from_row(&serde_json::Value::Object(input))?;
+    t.requester = sent.requester;
+    t.cc = sent.cc;
+    t.attachments = sent.attachments;
+    Ok(t)
 }
 
 impl std::fmt::Debug for ClientConfig {
@@ -64,6 +101,7 @@ impl std::fmt::Debug for ClientConfig {
             .field("app_token", &redact(&self.app_token))
             .field("connect_timeout_ms", &self.connect_timeout_ms)
             .field("request_timeout_ms", &self.request_timeout_ms)
+            .field("read_back_creates", &self.read_back_creates)
             .finish()
     }
 }
@@ -620,8 +658,13 @@ impl Helpdesk for ItsmngClient {
             }
         }
         let input = mapping::new_ticket_input(&ticket)?;
-        let id = self.post_item("Ticket", input, &ticket.attachments).await?;
-        self.get(&id).await
+        let id = self
+            .post_item("Ticket", input.clone(), &ticket.attachments)
+            .await?;
+        if self.config.read_back_creates {
+            return self.get(&id).await;
+        }
+        as_sent(input, &id, ticket)
     }
 
     async fn get(&self, id: &str) -> Result<Ticket, Error> {

@@ -440,3 +440,27 @@ async fn an_unknown_requester_login_leaves_the_requester_to_the_upstream() {
         stored.requester
     );
 }
+
+#[tokio::test]
+async fn without_read_back_a_create_answers_from_what_was_sent() {
+    let rig = rig().await;
+    let c = ItsmngClient::new(ClientConfig {
+        url: rig.url(),
+        user_token: Some(TOKEN.into()),
+        read_back_creates: false,
+        ..ClientConfig::default()
+    })
+    .expect("client");
+    let t = c.create(printer()).await.expect("create");
+    let stored = rig.helpdesk.get(&t.id).await.unwrap();
+    assert_eq!(t.id, stored.id);
+    assert_eq!(t.subject, stored.subject);
+    assert_eq!(t.requester.email.as_deref(), Some("ann@example.com"));
+    assert_eq!(t.ticket_type, stored.ticket_type);
+    assert_eq!(
+        t.priority.as_ref().map(|p| p.level),
+        stored.priority.as_ref().map(|p| p.level),
+        "the priority matrix gives the same answer on both sides"
+    );
+    assert_eq!(t.status.state, State::New);
+}
