@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use std::time::Duration;
 use support::{
     Gateway, assert_rate_limited, canonical_total, check_config, client, forwarding_config,
-    fresh_client, get_json, problem, serving_config,
+    fresh_client, get_json, in_a, new_ticket, ok_json, problem, serving_config, v1,
 };
 
 const DEMO: &str = "Bearer demo-key";
@@ -22,39 +22,6 @@ fn upstream(a_addr: &str) -> String {
 
 fn edge(a: &Gateway, extra: &str) -> Gateway {
     Gateway::start(&forwarding_config(&upstream(&a.addr), extra))
-}
-
-async fn v1(
-    g: &Gateway,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<Value>,
-) -> reqwest::Response {
-    let mut r = client()
-        .request(method, g.url(&format!("/v1{path}")))
-        .header("Authorization", DEMO);
-    if let Some(b) = body {
-        r = r.json(&b);
-    }
-    r.send().await.expect("the gateway answers")
-}
-
-async fn ok_json(resp: reqwest::Response, status: u16) -> Value {
-    let s = resp.status().as_u16();
-    let text = resp.text().await.unwrap_or_default();
-    assert_eq!(s, status, "{text}");
-    serde_json::from_str(&text).unwrap_or(Value::Null)
-}
-
-fn new_ticket(subject: &str) -> Value {
-    json!({"subject": subject, "body": "the details of it",
-           "requester": {"name": "Ann Example", "email": "ann@example.com"}})
-}
-
-async fn in_a(a: &Gateway, id: &str) -> Value {
-    let (s, t) = get_json(a, &format!("/v1/tickets/{id}")).await;
-    assert_eq!(s, 200, "ticket {id} in A: {t}");
-    t
 }
 
 /// An ITSM-NG error body: `["ERROR_…", "message"]`.

@@ -8,7 +8,7 @@ mod support;
 use serde_json::{Value, json};
 use support::{
     Gateway, assert_rate_limited, canonical_total, check_config, client, forwarding_config,
-    fresh_client, get_json, problem, serving_config,
+    fresh_client, get_json, new_ticket, ok_json, problem, serving_config, v1,
 };
 
 const DEMO: &str = "Bearer demo-key";
@@ -20,33 +20,6 @@ fn edge(a: &Gateway, mode: &str, extra: &str) -> Gateway {
         a.addr
     );
     Gateway::start(&forwarding_config(&upstream, extra))
-}
-
-async fn v1(
-    g: &Gateway,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<Value>,
-) -> reqwest::Response {
-    let mut r = client()
-        .request(method, g.url(&format!("/v1{path}")))
-        .header("Authorization", DEMO);
-    if let Some(b) = body {
-        r = r.json(&b);
-    }
-    r.send().await.expect("the gateway answers")
-}
-
-async fn ok_json(resp: reqwest::Response, status: u16) -> Value {
-    let s = resp.status().as_u16();
-    let text = resp.text().await.unwrap_or_default();
-    assert_eq!(s, status, "{text}");
-    serde_json::from_str(&text).unwrap_or(Value::Null)
-}
-
-fn new_ticket(subject: &str) -> Value {
-    json!({"subject": subject, "body": "the details of it",
-           "requester": {"name": "Ann Example", "email": "ann@example.com"}})
 }
 
 /// The ticket in A with this display number.

@@ -10,11 +10,10 @@ use serde_json::{Value, json};
 use std::time::Duration;
 use support::{
     Gateway, assert_rate_limited, canonical_total, check_config, client, forwarding_config,
-    fresh_client, get_json, problem, serving_config,
+    fresh_client, get_json, in_a, new_ticket, ok_json, problem, serving_config, v1,
 };
 use ticketgate::dialects::ticketsapi::{ALL_TICKET_PERMISSIONS, mint_hs256};
 
-const DEMO: &str = "Bearer demo-key";
 const SECRET: &[u8] = b"demo-jwt-secret";
 
 fn edge(a: &Gateway, client_extra: &str, extra: &str) -> Gateway {
@@ -35,39 +34,6 @@ fn token(subject: &str) -> String {
         "Bearer {}",
         mint_hs256(SECRET, subject, &grants, Duration::from_secs(600))
     )
-}
-
-async fn v1(
-    g: &Gateway,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<Value>,
-) -> reqwest::Response {
-    let mut r = client()
-        .request(method, g.url(&format!("/v1{path}")))
-        .header("Authorization", DEMO);
-    if let Some(b) = body {
-        r = r.json(&b);
-    }
-    r.send().await.expect("the gateway answers")
-}
-
-async fn ok_json(resp: reqwest::Response, status: u16) -> Value {
-    let s = resp.status().as_u16();
-    let text = resp.text().await.unwrap_or_default();
-    assert_eq!(s, status, "{text}");
-    serde_json::from_str(&text).unwrap_or(Value::Null)
-}
-
-fn new_ticket(subject: &str) -> Value {
-    json!({"subject": subject, "body": "the details of it",
-           "requester": {"name": "Ann Example", "email": "ann@example.com"}})
-}
-
-async fn in_a(a: &Gateway, id: &str) -> Value {
-    let (s, t) = get_json(a, &format!("/v1/tickets/{id}")).await;
-    assert_eq!(s, 200, "ticket {id} in A: {t}");
-    t
 }
 
 /// ASP.NET's problem details: `application/problem+json` with a status.

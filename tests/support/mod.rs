@@ -3,11 +3,15 @@
 
 #![allow(dead_code)]
 
+use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
+
+/// The demo consumer's canonical credential.
+pub const DEMO_BEARER: &str = "Bearer demo-key";
 
 /// The `ticketgate` binary, brought up to date once per test process (a no-op when
 /// nothing changed), so a test never runs a stale build of the gateway.
@@ -339,4 +343,41 @@ pub fn fresh_client() -> reqwest::Client {
         .pool_max_idle_per_host(0)
         .build()
         .expect("a client")
+}
+
+/// A canonical API call as the demo consumer.
+pub async fn v1(
+    g: &Gateway,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> reqwest::Response {
+    let mut r = client()
+        .request(method, g.url(&format!("/v1{path}")))
+        .header("Authorization", DEMO_BEARER);
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    r.send().await.expect("the gateway answers")
+}
+
+/// Assert the status and return the JSON body (or null).
+pub async fn ok_json(resp: reqwest::Response, status: u16) -> Value {
+    let s = resp.status().as_u16();
+    let text = resp.text().await.unwrap_or_default();
+    assert_eq!(s, status, "{text}");
+    serde_json::from_str(&text).unwrap_or(Value::Null)
+}
+
+/// A minimal canonical create body.
+pub fn new_ticket(subject: &str) -> Value {
+    json!({"subject": subject, "body": "the details of it",
+           "requester": {"name": "Ann Example", "email": "ann@example.com"}})
+}
+
+/// A ticket as gateway A has it (A is the upstream of the chained tests).
+pub async fn in_a(a: &Gateway, id: &str) -> Value {
+    let (s, t) = get_json(a, &format!("/v1/tickets/{id}")).await;
+    assert_eq!(s, 200, "ticket {id} in A: {t}");
+    t
 }
