@@ -17,14 +17,16 @@ pub enum Durability {
     Normal,
 }
 
-/// One SQLite connection shared by a database's users, used from blocking threads.
-///
-/// SQLite serialises writers anyway; one connection per database per process keeps
-/// the locking simple and statements cached. Reads are short, so a single connection
-/// is not the bottleneck at helpdesk volumes (see `benches/` for the measured rate).
+/// A database's connections, used from blocking threads: one writer (SQLite
+/// serialises writers anyway, and one connection keeps the locking simple and the
+/// statements cached), and optionally a few read-only connections, which in WAL mode
+/// read a consistent committed snapshot beside the writer instead of queueing behind
+/// it.
 #[derive(Clone)]
 pub struct Db {
     conn: Arc<Mutex<Connection>>,
+    readers: Arc<Vec<Mutex<Connection>>>,
+    next_reader: Arc<std::sync::atomic::AtomicUsize>,
     path: Arc<PathBuf>,
 }
 
@@ -67,8 +69,27 @@ impl Db {
         migrate(&conn, migrations).map_err(|e| open_error(path, &e))?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
+            readers: Arc::new(Vec::new()),
+            next_reader: Arc::default(),
             path: Arc::new(path.to_owned()),
         })
+    }
+
+    /// Add `n` read-only connections for [`Db::read`].
+    pub fn with_readers(mut self, n: usize) -> Result<Self> {
+        let mut readers = Vec::with_capacity(n);
+        for _ in 0..n {
+            let c = Connection::open_with_flags(
+                self.path.as_ref(),
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .map_err(|e| open_error(&self.path, &e))?;
+            c.busy_timeout(std::time::Duration::from_secs(10))
+                .map_err(|e| open_error(&self.path, &e))?;
+            readers.push(Mutex::new(c));
+        }
+        self.readers = Arc::new(readers);
+        Ok(self)
     }
 
     pub fn path(&self) -> &Path {
@@ -85,6 +106,36 @@ impl Db {
         tokio::task::spawn_blocking(move || db.call_blocking(f))
             .await
             .map_err(|e| Error::internal(format!("storage task failed: {e}")))?
+    }
+
+    /// Run a read-only `f` on a reader connection (the writer when there are none).
+    /// What was committed before this call is visible to it.
+    pub async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        if self.readers.is_empty() {
+            return self.call(move |c| f(c)).await;
+        }
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let n = db.readers.len();
+            let start = db
+                .next_reader
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            // A free reader if there is one, else wait for the next in turn.
+            let guard = (0..n)
+                .find_map(|i| db.readers[(start + i) % n].try_lock().ok())
+                .unwrap_or_else(|| {
+                    db.readers[start % n]
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                });
+            f(&guard)
+        })
+        .await
+        .map_err(|e| Error::internal(format!("storage task failed: {e}")))?
     }
 
     /// Run `f` with the connection on the current thread (for the CLI and tests).

@@ -96,6 +96,9 @@ const FIRST_NUMBER: i64 = 100_000;
 /// The deepest subticket chain walked when checking a link for cycles.
 const MAX_LINK_DEPTH: usize = 1_000;
 
+/// Read-only connections beside the writer.
+const READERS: usize = 4;
+
 /// The embedded helpdesk, on `helpdesk.sqlite` in the data directory.
 #[derive(Clone)]
 pub struct EmbeddedHelpdesk {
@@ -110,6 +113,8 @@ impl EmbeddedHelpdesk {
     pub fn open_with(path: &Path, durability: Durability) -> Result<Self> {
         let db = Db::open(path, durability, MIGRATIONS)?;
         db.call_blocking(seed_lookups)?;
+        // Gets, searches and stats read beside the writer.
+        let db = db.with_readers(READERS)?;
         Ok(Self { db })
     }
 
@@ -221,7 +226,7 @@ impl Helpdesk for EmbeddedHelpdesk {
 
     async fn get(&self, id: &str) -> Result<Ticket> {
         let id = parse_id(id)?;
-        self.db.call(move |c| load_ticket(c, id)).await
+        self.db.read(move |c| load_ticket(c, id)).await
     }
 
     async fn update(&self, id: &str, patch: TicketPatch) -> Result<Ticket> {
@@ -264,7 +269,7 @@ impl Helpdesk for EmbeddedHelpdesk {
 
     async fn search(&self, query: &Query) -> Result<Page<Ticket>> {
         let query = query.clone();
-        self.db.call(move |c| search_tickets(c, &query)).await
+        self.db.read(move |c| search_tickets(c, &query)).await
     }
 
     async fn add_entry(&self, id: &str, entry: NewEntry) -> Result<ThreadEntry> {
@@ -506,7 +511,7 @@ impl Helpdesk for EmbeddedHelpdesk {
     async fn parent(&self, id: &str) -> Result<Option<Ticket>> {
         let id = parse_id(id)?;
         self.db
-            .call(move |c| {
+            .read(move |c| {
                 load_row(c, id)?;
                 match parent_of(c, id)? {
                     Some(p) => Ok(Some(load_row_with_links(c, p)?)),
@@ -519,7 +524,7 @@ impl Helpdesk for EmbeddedHelpdesk {
     async fn children(&self, id: &str) -> Result<Vec<Ticket>> {
         let id = parse_id(id)?;
         self.db
-            .call(move |c| {
+            .read(move |c| {
                 load_row(c, id)?;
                 let ids = child_ids(c, id)?;
                 ids.into_iter()
@@ -531,7 +536,7 @@ impl Helpdesk for EmbeddedHelpdesk {
 
     async fn stats(&self, query: &StatsQuery) -> Result<Stats> {
         let query = query.clone();
-        self.db.call(move |c| stats(c, &query)).await
+        self.db.read(move |c| stats(c, &query)).await
     }
 
     async fn lookup(&self, kind: LookupKind) -> Result<Vec<LookupItem>> {
