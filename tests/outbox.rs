@@ -409,3 +409,68 @@ async fn crash_test_every_acknowledged_create_exists_exactly_once() {
     drop(b);
     drop(killed);
 }
+
+/// osTicket has no 202: with `queue_creates` and `queue_wait_ms`, a create the upstream
+/// cannot take is queued and its client held up to the bound — answered 201 with the
+/// number if delivery happens in time, else 202 with the tracking id.
+#[tokio::test]
+async fn an_osticket_create_waits_a_bounded_time_for_its_queued_delivery() {
+    let mut a = Gateway::start(&canonical_config(""));
+    let a_addr = a.addr.clone();
+    let a_config = std::fs::read_to_string(&a.config).unwrap();
+    a.stop();
+    let b = Gateway::start(&edge_config(
+        &a_addr,
+        "[dialects.osticket]\nprefix = \"/api\"\nqueue_creates = true\nqueue_wait_ms = 4000\n\
+         [[consumers]]\nname = \"osticket-client\"\nosticket_key = \"ost-key\"\n\
+         permissions = [\"create\", \"read\"]\nnetworks = [\"127.0.0.0/8\"]\n",
+    ));
+    let b_url = b.url("/api/tickets.json");
+    let body = json!({"name": "Ann", "email": "ann@example.com", "subject": "held", "message": "wait for me"});
+
+    // A comes back while the client is held: 201 and the number.
+    let restart = {
+        let (dir, config, addr) = (a.dir.clone(), a_config.clone(), a_addr.clone());
+        tokio::task::spawn_blocking(move || {
+            std::thread::sleep(Duration::from_millis(700));
+            Gateway::start_listen(&dir, &config, &addr)
+        })
+    };
+    let started = Instant::now();
+    let resp = client()
+        .post(&b_url)
+        .header("X-API-Key", "ost-key")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    assert_eq!(status, 201, "{text}");
+    assert!(
+        text.chars().all(|c| c.is_ascii_digit()),
+        "the number: {text}"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "it was held"
+    );
+    let mut a2 = restart.await.unwrap();
+    let in_a = tickets_in(&a_addr).await;
+    assert_eq!(in_a.len(), 1);
+    assert_eq!(in_a[0]["number"], text.as_str());
+
+    // A stays down past the bound: 202 and the tracking id, delivered later.
+    a2.stop();
+    let resp = client()
+        .post(&b_url)
+        .header("X-API-Key", "ost-key")
+        .json(
+            &json!({"name": "Ann", "email": "ann@example.com", "subject": "later", "message": "m"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    assert!(resp.text().await.unwrap().starts_with("q-"));
+}

@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use ticketgate_model::{
     Consumer, CreateOptions, Created, Credential, Error, GatewayContext, Helpdesk, Ingested,
-    NewTicket, Permission, Result,
+    NewTicket, Permission, Result, Ticket,
 };
 
 pub struct RequestContext {
@@ -82,9 +82,43 @@ impl GatewayContext for RequestContext {
         detached(async move { gateway.create(&consumer, ticket, options).await }).await
     }
 
+    async fn await_delivery(
+        &self,
+        tracking_id: &str,
+        limit: std::time::Duration,
+    ) -> Result<Option<Ticket>> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            if let Some(t) = self.delivered(tracking_id).await? {
+                return Ok(Some(t));
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(None);
+            }
+            tokio::time::sleep_until(
+                deadline.min(tokio::time::Instant::now() + std::time::Duration::from_millis(50)),
+            )
+            .await;
+        }
+    }
+
     async fn ingest_email(&self, consumer: &Consumer, raw: Bytes) -> Result<Ingested> {
         let (gateway, consumer) = (self.gateway.clone(), consumer.clone());
         detached(async move { crate::email::ingest(&gateway, &consumer, &raw).await }).await
+    }
+}
+
+impl RequestContext {
+    async fn delivered(&self, tracking_id: &str) -> Result<Option<Ticket>> {
+        let Some(item) = self.gateway.state.item(tracking_id).await? else {
+            return Ok(None);
+        };
+        match (item.state, item.ticket_id) {
+            (ticketgate_store::OutboxState::Delivered, Some(id)) => Ok(Some(
+                self.gateway.upstream_named(&item.upstream).get(&id).await?,
+            )),
+            _ => Ok(None),
+        }
     }
 }
 

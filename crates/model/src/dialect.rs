@@ -133,4 +133,16 @@ pub trait GatewayContext: Send + Sync {
 
     /// Deliver one raw RFC 5322 message: threading, deduplication, loop protection.
     async fn ingest_email(&self, consumer: &Consumer, raw: Bytes) -> Result<Ingested>;
+
+    /// Wait up to `limit` for a create queued in the outbox to be delivered: its ticket
+    /// if it was, `None` if it is still queued (for dialects with no "accepted" answer,
+    /// which would rather hold the client a moment than answer without a number).
+    async fn await_delivery(
+        &self,
+        tracking_id: &str,
+        limit: std::time::Duration,
+    ) -> Result<Option<Ticket>> {
+        let _ = (tracking_id, limit);
+        Ok(None)
+    }
 }

@@ -63,6 +63,10 @@ pub struct ServerConfig {
     /// (`{"ticket_id", "number", "subject", "message"}`) instead of osTicket's bare
     /// ticket number. Off by default: the core API's answer is what most clients parse.
     pub plugin_create_response: bool,
+    /// With `queue_creates`: how long a queued create may hold its client waiting for
+    /// delivery (default 0). Delivered in time, the client gets osTicket's `201` and
+    /// the number; otherwise the `202` with the tracking id.
+    pub queue_wait_ms: u64,
 }
 
 impl Default for ServerConfig {
@@ -71,6 +75,7 @@ impl Default for ServerConfig {
             prefix: "/api".to_owned(),
             queue_creates: false,
             plugin_create_response: false,
+            queue_wait_ms: 0,
         }
     }
 }

@@ -62,8 +62,15 @@ async fn create(
         .map_err(as_validation)?;
     Ok(match created {
         Created::Ticket(t) | Created::Replayed(t) => created_response(face, &t),
-        // Only reachable with `queue_creates`: a client that opted in reads the tracking id.
-        Created::Queued { tracking_id } => text_response(202, &tracking_id),
+        // Only reachable with `queue_creates`: wait for delivery up to the bound, else
+        // the client that opted in reads the tracking id.
+        Created::Queued { tracking_id } => {
+            let wait = std::time::Duration::from_millis(face.config.queue_wait_ms);
+            match cx.await_delivery(&tracking_id, wait).await {
+                Ok(Some(t)) if !wait.is_zero() => created_response(face, &t),
+                _ => text_response(202, &tracking_id),
+            }
+        }
     })
 }
 
