@@ -637,11 +637,19 @@ impl Config {
     /// Warnings that do not stop the gateway but that an operator should see.
     pub fn warnings(&self) -> Vec<String> {
         let mut out = Vec::new();
+        // A JWT signed with a published secret is as public as a demo key.
+        let demo_jwt_secret = self
+            .dialects
+            .ticketsapi
+            .as_ref()
+            .and_then(|t| t.jwt.hs256_secret.as_deref())
+            .is_some_and(|s| s.starts_with("demo-"));
         for c in &self.consumers {
             let demo = [&c.bearer_key, &c.osticket_key, &c.itsmng_user_token]
                 .into_iter()
                 .flatten()
-                .any(|k| k.starts_with("demo-"));
+                .any(|k| k.starts_with("demo-"))
+                || (demo_jwt_secret && c.jwt_subject.is_some());
             let loopback_only =
                 !c.networks.is_empty() && c.networks.iter().all(Cidr::is_loopback_only);
             if demo && !loopback_only {

@@ -100,3 +100,18 @@ fn debug_output_never_shows_a_credential() {
     assert!(!shown.contains("s3cret"), "{shown}");
     assert!(shown.contains("<redacted>"));
 }
+
+#[test]
+fn a_demo_jwt_secret_reachable_from_anywhere_is_warned_about() {
+    let config = Config::parse(
+        "[dialects.ticketsapi]\njwt.hs256_secret = \"demo-jwt-secret\"\n\
+         [[consumers]]\nname = \"c\"\njwt_subject = \"c\"\npermissions = [\"read\"]\n",
+        &|_| None,
+    )
+    .unwrap();
+    assert!(
+        config.warnings().iter().any(|w| w.contains("demo key")),
+        "{:?}",
+        config.warnings()
+    );
+}
