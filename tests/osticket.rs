@@ -7,8 +7,8 @@ mod support;
 
 use serde_json::{Value, json};
 use support::{
-    Gateway, assert_rate_limited, canonical_total, check_config, client, forwarding_config,
-    fresh_client, get_json, new_ticket, ok_json, problem, serving_config, v1,
+    Gateway, assert_example_checks, assert_rate_limited, canonical_total, check_config, client,
+    forwarding_config, fresh_client, get_json, new_ticket, ok_json, problem, serving_config, v1,
 };
 
 const DEMO: &str = "Bearer demo-key";
@@ -1143,22 +1143,12 @@ async fn bad_input_is_refused_in_osticket_shape_and_writes_nothing() {
 
 #[test]
 fn example_config_passes_check() {
-    let path =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/upstream-osticket.toml");
     let env = [
         ("OSTICKET_URL", "https://help.example.com"),
         ("OSTICKET_API_KEY", "0123456789ABCDEF"),
         ("OSTICKET_MODE", "plugin"),
     ];
-    let (ok, out) = check_config(&path, &env);
-    assert!(ok, "{out}");
-    assert!(
-        out.contains("canonical at /v1, osticket at /api, itsmng at /apirest.php, ticketsapi at /api/TicketsApi"),
-        "{out}"
-    );
-    let (ok, out) = check_config(&path, &env[..1]);
-    assert!(!ok, "an unset variable is an error: {out}");
-    assert!(out.contains("OSTICKET_API_KEY"), "{out}");
+    let path = assert_example_checks("upstream-osticket.toml", &env);
 
     // The mode is literal in the example because `${NAME:-default}` is not expanded;
     // `${OSTICKET_MODE}` itself works.

@@ -292,6 +292,27 @@ pub fn check_config(path: &Path, env: &[(&str, &str)]) -> (bool, String) {
     (out.status.success(), text)
 }
 
+/// `examples/{name}` passes `ticketgate check` with `env` set and mounts every dialect
+/// as the shipped configuration does; with only the first variable set it fails and
+/// names the second. Returns the example's path.
+pub fn assert_example_checks(name: &str, env: &[(&str, &str)]) -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join(name);
+    let (ok, out) = check_config(&path, env);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains(
+            "canonical at /v1, osticket at /api, itsmng at /apirest.php, ticketsapi at /api/TicketsApi"
+        ),
+        "{out}"
+    );
+    let (ok, out) = check_config(&path, &env[..1]);
+    assert!(!ok, "an unset variable is an error: {out}");
+    assert!(out.contains(env[1].0), "{out}");
+    path
+}
+
 /// The canonical search total of `query` (e.g. `q=printer`), as the demo consumer.
 pub async fn canonical_total(g: &Gateway, query: &str) -> u64 {
     let resp = client()

@@ -218,14 +218,15 @@ async fn create(
     gateway: &Gateway,
     consumer: &Consumer,
     upstream: &Arc<Shielded>,
-    parsed: ParsedMail,
+    mut parsed: ParsedMail,
 ) -> Result<Ingested> {
     let options = CreateOptions {
         // A redelivery of the same message replays the first outcome.
         idempotency_key: Some(format!("mail:{}", parsed.dedup_key)),
         may_queue: true,
     };
-    let ticket = parsed.ticket.clone();
+    // Moved out, not copied: its attachments may be megabytes.
+    let ticket = std::mem::take(&mut parsed.ticket);
     match gateway.create(consumer, ticket, options).await? {
         Created::Ticket(t) | Created::Replayed(t) => {
             remember(

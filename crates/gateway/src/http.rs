@@ -92,10 +92,11 @@ pub async fn accept_loop(
             // Boxed, so an idle keep-alive connection's task holds a pointer rather
             // than room for the whole request pipeline's state machine.
             Box::pin(async move {
-                let path = req.uri().path().to_owned();
+                // Kept for the rare shed answer; a `Uri` clone shares its bytes.
+                let uri = req.uri().clone();
                 Ok::<_, Infallible>(match pipeline.oneshot(req).await {
                     Ok(response) => response,
-                    Err(_) => shed(&gw, &path).map(Full::new),
+                    Err(_) => shed(&gw, uri.path()).map(Full::new),
                 })
             })
         });

@@ -13,7 +13,7 @@ use std::fmt;
 use std::time::Duration;
 use ticketgate_model::{
     Assignment, Attachment, Capabilities, Closure, DeleteMode, Error, ErrorKind, Helpdesk,
-    LookupItem, LookupKind, NewEntry, NewTicket, Operation, Page, Query, Resolution, Result, Stats,
+    LookupItem, LookupKind, NewEntry, NewTicket, Page, Query, Resolution, Result, Stats,
     StatsQuery, ThreadEntry, Ticket, TicketPatch,
 };
 
@@ -175,11 +175,6 @@ struct Attachments {
     attachments: Vec<Attachment>,
 }
 
-#[derive(Deserialize)]
-struct RemoteCapabilities {
-    operations: Vec<String>,
-}
-
 fn segment(id: &str) -> String {
     form_urlencoded::byte_serialize(id.as_bytes()).collect()
 }
@@ -282,22 +277,6 @@ impl Helpdesk for RemoteGateway {
     async fn get(&self, id: &str) -> Result<Ticket> {
         self.json(self.request(Method::GET, &format!("/tickets/{}", segment(id))))
             .await
-    }
-
-    async fn get_by_number(&self, number: &str) -> Result<Ticket> {
-        let page: Page<Ticket> = self
-            .json(self.request(Method::GET, "/tickets").query(&[
-                ("number", number),
-                ("include_deleted", "true"),
-                ("limit", "1"),
-            ]))
-            .await?;
-        match page.items.into_iter().next() {
-            Some(t) => self.get(&t.id).await,
-            None => Err(Error::not_found(format!(
-                "ticket number {number} not found"
-            ))),
-        }
     }
 
     async fn update(&self, id: &str, patch: TicketPatch) -> Result<Ticket> {
@@ -426,18 +405,5 @@ impl Helpdesk for RemoteGateway {
             .json(self.request(Method::GET, &format!("/lookups/{}", kind.as_str())))
             .await?;
         Ok(items.items)
-    }
-}
-
-impl RemoteGateway {
-    /// The operations the remote gateway's own upstream supports (for `check`).
-    pub async fn remote_capabilities(&self) -> Result<Vec<Operation>> {
-        let caps: RemoteCapabilities = self
-            .json(self.request(Method::GET, "/capabilities"))
-            .await?;
-        Ok(Operation::ALL
-            .into_iter()
-            .filter(|op| caps.operations.iter().any(|o| o == op.as_str()))
-            .collect())
     }
 }
