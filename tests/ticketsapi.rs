@@ -481,17 +481,27 @@ async fn b_ticketsapi_face_forwards_to_a() {
     .await;
     assert!(v.is_array(), "{v}");
 
-    // 9. Pick up: the caller (sub "demo") would become the technician, but A knows
-    // no technician "demo": a validation error on AssignedUser, nothing assigned.
+    // 9. Pick up: the caller (sub "demo") becomes the technician. A's embedded store
+    // knows the agents its configured consumers stand for, so "demo" is one.
     let resp = c
         .post(url(&format!("/pickup/{id}")))
         .header("Authorization", &bearer)
         .send()
         .await
         .unwrap();
-    let v = aspnet_problem(resp, 400).await;
-    assert!(v["errors"]["AssignedUser"].is_array(), "{v}");
-    assert!(in_a(&a, &id).await["assignee"].is_null());
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    assert_eq!(in_a(&a, &id).await["assignee"]["name"], "demo");
+    // A technician nobody configured is still a validation error, nothing assigned.
+    let stranger = in_a(&a, &id).await;
+    let resp = v1(
+        &a,
+        reqwest::Method::POST,
+        &format!("/tickets/{id}/assign"),
+        Some(json!({"assignee": "nobody-configured"})),
+    )
+    .await;
+    problem(resp, 400).await;
+    assert_eq!(in_a(&a, &id).await["assignee"], stranger["assignee"]);
 
     // 13/14. Metadata.
     let v = ok_json(

@@ -38,11 +38,12 @@ pub struct Common {
         long,
         short = 'c',
         default_value = "gateway.toml",
-        env = "TICKETGATE_CONFIG"
+        env = "TICKETGATE_CONFIG",
+        global = true
     )]
     pub config: PathBuf,
     /// The data directory (overrides `server.data_dir`).
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub data_dir: Option<PathBuf>,
 }
 

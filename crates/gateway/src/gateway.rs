@@ -47,6 +47,13 @@ impl Gateway {
         let mut embedded = None;
         for (name, uc) in &config.upstreams {
             let built = upstream::build(name, uc, &data_dir)?;
+            if let Some(store) = &built.embedded {
+                // The agents the configured callers stand for, so "pick up" works
+                // for them out of the box.
+                store.ensure_agents(config.consumers.iter().flat_map(|c| {
+                    std::iter::once(c.name.as_str()).chain(c.jwt_subject.as_deref())
+                }))?;
+            }
             if built.embedded.is_some() {
                 embedded = built.embedded;
             }

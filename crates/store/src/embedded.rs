@@ -122,6 +122,40 @@ impl EmbeddedHelpdesk {
         self.db.path()
     }
 
+    /// Make sure each name is a known agent, so a caller who picks a ticket up as
+    /// itself (a TicketsApi token's `sub`, a consumer's name) can be assigned. Names
+    /// already known, by name, are left alone; new ones get the next free id.
+    pub fn ensure_agents<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> Result<()> {
+        let names: Vec<String> = names
+            .into_iter()
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned)
+            .collect();
+        self.db.call_blocking(move |conn| {
+            let tx = conn.transaction().map_err(sql_error)?;
+            for name in &names {
+                let known: i64 = tx
+                    .query_row(
+                        "SELECT count(*) FROM lookups WHERE kind = 'agents' AND name = ?1 COLLATE NOCASE",
+                        [name],
+                        |r| r.get(0),
+                    )
+                    .map_err(sql_error)?;
+                if known == 0 {
+                    tx.execute(
+                        "INSERT INTO lookups(kind, id, name) SELECT 'agents', \
+                         CAST(COALESCE(MAX(CAST(id AS INTEGER)), 0) + 1 AS TEXT), ?1 \
+                         FROM lookups WHERE kind = 'agents'",
+                        [name],
+                    )
+                    .map_err(sql_error)?;
+                }
+            }
+            tx.commit().map_err(sql_error)
+        })
+    }
+
     /// A cheap write-and-read probe for `/readyz`.
     pub async fn probe(&self) -> Result<()> {
         self.db
