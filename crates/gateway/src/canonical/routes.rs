@@ -11,6 +11,10 @@ use ticketgate_model::{
     SortOrder, State, StatsQuery, TicketPatch,
 };
 
+/// The OpenAPI 3.1 description of these routes, served at `GET {prefix}/openapi.json`;
+/// `tests/openapi.rs` checks that it and the routes agree.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
 /// The longest `Idempotency-Key` accepted.
 const MAX_IDEMPOTENCY_KEY: usize = 255;
 
@@ -30,6 +34,22 @@ pub async fn dispatch(
     let cred = credential(req.headers());
     let need = |p: Permission| cx.authorize(&cred, p);
     match (method.clone(), segments.as_slice()) {
+        // The API's own description is public, like the documentation it is.
+        (Method::GET, ["openapi.json"]) => {
+            // The document names `/v1` as its server; a face mounted elsewhere says so.
+            let doc = if face.prefix == "/v1" {
+                Bytes::from_static(OPENAPI.as_bytes())
+            } else {
+                let server = serde_json::to_string(&face.prefix).expect("a string serialises");
+                Bytes::from(OPENAPI.replacen("\"url\": \"/v1\"", &format!("\"url\": {server}"), 1))
+            };
+            Ok(Response::builder()
+                .status(StatusCode::OK)
+                .header(header::CONTENT_TYPE, "application/json")
+                .header(header::CACHE_CONTROL, "public, max-age=3600")
+                .body(doc)
+                .expect("a static response is valid"))
+        }
         (Method::POST, ["tickets"]) => {
             create(face, req, cx, format, need(Permission::Create)?).await
         }
@@ -169,7 +189,8 @@ pub async fn dispatch(
             | ["tickets", _, _, _]
             | ["stats"]
             | ["lookups", _]
-            | ["capabilities"],
+            | ["capabilities"]
+            | ["openapi.json"],
         ) => Ok(super::problem::problem_with_status(
             &Error::bad_input(format!("method {method} is not allowed on {path}")),
             405,
