@@ -34,7 +34,13 @@ fn run_id() -> String {
 /// One row (tab-separated columns) per result of `sql` in the plugin instance's database.
 fn db(env: &HashMap<String, String>, sql: &str) -> Vec<Vec<String>> {
     let out = Command::new("mariadb")
-        .args(["--no-defaults", "--batch", "--raw", "--skip-column-names", "-uroot"])
+        .args([
+            "--no-defaults",
+            "--batch",
+            "--raw",
+            "--skip-column-names",
+            "-uroot",
+        ])
         .arg(format!("--socket={}", env["OSTICKET_DB_SOCK"]))
         .arg("osticket")
         .arg("-e")
@@ -54,7 +60,10 @@ fn db(env: &HashMap<String, String>, sql: &str) -> Vec<Vec<String>> {
 
 /// A single value (or None when the query has no row).
 fn db_one(env: &HashMap<String, String>, sql: &str) -> Option<String> {
-    db(env, sql).into_iter().next().and_then(|r| r.into_iter().next())
+    db(env, sql)
+        .into_iter()
+        .next()
+        .and_then(|r| r.into_iter().next())
 }
 
 /// What osTicket stored for the ticket with this number: status, department, priority,
@@ -112,7 +121,10 @@ fn plugin_gateway(env: &HashMap<String, String>) -> Gateway {
 async fn status_and_body(resp: reqwest::Response) -> (u16, Value) {
     let s = resp.status().as_u16();
     let text = resp.text().await.unwrap_or_default();
-    (s, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    (
+        s,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }
 
 #[tokio::test]
@@ -133,7 +145,11 @@ async fn client_face_against_the_real_plugin() {
     let (s, created) = status_and_body(v1(&g, M::POST, "/tickets", Some(body)).await).await;
     assert_eq!(s, 201, "{created}");
     let number = created["number"].as_str().expect("a number").to_owned();
-    assert_eq!(created["id"], json!(number), "the number is the canonical id");
+    assert_eq!(
+        created["id"],
+        json!(number),
+        "the number is the canonical id"
+    );
     let db_row = stored(&env, &number);
     assert_eq!(db_row["subject"], subject);
     assert_eq!(db_row["department"], "Sales");
@@ -171,12 +187,18 @@ async fn client_face_against_the_real_plugin() {
     assert!(db_row["duedate"].starts_with("2031-03-04"), "{db_row:?}");
     assert_eq!(updated["department"]["name"], json!("Maintenance"));
     // What the plugin cannot change is a 501, and nothing changes.
-    for patch in [json!({"priority": "Emergency"}), json!({"topic": {"id": "2"}})] {
+    for patch in [
+        json!({"priority": "Emergency"}),
+        json!({"topic": {"id": "2"}}),
+    ] {
         let (s, p) =
             status_and_body(v1(&g, M::PATCH, &format!("/tickets/{number}"), Some(patch)).await)
                 .await;
         assert_eq!(s, 501, "{p}");
-        assert!(p["detail"].as_str().unwrap_or("").contains("not supported"), "{p}");
+        assert!(
+            p["detail"].as_str().unwrap_or("").contains("not supported"),
+            "{p}"
+        );
     }
     assert_eq!(stored(&env, &number)["priority"], "Normal");
 
@@ -232,10 +254,8 @@ async fn client_face_against_the_real_plugin() {
     assert_eq!(assigned["assignee"]["id"], json!("1"), "{assigned}");
 
     // Search: what the plugin reads (subject text, status, department), bare array in.
-    let (s, page) = status_and_body(
-        v1(&g, M::GET, &format!("/tickets?q=tg-plugin%20{run}"), None).await,
-    )
-    .await;
+    let (s, page) =
+        status_and_body(v1(&g, M::GET, &format!("/tickets?q=tg-plugin%20{run}"), None).await).await;
     assert_eq!(s, 200, "{page}");
     let numbers: BTreeSet<String> = page["items"]
         .as_array()
@@ -261,10 +281,8 @@ async fn client_face_against_the_real_plugin() {
     .await;
     assert_eq!(s, 200, "{page}");
     assert_eq!(page["items"][0]["number"], json!(number), "{page}");
-    let (s, page) = status_and_body(
-        v1(&g, M::GET, &format!("/tickets?number={urgent_no}"), None).await,
-    )
-    .await;
+    let (s, page) =
+        status_and_body(v1(&g, M::GET, &format!("/tickets?number={urgent_no}"), None).await).await;
     assert_eq!((s, page["total"].clone()), (200, json!(1)), "{page}");
     let (s, _) = status_and_body(v1(&g, M::GET, "/tickets?priority=High", None).await).await;
     assert_eq!(s, 501, "a filter the plugin would ignore is refused");
@@ -300,7 +318,11 @@ async fn client_face_against_the_real_plugin() {
     )
     .await;
     assert_eq!(s, 501);
-    assert_eq!(stored(&env, &urgent_no)["parent_id"], tid, "nothing unlinked");
+    assert_eq!(
+        stored(&env, &urgent_no)["parent_id"],
+        tid,
+        "nothing unlinked"
+    );
 
     // Statistics and statuses in the plugin's real shapes.
     let (s, stats) = status_and_body(v1(&g, M::GET, "/stats", None).await).await;
@@ -309,7 +331,10 @@ async fn client_face_against_the_real_plugin() {
         .and_then(|n| n.parse().ok())
         .expect("a count");
     assert_eq!(stats["total"], json!(in_db), "{stats}");
-    assert!(stats["by_department"]["Maintenance"].as_u64() >= Some(1), "{stats}");
+    assert!(
+        stats["by_department"]["Maintenance"].as_u64() >= Some(1),
+        "{stats}"
+    );
     let (s, statuses) = status_and_body(v1(&g, M::GET, "/lookups/statuses", None).await).await;
     assert_eq!(s, 200, "{statuses}");
     let resolved = statuses["items"]
@@ -357,7 +382,13 @@ async fn client_face_against_the_real_plugin() {
         status_and_body(v1(&g, M::DELETE, &format!("/tickets/{urgent_no}"), None).await).await;
     assert_eq!(s, 501);
     let (s, _) = status_and_body(
-        v1(&g, M::DELETE, &format!("/tickets/{urgent_no}?purge=true"), None).await,
+        v1(
+            &g,
+            M::DELETE,
+            &format!("/tickets/{urgent_no}?purge=true"),
+            None,
+        )
+        .await,
     )
     .await;
     assert_eq!(s, 204);
@@ -442,9 +473,17 @@ fn probes() -> Vec<(Probe, &'static str)> {
             json!({"format": "markdown", "departmentId": "Sales", "parentTicketNumber": "{A}",
                    "priority": 4, "message": "# Heading\nbody"}),
         ),
-        create("create.err.unknown_dept", "", json!({"departmentId": "Nowhere"})),
+        create(
+            "create.err.unknown_dept",
+            "",
+            json!({"departmentId": "Nowhere"}),
+        ),
         create("create.err.bad_format", "", json!({"format": "rtf"})),
-        create("create.err.unknown_parent", "", json!({"parentTicketNumber": "999999"})),
+        create(
+            "create.err.unknown_parent",
+            "",
+            json!({"parentTicketNumber": "999999"}),
+        ),
     ];
     let plain = |pr: Probe| (pr, "");
     let x = json!({"name": "x", "email": "x@example.com", "subject": "s {RUN}", "message": "m"});
@@ -458,7 +497,12 @@ fn probes() -> Vec<(Probe, &'static str)> {
             ),
             Probe {
                 key: Key::None,
-                ..probe("create.err.no_key", "POST", "/tickets.json", Some(x.clone()))
+                ..probe(
+                    "create.err.no_key",
+                    "POST",
+                    "/tickets.json",
+                    Some(x.clone()),
+                )
             },
             Probe {
                 key: Key::Wrong,
@@ -466,11 +510,26 @@ fn probes() -> Vec<(Probe, &'static str)> {
             },
             probe("get.json", "GET", "/tickets-get.php/{A}.json", None),
             probe("get.xml", "GET", "/tickets-get.php/{A}.xml", None),
-            probe("get.markdown_ticket", "GET", "/tickets-get.php/{B}.json", None),
+            probe(
+                "get.markdown_ticket",
+                "GET",
+                "/tickets-get.php/{B}.json",
+                None,
+            ),
             probe("get.child", "GET", "/tickets-get.php/{E}.json", None),
-            probe("get.err.unknown", "GET", "/tickets-get.php/999999.json", None),
+            probe(
+                "get.err.unknown",
+                "GET",
+                "/tickets-get.php/999999.json",
+                None,
+            ),
             probe("get.err.no_ext", "GET", "/tickets-get.php/{A}", None),
-            probe("get.err.method", "POST", "/tickets-get.php/{A}.json", Some(json!({}))),
+            probe(
+                "get.err.method",
+                "POST",
+                "/tickets-get.php/{A}.json",
+                Some(json!({})),
+            ),
             Probe {
                 key: Key::None,
                 ..probe("get.err.no_key", "GET", "/tickets-get.php/{A}.json", None)
@@ -482,15 +541,27 @@ fn probes() -> Vec<(Probe, &'static str)> {
                 Some(json!({"departmentId": "Support", "topicId": "Feedback",
                             "statusId": "Resolved", "slaId": "Default SLA"})),
             ),
-            probe("update.names.readback", "GET", "/tickets-get.php/{C}.json", None),
+            probe(
+                "update.names.readback",
+                "GET",
+                "/tickets-get.php/{C}.json",
+                None,
+            ),
             probe(
                 "update.ids",
                 "PATCH",
                 "/tickets-update.php/{D}.json",
-                Some(json!({"departmentId": 1, "topicId": 1, "statusId": 1, "slaId": 1,
-                            "staffId": 1, "dueDate": "2030-01-31"})),
+                Some(
+                    json!({"departmentId": 1, "topicId": 1, "statusId": 1, "slaId": 1,
+                            "staffId": 1, "dueDate": "2030-01-31"}),
+                ),
             ),
-            probe("update.ids.readback", "GET", "/tickets-get.php/{D}.json", None),
+            probe(
+                "update.ids.readback",
+                "GET",
+                "/tickets-get.php/{D}.json",
+                None,
+            ),
             probe(
                 "update.note",
                 "PATCH",
@@ -559,33 +630,108 @@ fn probes() -> Vec<(Probe, &'static str)> {
             ),
             Probe {
                 body: Some(Body::Raw(br#"{"statusId":"#)),
-                ..probe("update.err.bad_json", "PATCH", "/tickets-update.php/{A}.json", None)
+                ..probe(
+                    "update.err.bad_json",
+                    "PATCH",
+                    "/tickets-update.php/{A}.json",
+                    None,
+                )
             },
-            probe("update.err.method", "GET", "/tickets-update.php/{A}.json", None),
+            probe(
+                "update.err.method",
+                "GET",
+                "/tickets-update.php/{A}.json",
+                None,
+            ),
             probe("search.default", "GET", "/tickets-search.php", None),
-            probe("search.query", "GET", "/tickets-search.php?query=Printer%20C%20{RUN}", None),
-            probe("search.status", "GET", "/tickets-search.php?status=open", None),
-            probe("search.status_name", "GET", "/tickets-search.php?status=Resolved", None),
-            probe("search.department", "GET", "/tickets-search.php?department=Sales", None),
-            probe("search.limit_offset", "GET", "/tickets-search.php?limit=2&offset=1", None),
-            probe("search.sort_number", "GET", "/tickets-search.php?sort=number&limit=3", None),
+            probe(
+                "search.query",
+                "GET",
+                "/tickets-search.php?query=Printer%20C%20{RUN}",
+                None,
+            ),
+            probe(
+                "search.status",
+                "GET",
+                "/tickets-search.php?status=open",
+                None,
+            ),
+            probe(
+                "search.status_name",
+                "GET",
+                "/tickets-search.php?status=Resolved",
+                None,
+            ),
+            probe(
+                "search.department",
+                "GET",
+                "/tickets-search.php?department=Sales",
+                None,
+            ),
+            probe(
+                "search.limit_offset",
+                "GET",
+                "/tickets-search.php?limit=2&offset=1",
+                None,
+            ),
+            probe(
+                "search.sort_number",
+                "GET",
+                "/tickets-search.php?sort=number&limit=3",
+                None,
+            ),
             probe("search.xml", "GET", "/tickets-search.php.xml?limit=1", None),
-            probe("search.json_ext", "GET", "/tickets-search.php.json?limit=1", None),
-            probe("search.err.bad_status", "GET", "/tickets-search.php?status=bogus", None),
+            probe(
+                "search.json_ext",
+                "GET",
+                "/tickets-search.php.json?limit=1",
+                None,
+            ),
+            probe(
+                "search.err.bad_status",
+                "GET",
+                "/tickets-search.php?status=bogus",
+                None,
+            ),
             probe(
                 "search.err.bad_department",
                 "GET",
                 "/tickets-search.php?department=Nowhere",
                 None,
             ),
-            probe("search.err.bad_sort", "GET", "/tickets-search.php?sort=bogus&limit=1", None),
-            probe("search.err.limit_0", "GET", "/tickets-search.php?limit=0", None),
-            probe("search.err.limit_1000", "GET", "/tickets-search.php?limit=1000", None),
+            probe(
+                "search.err.bad_sort",
+                "GET",
+                "/tickets-search.php?sort=bogus&limit=1",
+                None,
+            ),
+            probe(
+                "search.err.limit_0",
+                "GET",
+                "/tickets-search.php?limit=0",
+                None,
+            ),
+            probe(
+                "search.err.limit_1000",
+                "GET",
+                "/tickets-search.php?limit=1000",
+                None,
+            ),
             probe("stats.json", "GET", "/tickets-stats.php", None),
             probe("stats.xml", "GET", "/tickets-stats.php.xml", None),
             probe("statuses.json", "GET", "/tickets-statuses.php", None),
-            probe("sub.parent", "GET", "/tickets-subtickets-parent.php/{E}.json", None),
-            probe("sub.children", "GET", "/tickets-subtickets-list.php/{A}.json", None),
+            probe(
+                "sub.parent",
+                "GET",
+                "/tickets-subtickets-parent.php/{E}.json",
+                None,
+            ),
+            probe(
+                "sub.children",
+                "GET",
+                "/tickets-subtickets-list.php/{A}.json",
+                None,
+            ),
             probe(
                 "sub.link",
                 "POST",
@@ -604,12 +750,32 @@ fn probes() -> Vec<(Probe, &'static str)> {
                 "/tickets-subtickets-create.php/{A}.json",
                 Some(json!({"x": 1})),
             ),
-            probe("sub.unlink", "DELETE", "/tickets-subtickets-unlink.php/{G}.json", None),
-            probe("sub.err.unknown", "GET", "/tickets-subtickets-parent.php/999999.json", None),
+            probe(
+                "sub.unlink",
+                "DELETE",
+                "/tickets-subtickets-unlink.php/{G}.json",
+                None,
+            ),
+            probe(
+                "sub.err.unknown",
+                "GET",
+                "/tickets-subtickets-parent.php/999999.json",
+                None,
+            ),
             probe("delete", "DELETE", "/tickets-delete.php/{B}.json", None),
-            probe("delete.again", "DELETE", "/tickets-delete.php/{B}.json", None),
+            probe(
+                "delete.again",
+                "DELETE",
+                "/tickets-delete.php/{B}.json",
+                None,
+            ),
             probe("delete.readback", "GET", "/tickets-get.php/{B}.json", None),
-            probe("delete.err.method", "GET", "/tickets-delete.php/{A}.json", None),
+            probe(
+                "delete.err.method",
+                "GET",
+                "/tickets-delete.php/{A}.json",
+                None,
+            ),
         ]
         .into_iter()
         .map(plain),
@@ -637,10 +803,22 @@ const DELIBERATE: &[(&str, &str)] = &[
         "the plugin's subticket endpoints die of PHP memory exhaustion (200 text/html); \
          ticketgate answers what their source means to answer",
     ),
-    ("sub.children", "the plugin's subticket endpoints crash, see sub.parent"),
-    ("sub.link", "the plugin's subticket endpoints crash, see sub.parent"),
-    ("sub.unlink", "the plugin's subticket endpoints crash, see sub.parent"),
-    ("sub.err.unknown", "the plugin's subticket endpoints crash, see sub.parent"),
+    (
+        "sub.children",
+        "the plugin's subticket endpoints crash, see sub.parent",
+    ),
+    (
+        "sub.link",
+        "the plugin's subticket endpoints crash, see sub.parent",
+    ),
+    (
+        "sub.unlink",
+        "the plugin's subticket endpoints crash, see sub.parent",
+    ),
+    (
+        "sub.err.unknown",
+        "the plugin's subticket endpoints crash, see sub.parent",
+    ),
 ];
 
 /// The requests whose answers are compared as documents only where both succeed:
@@ -672,7 +850,11 @@ async fn send(base: &str, key: &str, p: &Probe, nums: &HashMap<&str, String>, ru
             let text = substitute(&v.to_string(), nums, run);
             r = r.header("Content-Type", "application/json").body(text);
         }
-        Some(Body::Raw(b)) => r = r.header("Content-Type", "application/json").body(b.to_vec()),
+        Some(Body::Raw(b)) => {
+            r = r
+                .header("Content-Type", "application/json")
+                .body(b.to_vec())
+        }
         None => {}
     }
     let resp = r.send().await.expect("the server answers");
@@ -699,7 +881,13 @@ fn media(ct: &str) -> String {
 /// Keys the plugin itself sends only sometimes: a thread entry has `userId` when a user
 /// wrote it, `staffId`/`staff` when staff did, files when it has some; ticketgate's
 /// store knows no user ids. `attachments` is ticketgate's addition on a fetched ticket.
-const OPTIONAL_KEYS: &[&str] = &["userId", "staffId", "staff", "attachments", "attachment_count"];
+const OPTIONAL_KEYS: &[&str] = &[
+    "userId",
+    "staffId",
+    "staff",
+    "attachments",
+    "attachment_count",
+];
 /// Objects keyed by names (departments), compared by the shape of their values.
 const NAME_KEYED: &[&str] = &["by_department", "departments"];
 
@@ -718,7 +906,11 @@ fn shape_diff(path: &str, real: &Value, ours: &Value, out: &mut Vec<String>) {
             let kb: BTreeSet<&String> = b.keys().collect();
             for k in ka.symmetric_difference(&kb) {
                 if !OPTIONAL_KEYS.contains(&k.as_str()) {
-                    let side = if a.contains_key(*k) { "only real" } else { "only ours" };
+                    let side = if a.contains_key(*k) {
+                        "only real"
+                    } else {
+                        "only ours"
+                    };
                     out.push(format!("{path}.{k}: {side}"));
                 }
             }
@@ -820,7 +1012,11 @@ async fn differential_real_plugin_vs_ticketgate_face() {
     let mut report = Vec::new();
     let mut failures = Vec::new();
     let probes = probes();
-    assert_eq!(probes.len(), 67, "plugin-probe.py's main phase has 67 requests");
+    assert_eq!(
+        probes.len(),
+        67,
+        "plugin-probe.py's main phase has 67 requests"
+    );
     for (p, name) in &probes {
         let real = send(&real_base, &env["OSTICKET_API_KEY"], p, &real_nums, &run).await;
         let ours = send(&ours_base, "demo-key", p, &our_nums, &run).await;
@@ -863,5 +1059,9 @@ async fn differential_real_plugin_vs_ticketgate_face() {
         probes.len(),
         DELIBERATE.len()
     );
-    assert!(failures.is_empty(), "rows that differ:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "rows that differ:\n{}",
+        failures.join("\n")
+    );
 }

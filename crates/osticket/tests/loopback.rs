@@ -292,7 +292,10 @@ async fn plugin_mode_every_operation() {
         kids.iter().map(|k| k.id.as_str()).collect::<Vec<_>>(),
         vec![third.id.as_str()]
     );
-    assert_eq!(c.get(&other.id).await.unwrap().children, vec![third.number.clone()]);
+    assert_eq!(
+        c.get(&other.id).await.unwrap().children,
+        vec![third.number.clone()]
+    );
     let e = c.link(&third.id, &other.id).await.unwrap_err();
     assert_eq!(e.http_status(), 400, "{e}");
     for e in [
