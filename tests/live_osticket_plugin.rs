@@ -789,6 +789,20 @@ fn probes() -> Vec<(Probe, &'static str)> {
 /// (the README's list of plugin behaviours not imitated says the same).
 const DELIBERATE: &[(&str, &str)] = &[
     (
+        "create.err.unknown_dept",
+        "a create's validation errors are osTicket's core answer (400 text/html \
+         \"Unable to create new ticket: validation errors:\" naming every bad field), \
+         not the plugin route's first-failure text/plain",
+    ),
+    (
+        "create.err.bad_format",
+        "create validation errors in osTicket's core form, see create.err.unknown_dept",
+    ),
+    (
+        "create.err.unknown_parent",
+        "create validation errors in osTicket's core form, see create.err.unknown_dept",
+    ),
+    (
         "create.err.missing_fields",
         "osTicket's core answer (400 with the missing fields), not the plugin route's 500",
     ),
