@@ -415,7 +415,7 @@ async fn core_mode_creates_and_answers_501_for_everything_else() {
         .unwrap();
     assert_eq!(resp.status(), 501);
     let body: Value = resp.json().await.unwrap();
-    assert!(body["error"].is_string(), "{body}");
+    assert!(body["message"].is_string(), "{body}");
 }
 
 /// An osTicket client talking to B's osTicket face; B forwards to A in osTicket.

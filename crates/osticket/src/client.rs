@@ -11,7 +11,8 @@
 //!   back, and a read-back that fails never turns an applied change into an error;
 //! - purge: `tickets-delete.php`; search: `tickets-search.php` (subject text, one
 //!   status, one department, three sort orders; a bare array without a total);
-//!   statistics: `tickets-stats.php`; statuses: `tickets-statuses.php`.
+//!   statistics: `tickets-stats.php`; statuses: `tickets-statuses.php`. The search
+//!   total is counted by reading ahead (exact up to 1 000 tickets past the page).
 //!
 //! What the plugin cannot do is a 501 "not supported by this upstream", never a silent
 //! no-op: public replies, attachments after create, a soft delete (osTicket ignores a
@@ -98,6 +99,8 @@ impl fmt::Debug for ClientConfig {
 const MAX_UPSTREAM_MESSAGE: usize = 300;
 /// The plugin's page size bound.
 const MAX_LIMIT: u32 = 100;
+/// How many pages of 100 a search reads ahead to count its total.
+const COUNT_AHEAD_PAGES: usize = 10;
 /// The most subtickets read for one ticket.
 const MAX_CHILDREN: usize = 100;
 
@@ -879,17 +882,21 @@ impl Helpdesk for OsticketClient {
             .take(limit as usize)
             .map(ticket_from_item)
             .collect();
-        // The plugin reports no total. On a last page it is exact; on a full page one
-        // more ticket is asked for, and the total says "at least one more" if it exists.
+        // The plugin reports no total. On a last page it is exact; after a full page
+        // the rest is counted a page of 100 at a time, up to COUNT_AHEAD_PAGES pages
+        // (beyond that the total is a lower bound).
         let mut total = u64::from(q.offset) + items.len() as u64;
         if items.len() == limit as usize {
-            let mut probe = params;
-            probe.push(("limit", "1".to_owned()));
-            probe.push((
-                "offset",
-                (u64::from(q.offset) + u64::from(limit)).to_string(),
-            ));
-            total += self.search_page(&probe).await?.len().min(1) as u64;
+            for _ in 0..COUNT_AHEAD_PAGES {
+                let mut ahead = params.clone();
+                ahead.push(("limit", MAX_LIMIT.to_string()));
+                ahead.push(("offset", total.to_string()));
+                let n = self.search_page(&ahead).await?.len() as u64;
+                total += n;
+                if n < u64::from(MAX_LIMIT) {
+                    break;
+                }
+            }
         }
         Ok(Page {
             items,

@@ -567,10 +567,12 @@ async fn stats(req: &Request<Bytes>, cx: &dyn GatewayContext) -> Result<Response
     let h = helpdesk(cx, &consumer);
     let mut out = StatsResponse::default();
     let mut staff: BTreeMap<String, StaffStats> = BTreeMap::new();
+    // Newest first: the one order every helpdesk behind can page (a plugin-mode
+    // osTicket sorts by -created, -updated or number only).
     let mut q = Query {
         limit: MAX_LIMIT,
         sort: SortField::Created,
-        order: SortOrder::Asc,
+        order: SortOrder::Desc,
         ..Query::default()
     };
     while q.offset < MAX_STATS_TICKETS {
