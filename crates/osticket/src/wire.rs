@@ -816,21 +816,6 @@ pub fn body_format(s: &str) -> BodyFormat {
     }
 }
 
-/// A response as the plugin's XML: objects become child elements in field order, a
-/// list repeats its item element (`thread` → `entry`, `tickets` → `ticket`, …), null is
-/// an empty element.
-pub fn to_xml<T: Serialize>(root: &str, value: &T) -> String {
-    // Through JSON text into an order-keeping tree: serde_json's own `Value` sorts keys.
-    let tree = serde_json::to_string(value)
-        .ok()
-        .and_then(|s| serde_json::from_str::<Node>(&s).ok())
-        .unwrap_or(Node::Null);
-    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    write_xml(&mut out, root, &tree);
-    out.push('\n');
-    out
-}
-
 /// A response as the plugin writes XML (`XmlHelper::arrayToXml`): root `<response>`,
 /// objects as child elements in field order, every list item as `<item>`, null as an
 /// empty element, and no encoding in the declaration.
@@ -840,7 +825,7 @@ pub fn to_plugin_xml<T: Serialize>(value: &T) -> String {
         .and_then(|s| serde_json::from_str::<Node>(&s).ok())
         .unwrap_or(Node::Null);
     let mut out = String::from("<?xml version=\"1.0\"?>\n");
-    write_xml_items(&mut out, "response", &tree, true);
+    write_xml_items(&mut out, "response", &tree);
     out.push('\n');
     out
 }
@@ -904,40 +889,21 @@ impl<'de> serde::de::Visitor<'de> for NodeVisitor {
     }
 }
 
-fn item_name(list: &str) -> &'static str {
-    match list {
-        "thread" => "entry",
-        "tickets" | "children" => "ticket",
-        "statuses" | "by_status" => "status",
-        "updated_fields" => "field",
-        "by_department" => "department",
-        "by_staff" => "staff",
-        "by_priority" => "priority",
-        "attachments" => "file",
-        _ => "item",
-    }
-}
-
-fn write_xml(out: &mut String, name: &str, node: &Node) {
-    write_xml_items(out, name, node, false);
-}
-
-/// `plain_items`: every list item is `<item>` (the plugin's way), else a name per list.
-fn write_xml_items(out: &mut String, name: &str, node: &Node, plain_items: bool) {
+/// Every list item is `<item>`, as PHP's SimpleXML writes numeric keys.
+fn write_xml_items(out: &mut String, name: &str, node: &Node) {
     match node {
         Node::Null => out.push_str(&format!("<{name}/>")),
         Node::Map(items) => {
             out.push_str(&format!("<{name}>"));
             for (k, v) in items {
-                write_xml_items(out, k, v, plain_items);
+                write_xml_items(out, k, v);
             }
             out.push_str(&format!("</{name}>"));
         }
         Node::List(items) => {
             out.push_str(&format!("<{name}>"));
-            let item = if plain_items { "item" } else { item_name(name) };
             for v in items {
-                write_xml_items(out, item, v, plain_items);
+                write_xml_items(out, "item", v);
             }
             out.push_str(&format!("</{name}>"));
         }
@@ -980,22 +946,54 @@ mod tests {
     }
 
     #[test]
-    fn xml_lists_repeat_their_item() {
+    fn xml_is_the_plugins() {
         #[derive(Serialize)]
         struct R {
-            updated_fields: Vec<&'static str>,
+            children: Vec<u32>,
             x: Option<u8>,
             s: &'static str,
         }
         let v = R {
-            updated_fields: vec!["status", "note"],
+            children: vec![5, 8],
             x: None,
             s: "a<b",
         };
         assert_eq!(
-            to_xml("response", &v),
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<response><updated_fields><field>status</field>\
-             <field>note</field></updated_fields><x/><s>a&lt;b</s></response>\n"
+            to_plugin_xml(&v),
+            "<?xml version=\"1.0\"?>\n<response><children><item>5</item><item>8</item></children>\
+             <x/><s>a&lt;b</s></response>\n"
+        );
+    }
+
+    #[test]
+    fn the_plugins_objects_read_as_objects_or_text() {
+        let v: TicketView = serde_json::from_str(
+            r#"{"id": 4, "number": "940596", "staff": null, "isOverdue": 0,
+                "user": {"name": {"format": "original", "parts": {"first": "Ann"}, "name": "Ann Example"},
+                         "email": {"email": "ann@example.com", "address": "x"}},
+                "thread": [{"id": 1, "type": "M", "body": {"body": "hi", "type": "html"}}],
+                "children": [5]}"#,
+        )
+        .unwrap();
+        assert_eq!(v.staff, None);
+        assert_eq!(
+            v.user.as_ref().unwrap().name.as_ref().unwrap().name(),
+            "Ann Example"
+        );
+        assert_eq!(v.thread[0].body.parts(), ("hi", "html"));
+        let v: TicketView = serde_json::from_str(
+            r#"{"number": 12, "staff": "Sam", "isOverdue": true, "thread": [{"body": "plain"}]}"#,
+        )
+        .unwrap();
+        assert_eq!((v.number.as_str(), v.staff.unwrap().name()), ("12", "Sam"));
+        assert!(v.is_overdue.0);
+        assert_eq!(v.thread[0].body.parts(), ("plain", "text"));
+        let s: StatsResponse =
+            serde_json::from_str(r#"{"total": 1, "by_department": [], "by_staff": []}"#).unwrap();
+        assert!(s.by_department.is_empty());
+        assert_eq!(
+            serde_json::to_value(&s).unwrap()["by_department"],
+            serde_json::json!([])
         );
     }
 }
