@@ -159,14 +159,23 @@ async fn client_face_against_the_real_plugin() {
     assert_eq!(created["priority"]["name"], json!("Normal"), "{created}");
     assert_eq!(created["department"]["name"], json!("Sales"));
     // A priority by osTicket's id is applied, and reported as applied.
+    // A due date, which the plugin's create ignores, is set right after it.
     let body = json!({"subject": format!("tg-plugin {run} urgent"), "body": "down",
         "requester": {"name": "Ann Example", "email": email},
-        "priority": {"id": "3"}});
+        "priority": {"id": "3"}, "due_at": "2032-01-02T12:00:00Z"});
     let (s, urgent) = status_and_body(v1(&g, M::POST, "/tickets", Some(body)).await).await;
     assert_eq!(s, 201, "{urgent}");
     let urgent_no = urgent["number"].as_str().expect("a number").to_owned();
-    assert_eq!(stored(&env, &urgent_no)["priority"], "High");
+    let db_row = stored(&env, &urgent_no);
+    assert_eq!(db_row["priority"], "High");
+    assert!(db_row["duedate"].starts_with("2032-01-02"), "{db_row:?}");
     assert_eq!(urgent["priority"]["name"], json!("High"), "{urgent}");
+    assert!(
+        urgent["due_at"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("2032-01-02")),
+        "{urgent}"
+    );
 
     // Get: no staff (null in the plugin's answer) is no failure.
     let (s, got) = status_and_body(v1(&g, M::GET, &format!("/tickets/{number}"), None).await).await;

@@ -654,6 +654,22 @@ impl Helpdesk for OsticketClient {
             .retryable(false));
         }
         if self.mode == Mode::Plugin {
+            // The plugin's create ignores a due date (observed on 1.18.1); its update
+            // sets one. The ticket exists either way, so a failure here is only logged.
+            if let Some(due) = &ticket.due_at {
+                let mut m = Map::new();
+                m.insert(
+                    "dueDate".into(),
+                    json!(due.format("%Y-%m-%dT%H:%M:%S").to_string()),
+                );
+                if let Err(e) = self.patch(&number, m).await {
+                    tracing::warn!(
+                        number = %number,
+                        error = %e.message,
+                        "osTicket created a ticket but did not take its due date"
+                    );
+                }
+            }
             // Read back: the answer says what osTicket stored (a priority it did not
             // take, say), not what was sent. The ticket exists either way.
             match self.fetch(&number).await {

@@ -2,13 +2,13 @@
 //! writes them, the client face reads them.
 //!
 //! Shapes are what the real plugin (v2.3.4 on osTicket 1.18.1) answers, field for field
-//! (`lib/Services/TicketService.php`, `controllers/SubticketApiController.php`; observed
-//! answers in `tests/data/osticket-plugin/`). Absent values are `null`, as the plugin
-//! sends them; osTicket's objects (a person's name, an email address, a thread entry's
-//! body) keep their JSON form, and the reading side takes either that form or a bare
-//! string. ticketgate adds one field the plugin lacks: `attachments` on a fetched ticket
-//! (name, type and a base64 data URL), so files survive a round trip through a chain of
-//! gateways; plugin clients ignore it.
+//! (`lib/Services/TicketService.php`, `controllers/SubticketApiController.php`; compared
+//! with the live plugin by `tests/live_osticket_plugin.rs`). Absent values are `null`,
+//! as the plugin sends them; osTicket's objects (a person's name, an email address, a
+//! thread entry's body) keep their JSON form, and the reading side takes either that
+//! form or a bare string. ticketgate adds one field the plugin lacks: `attachments` on a
+//! fetched ticket (name, type and a base64 data URL), so files survive a round trip
+//! through a chain of gateways; plugin clients ignore it.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};

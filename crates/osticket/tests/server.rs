@@ -566,7 +566,7 @@ async fn plugin_endpoints_answer_like_the_real_plugin() {
         assert_eq!(v.as_array().map(Vec::len), Some(n), "{q}: {v}");
     }
     let v = json(&get("/tickets-search.php?sort=number".to_owned()).await);
-    let mut numbers = vec![a.clone(), b.clone()];
+    let mut numbers = [a.clone(), b.clone()];
     numbers.sort();
     assert_eq!(v[0]["number"], numbers[0].as_str());
     for path in [

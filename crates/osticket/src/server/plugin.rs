@@ -20,9 +20,9 @@
 use super::{OsticketServer, authorize, query_pairs, with_retry_after};
 use crate::decode::parse_due_date;
 use crate::wire::{
-    ChildrenResponse, DepartmentCounts, LinkResponse, ParentResponse, PersonName, SearchItem,
-    StaffDepartmentCounts, StaffStats, StatsResponse, StatusView, TicketBrief, TicketView,
-    UnlinkResponse, WireId, osticket_state, to_plugin_xml,
+    ChildrenResponse, LinkResponse, ParentResponse, PersonName, SearchItem, StaffStats,
+    StatsResponse, StatusView, TicketBrief, TicketView, UnlinkResponse, WireId, osticket_state,
+    to_plugin_xml,
 };
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
@@ -431,10 +431,10 @@ async fn update(
             }
         },
     }
-    if let Some(note) = body.get("note").and_then(Value::as_str) {
-        if !note.trim().is_empty() {
-            patch.note = Some(note.to_owned());
-        }
+    if let Some(note) = body.get("note").and_then(Value::as_str)
+        && !note.trim().is_empty()
+    {
+        patch.note = Some(note.to_owned());
     }
     let parent = match body.get("parentTicketNumber").filter(|v| !v.is_null()) {
         None => None,
@@ -590,10 +590,7 @@ async fn stats(req: &Request<Bytes>, cx: &dyn GatewayContext) -> Result<Response
             out.overdue += u64::from(overdue);
             let dept = t.department.as_ref().map(|d| d.label().to_owned());
             if let Some(d) = &dept {
-                let c = out
-                    .by_department
-                    .entry(d.clone())
-                    .or_insert_with(DepartmentCounts::default);
+                let c = out.by_department.entry(d.clone()).or_default();
                 c.total += 1;
                 c.open += u64::from(!closed);
                 c.closed += u64::from(closed);
@@ -609,10 +606,7 @@ async fn stats(req: &Request<Bytes>, cx: &dyn GatewayContext) -> Result<Response
                     });
                 s.total += 1;
                 if let Some(d) = dept {
-                    let c = s
-                        .departments
-                        .entry(d)
-                        .or_insert_with(StaffDepartmentCounts::default);
+                    let c = s.departments.entry(d).or_default();
                     c.open += u64::from(!closed);
                     c.closed += u64::from(closed);
                     c.overdue += u64::from(overdue);
