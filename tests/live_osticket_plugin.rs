@@ -6,7 +6,8 @@
 //!   API for every operation; each change is checked in the plugin instance's MariaDB
 //!   and through the plugin's own `tickets-get.php`.
 //! - `differential_real_plugin_vs_ticketgate_face`: the requests of
-//!   `../shared/osticket-live/plugin-probe.py` sent to the real plugin and to
+//!   `../shared/osticket-live/plugin-probe.py` (its 67 main requests and the 9 of its
+//!   limited-key phase) sent to the real plugin and to
 //!   ticketgate's plugin face over its embedded store; every row has the same status,
 //!   content type and body shape, or is a deliberate difference listed in
 //!   [`DELIBERATE`] (and in the README).
@@ -437,7 +438,13 @@ enum Key {
     Main,
     None,
     Wrong,
+    /// A key with the create permission only: [`CREATE_ONLY_KEY`] in osTicket, the
+    /// `creator` consumer in ticketgate.
+    CreateOnly,
 }
+
+/// The real instance's key with only `can_create_tickets` (added by the test).
+const CREATE_ONLY_KEY: &str = "7C0FFEE0CREATE0ONLY0KEY000000001";
 
 fn probe(id: &'static str, method: &'static str, path: &'static str, body: Option<Value>) -> Probe {
     Probe {
@@ -844,7 +851,49 @@ const DELIBERATE: &[(&str, &str)] = &[
         "sub.err.unknown",
         "the plugin's subticket endpoints crash, see sub.parent",
     ),
+    (
+        "noperm.sub.parent",
+        "the plugin's subticket endpoints crash, see sub.parent",
+    ),
 ];
+
+/// `plugin-probe.py`'s "noperm" phase: the calls that need a permission, made with a
+/// key that may only create (the plugin's create checks no key at all).
+fn limited_probes() -> Vec<Probe> {
+    let limited = |p: Probe| Probe {
+        key: Key::CreateOnly,
+        ..p
+    };
+    [
+        probe("noperm.get", "GET", "/tickets-get.php/{A}.json", None),
+        probe(
+            "noperm.update",
+            "PATCH",
+            "/tickets-update.php/{A}.json",
+            Some(json!({"statusId": "Open"})),
+        ),
+        probe(
+            "noperm.update.signal_route",
+            "PATCH",
+            "/tickets/{A}.json",
+            Some(json!({"statusId": "Open"})),
+        ),
+        probe("noperm.search", "GET", "/tickets-search.php?limit=1", None),
+        probe("noperm.stats", "GET", "/tickets-stats.php", None),
+        probe("noperm.statuses", "GET", "/tickets-statuses.php", None),
+        probe("noperm.delete", "DELETE", "/tickets-delete.php/{A}.json", None),
+        probe("noperm.sub.parent", "GET", "/tickets-subtickets-parent.php/{A}.json", None),
+        probe(
+            "noperm.create",
+            "POST",
+            "/tickets.json",
+            Some(json!({"name": "x", "email": "x@example.com", "subject": "s {RUN}", "message": "m"})),
+        ),
+    ]
+    .into_iter()
+    .map(limited)
+    .collect()
+}
 
 /// The requests whose answers are compared as documents only where both succeed:
 /// whether a given ticket matches a filter depends on everything else in each helpdesk.
@@ -868,6 +917,8 @@ async fn send(base: &str, key: &str, p: &Probe, nums: &HashMap<&str, String>, ru
     match p.key {
         Key::Main => r = r.header("X-API-Key", key),
         Key::Wrong => r = r.header("X-API-Key", "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF"),
+        Key::CreateOnly if key == "demo-key" => r = r.header("X-API-Key", "creator-key"),
+        Key::CreateOnly => r = r.header("X-API-Key", CREATE_ONLY_KEY),
         Key::None => {}
     }
     match &p.body {
@@ -1045,12 +1096,22 @@ async fn differential_real_plugin_vs_ticketgate_face() {
     let mut our_nums: HashMap<&str, String> = HashMap::new();
     let mut report = Vec::new();
     let mut failures = Vec::new();
-    let probes = probes();
+    // The limited key, as `plugin-probe.py`'s "noperm" phase had it.
+    db(
+        &env,
+        &format!(
+            "INSERT IGNORE INTO ost_api_key (isactive, ipaddr, apikey, can_create_tickets, \
+             can_exec_cron, notes, updated, created) VALUES (1, '127.0.0.1', \
+             '{CREATE_ONLY_KEY}', 1, 0, 'ticketgate live test: create only', NOW(), NOW())"
+        ),
+    );
+    let mut probes = probes();
     assert_eq!(
         probes.len(),
         67,
         "plugin-probe.py's main phase has 67 requests"
     );
+    probes.extend(limited_probes().into_iter().map(|p| (p, "")));
     for (p, name) in &probes {
         let real = send(&real_base, &env["OSTICKET_API_KEY"], p, &real_nums, &run).await;
         let ours = send(&ours_base, "demo-key", p, &our_nums, &run).await;
