@@ -2,33 +2,43 @@
 //!
 //! In `core` mode only create exists (osTicket's own API creates and nothing else);
 //! every other operation keeps the trait's default and answers "not supported" (501).
-//! In `plugin` mode the API Endpoints plugin's endpoints carry the rest:
-//! get / get by number, update, delete (purge; a soft delete sets the `Deleted`
-//! status), search, statistics, the status list, and the subticket links. The plugin
-//! has no reply endpoint: `add_entry` writes internal notes only (through the update
-//! endpoint's `note`), and a resolution or closing text also becomes a note.
+//! In `plugin` mode the API Endpoints plugin (v2.3.4, checked against the real one on
+//! osTicket 1.18.1) carries the rest, each operation through the endpoint that really
+//! works there:
+//! - get and get by number: `tickets-get.php/{n}.json`; subtickets from its `children`;
+//! - update, internal notes, resolve, close, assign and link: `tickets-update.php`
+//!   (PATCH), which answers the ticket number as plain text; the ticket is then read
+//!   back, and a read-back that fails never turns an applied change into an error;
+//! - purge: `tickets-delete.php`; search: `tickets-search.php` (subject text, one
+//!   status, one department, three sort orders; a bare array without a total);
+//!   statistics: `tickets-stats.php`; statuses: `tickets-statuses.php`. The search
+//!   total is counted by reading ahead (exact up to 1 000 tickets past the page).
 //!
-//! Ids: the canonical `id` is osTicket's internal ticket id where the plugin reports
-//! it, and `number` its display number. The plugin takes either where a ticket is
-//! named, looking the value up as a number first. In core mode the internal id is never
-//! seen, so a created ticket's `id` is its number.
+//! What the plugin cannot do is a 501 "not supported by this upstream", never a silent
+//! no-op: public replies, attachments after create, a soft delete (osTicket ignores a
+//! "Deleted" status set through the plugin), priority, topic and team changes (not
+//! update fields, or accepted and never saved), parent and unlink (its subticket
+//! endpoints die of PHP memory exhaustion on 1.18.1), statistics for a period.
+//!
+//! Ids: in plugin mode the canonical `id` is the ticket number, because the update
+//! endpoint finds tickets by number only. In core mode the internal id is never seen
+//! either, so a created ticket's `id` is its number there too.
 
-use crate::decode::split_phone;
 use crate::encode::encode_create;
 use crate::wire::{
-    ChildrenResponse, CreateResponse, ParentResponse, SearchItem, SearchResponse, StatsResponse,
-    StatusesResponse, TicketBrief, TicketView, UpdateResponse, body_format, parse_time,
+    CreateResponse, PersonName, SearchItem, StatsResponse, StatusView, TicketView, WireId,
+    body_format, entry_kind, parse_time,
 };
 use async_trait::async_trait;
 use bytes::Bytes;
-use chrono::{Duration, Utc};
+use chrono::Utc;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 use std::fmt;
 use ticketgate_model::{
-    Assignment, Body, Capabilities, Closure, Contact, DeleteMode, EntryKind, Error, ErrorKind,
-    Helpdesk, LookupItem, LookupKind, NewEntry, NewTicket, Operation, Page, Priority,
+    Assignment, Body, BodyFormat, Capabilities, Closure, Contact, DeleteMode, EntryKind, Error,
+    ErrorKind, Helpdesk, LookupItem, LookupKind, NewEntry, NewTicket, Operation, Page, Priority,
     PriorityLevel, Query, Reference, Requester, Resolution, SortField, SortOrder, Source, State,
     Stats, StatsQuery, Status, ThreadEntry, Ticket, TicketPatch,
 };
@@ -89,6 +99,10 @@ impl fmt::Debug for ClientConfig {
 const MAX_UPSTREAM_MESSAGE: usize = 300;
 /// The plugin's page size bound.
 const MAX_LIMIT: u32 = 100;
+/// How many pages of 100 a search reads ahead to count its total.
+const COUNT_AHEAD_PAGES: usize = 10;
+/// The most subtickets read for one ticket.
+const MAX_CHILDREN: usize = 100;
 
 /// A [`Helpdesk`] over a real osTicket.
 pub struct OsticketClient {
@@ -207,48 +221,95 @@ impl OsticketClient {
         }
     }
 
-    /// PATCH the plugin's update endpoint with already-mapped fields.
-    async fn patch(&self, key: &str, fields: Map<String, Value>) -> Result<UpdateResponse, Error> {
+    /// PATCH the plugin's update endpoint (which finds tickets by number only) and
+    /// answer the number it reports: the plugin answers `200 text/plain` with the
+    /// ticket number (older ticketgate faces answered JSON with `number`).
+    async fn patch(&self, number: &str, fields: Map<String, Value>) -> Result<String, Error> {
+        let key = path_key(number)?;
+        let (_, bytes) = self
+            .send(
+                reqwest::Method::PATCH,
+                &format!("tickets-update.php/{key}.json"),
+                &[],
+                Some(&Value::Object(fields)),
+            )
+            .await?;
+        Ok(reported_number(&bytes).unwrap_or_else(|| key.to_owned()))
+    }
+
+    /// The ticket after a change the plugin has acknowledged. The change happened, so a
+    /// failing read-back is not reported as a failure: the answer is then the ticket as
+    /// far as it is known (its number, and the state the change set, if any).
+    async fn after_change(&self, number: &str, state: Option<State>) -> Ticket {
+        match self.fetch(number).await {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!(
+                    number,
+                    error = %e.message,
+                    "osTicket applied a change but the ticket could not be read back"
+                );
+                let mut t = empty_ticket(number, number);
+                if let Some(s) = state {
+                    t.status = Status::new(s);
+                }
+                t
+            }
+        }
+    }
+
+    /// `GET tickets-get.php/{key}.json`: the plugin looks the key up as a number, then
+    /// as an internal id. Subtickets are listed by internal id; each is read once to
+    /// learn its number, which is its canonical id here.
+    async fn fetch(&self, key: &str) -> Result<Ticket, Error> {
+        self.plugin_only(Operation::Get)?;
+        let view = self.view(key).await?;
+        let children: Vec<String> = view.children.iter().map(ToString::to_string).collect();
+        let mut t = ticket_from_view(view);
+        for child in children.iter().take(MAX_CHILDREN) {
+            match self.view(child).await {
+                Ok(c) => t.children.push(c.number),
+                Err(e) => {
+                    tracing::warn!(child = %child, error = %e.message, "subticket not readable")
+                }
+            }
+        }
+        Ok(t)
+    }
+
+    async fn view(&self, key: &str) -> Result<TicketView, Error> {
         let key = path_key(key)?;
         self.json(
-            reqwest::Method::PATCH,
-            &format!("tickets-update.php/{key}.json"),
+            reqwest::Method::GET,
+            &format!("tickets-get.php/{key}.json"),
             &[],
-            Some(&Value::Object(fields)),
+            None,
         )
         .await
     }
 
-    async fn fetch(&self, key: &str) -> Result<Ticket, Error> {
-        self.plugin_only(Operation::Get)?;
-        let key = path_key(key)?;
-        let view: TicketView = self
-            .json(
-                reqwest::Method::GET,
-                &format!("tickets-get.php/{key}.json"),
-                &[],
-                None,
-            )
-            .await?;
-        Ok(ticket_from_view(view))
+    /// One page of `tickets-search.php`, which answers a bare array.
+    async fn search_page(&self, params: &[(&str, String)]) -> Result<Vec<SearchItem>, Error> {
+        self.json(reqwest::Method::GET, "tickets-search.php", params, None)
+            .await
     }
+}
 
-    fn brief_ticket(&self, b: &TicketBrief) -> Ticket {
-        let mut t = empty_ticket(&b.ticket_id.to_string(), &b.number);
-        t.subject = b.subject.clone().unwrap_or_default();
-        if let Some(s) = &b.status {
-            t.status = status_from_name(s);
-        }
-        t.department = b.department.as_deref().map(Reference::name);
-        t.assignee = b.assigned.as_deref().map(Reference::name);
-        if let Some(c) = b.created.as_deref().and_then(parse_time) {
-            t.created_at = c;
-        }
-        if let Some(u) = b.updated.as_deref().and_then(parse_time) {
-            t.updated_at = u;
-        }
-        t
+/// The ticket number in an update's or delete's answer: the bare number the plugin
+/// sends, or the `number` of a JSON answer.
+fn reported_number(body: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(body).trim().to_owned();
+    if text.starts_with('{') {
+        return serde_json::from_str::<Value>(&text)
+            .ok()?
+            .get("number")
+            .and_then(|n| match n {
+                Value::String(s) => Some(s.clone()),
+                Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            });
     }
+    path_key(&text).ok().map(str::to_owned)
 }
 
 /// A number or id that is safe inside a URL path.
@@ -265,21 +326,18 @@ fn path_key(key: &str) -> Result<&str, Error> {
     }
 }
 
-/// A numeric id for the subticket endpoints, which take nothing else.
-fn numeric_id(key: &str) -> Result<u64, Error> {
-    key.trim().parse::<u64>().map_err(|_| {
-        Error::not_found(format!(
-            "ticket {key:?} not found: osTicket ids are numbers"
-        ))
-    })
-}
-
 /// The canonical error for an osTicket answer that is not a success.
 fn status_error(status: u16, body: &[u8], retry_after: Option<std::time::Duration>) -> Error {
     let text = String::from_utf8_lossy(body);
     let message = serde_json::from_str::<Value>(&text)
         .ok()
-        .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_owned))
+        .and_then(|v| {
+            // osTicket's plugin: `{"error": true, "message": "…"}`.
+            v.get("error")
+                .and_then(Value::as_str)
+                .or_else(|| v.get("message").and_then(Value::as_str))
+                .map(str::to_owned)
+        })
         .unwrap_or_else(|| text.trim().to_owned());
     let message: String = message.chars().take(MAX_UPSTREAM_MESSAGE).collect();
     let e = match status {
@@ -373,33 +431,41 @@ fn priority_from_name(name: &str) -> Priority {
     }
 }
 
-/// The plugin's ticket → canonical. The first `message` entry is the ticket's body.
+/// The plugin's ticket → canonical. The canonical id is the ticket number (the update
+/// endpoint takes nothing else); the first `M` entry is the ticket's body.
 pub fn ticket_from_view(v: TicketView) -> Ticket {
-    let mut t = empty_ticket(&v.ticket_id.to_string(), &v.number);
+    let mut t = empty_ticket(&v.number, &v.number);
     t.subject = v.subject;
-    let (phone, phone_ext) = match v.phone.as_deref().filter(|p| !p.trim().is_empty()) {
-        Some(p) => {
-            let (n, x) = split_phone(p);
-            (Some(n), x)
-        }
-        None => (None, None),
-    };
-    t.requester = Requester {
-        name: v.name,
-        email: v.email,
-        phone,
-        phone_ext,
-        ..Requester::default()
-    };
-    if let Some(s) = &v.status {
-        t.status = status_from_name(s);
+    if let Some(u) = &v.user {
+        t.requester = Requester {
+            name: u
+                .name
+                .as_ref()
+                .map(|n| n.name().to_owned())
+                .filter(|n| !n.is_empty()),
+            email: u
+                .email
+                .as_ref()
+                .map(|e| e.email().to_owned())
+                .filter(|e| !e.is_empty()),
+            ..Requester::default()
+        };
     }
-    t.priority = v.priority.as_deref().map(priority_from_name);
-    t.department = v.department.as_deref().map(Reference::name);
-    t.topic = v.topic.as_deref().map(Reference::name);
-    t.sla = v.sla.as_deref().map(Reference::name);
-    t.assignee = v.staff.assigned.as_deref().map(Reference::name);
-    t.team = v.staff.team.as_deref().map(Reference::name);
+    t.status = status_of(v.status.as_deref(), v.status_id.as_ref());
+    t.priority = named(v.priority.as_deref(), v.priority_id.as_ref()).map(|r| Priority {
+        level: r
+            .name
+            .as_deref()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(PriorityLevel::Normal),
+        name: r.name,
+        id: r.id,
+    });
+    t.department = named(v.department.as_deref(), v.department_id.as_ref());
+    t.topic = named(v.topic.as_deref(), v.topic_id.as_ref());
+    t.sla = named(v.sla.as_deref(), v.sla_id.as_ref());
+    t.assignee = named(v.staff.as_ref().map(PersonName::name), v.staff_id.as_ref());
+    t.team = named(v.team.as_deref(), v.team_id.as_ref());
     if let Some(c) = v.created.as_deref().and_then(parse_time) {
         t.created_at = c;
     }
@@ -414,17 +480,14 @@ pub fn ticket_from_view(v: TicketView) -> Ticket {
         .as_deref()
         .map(Source::parse_lenient)
         .unwrap_or_default();
-    t.client_ip = v.ip;
+    t.client_ip = v.ip.filter(|ip| !ip.is_empty());
     let mut body_taken = false;
     for e in v.thread {
-        let kind = match e.kind.as_str() {
-            "response" => EntryKind::Response,
-            "note" => EntryKind::Note,
-            _ => EntryKind::Message,
-        };
+        let kind = entry_kind(&e.kind);
+        let (text, format) = e.body.parts();
         let body = Body {
-            format: body_format(&e.format),
-            content: e.body,
+            format: body_format(format),
+            content: text.to_owned(),
         };
         if !body_taken && kind == EntryKind::Message {
             t.body = body;
@@ -434,13 +497,18 @@ pub fn ticket_from_view(v: TicketView) -> Ticket {
         t.entries.push(ThreadEntry {
             id: e.id.to_string(),
             kind,
-            author: e.poster.map(|p| Contact {
-                name: Some(p),
-                email: None,
-            }),
+            author: e
+                .staff
+                .as_ref()
+                .map(|s| s.name().to_owned())
+                .or(e.poster)
+                .map(|p| Contact {
+                    name: Some(p),
+                    email: None,
+                }),
             body,
             created_at: e
-                .created
+                .timestamp
                 .as_deref()
                 .and_then(parse_time)
                 .unwrap_or(t.created_at),
@@ -453,25 +521,46 @@ pub fn ticket_from_view(v: TicketView) -> Ticket {
         .iter()
         .filter_map(|a| a.to_attachment())
         .collect();
+    let closed_at = v.closed.as_deref().and_then(parse_time);
     match t.status.state {
-        State::Resolved => t.solved_at = Some(t.updated_at),
+        State::Resolved => t.solved_at = Some(closed_at.unwrap_or(t.updated_at)),
         State::Closed => {
-            t.solved_at = Some(t.updated_at);
-            t.closed_at = Some(t.updated_at);
+            t.solved_at = Some(closed_at.unwrap_or(t.updated_at));
+            t.closed_at = Some(closed_at.unwrap_or(t.updated_at));
         }
         _ => {}
     }
     t
 }
 
-fn ticket_from_item(i: SearchItem) -> Ticket {
-    let mut t = empty_ticket(&i.ticket_id.to_string(), &i.number);
-    t.subject = i.subject;
-    if let Some(s) = &i.status {
-        t.status = status_from_name(s);
+/// A name with its id, as the plugin reports both.
+fn named(name: Option<&str>, id: Option<&WireId>) -> Option<Reference> {
+    let name = name.map(str::trim).filter(|n| !n.is_empty());
+    match (name, id) {
+        (None, None) => None,
+        (name, id) => Some(Reference {
+            id: id.map(ToString::to_string),
+            name: name.map(str::to_owned),
+        }),
     }
+}
+
+fn status_of(name: Option<&str>, id: Option<&WireId>) -> Status {
+    let mut s = status_from_name(name.unwrap_or("Open"));
+    s.id = id.map(ToString::to_string);
+    s
+}
+
+fn ticket_from_item(i: SearchItem) -> Ticket {
+    let mut t = empty_ticket(&i.number, &i.number);
+    t.subject = i.subject;
+    t.status = status_of(i.status.as_deref(), i.status_id.as_ref());
     t.priority = i.priority.as_deref().map(priority_from_name);
-    t.department = i.department.as_deref().map(Reference::name);
+    t.department = named(i.department.as_deref(), i.department_id.as_ref());
+    t.topic = named(i.topic.as_deref(), i.topic_id.as_ref());
+    t.sla = named(i.sla.as_deref(), i.sla_id.as_ref());
+    t.assignee = named(i.staff.as_ref().map(PersonName::name), i.staff_id.as_ref());
+    t.team = named(i.team.as_deref(), i.team_id.as_ref());
     if let Some(c) = i.created.as_deref().and_then(parse_time) {
         t.created_at = c;
     }
@@ -480,13 +569,7 @@ fn ticket_from_item(i: SearchItem) -> Ticket {
         .as_deref()
         .and_then(parse_time)
         .unwrap_or(t.created_at);
-    t.due_at = i.duedate.as_deref().and_then(parse_time);
-    t.requester = Requester {
-        name: i.user.name,
-        email: i.user.email,
-        ..Requester::default()
-    };
-    t.assignee = i.staff.assigned.as_deref().map(Reference::name);
+    t.due_at = i.due_date.as_deref().and_then(parse_time);
     t
 }
 
@@ -498,14 +581,35 @@ fn id_or_name(r: &Reference) -> Value {
     }
 }
 
-fn state_name(state: State) -> &'static str {
+/// A staff member: the plugin's validator takes numeric ids only.
+fn staff_id(r: &Reference, field: &str) -> Result<Value, Error> {
+    r.id.as_deref()
+        .or(r.name.as_deref())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(|id| json!(id))
+        .ok_or_else(|| {
+            Error::bad_input("osTicket's plugin takes a staff member by numeric id").field(field)
+        })
+}
+
+/// osTicket's stock status for a canonical state (there is one per state).
+fn state_name(state: State) -> Option<&'static str> {
     match state {
-        State::New | State::Open => "Open",
-        State::Pending => "Pending",
-        State::Resolved => "Resolved",
-        State::Closed => "Closed",
-        State::Archived => "Archived",
-        State::Deleted => "Deleted",
+        State::New | State::Open | State::Pending => Some("Open"),
+        State::Resolved => Some("Resolved"),
+        State::Closed => Some("Closed"),
+        State::Archived => Some("Archived"),
+        State::Deleted => None,
+    }
+}
+
+/// The note format the plugin is told: osTicket stores `text` and `html`; the plugin
+/// takes `markdown` too (its default, stored as HTML without the Markdown plugin).
+fn note_format(format: BodyFormat) -> &'static str {
+    match format {
+        BodyFormat::Html => "html",
+        BodyFormat::Markdown => "markdown",
+        BodyFormat::Text => "text",
     }
 }
 
@@ -522,8 +626,12 @@ impl Helpdesk for OsticketClient {
         match self.mode {
             Mode::Core => Capabilities::of(&[Operation::Create]),
             // No Attach: the plugin cannot add files to an existing ticket. AddEntry is
-            // internal notes only.
-            Mode::Plugin => Capabilities::all().without(Operation::Attach),
+            // internal notes only. No Unlink, Parent: the plugin's subticket endpoints
+            // fail on osTicket 1.18.1 (Link and Children go through update and get).
+            Mode::Plugin => Capabilities::all()
+                .without(Operation::Attach)
+                .without(Operation::Unlink)
+                .without(Operation::Parent),
         }
     }
 
@@ -545,16 +653,48 @@ impl Helpdesk for OsticketClient {
             )
             .retryable(false));
         }
-        if self.mode == Mode::Plugin
-            && let Ok(t) = self.fetch(&number).await
-        {
-            return Ok(t);
+        if self.mode == Mode::Plugin {
+            // The plugin's create ignores a due date (observed on 1.18.1); its update
+            // sets one. The ticket exists either way, so a failure here is only logged.
+            if let Some(due) = &ticket.due_at {
+                let mut m = Map::new();
+                m.insert(
+                    "dueDate".into(),
+                    json!(due.format("%Y-%m-%dT%H:%M:%S").to_string()),
+                );
+                if let Err(e) = self.patch(&number, m).await {
+                    tracing::warn!(
+                        number = %number,
+                        error = %e.message,
+                        "osTicket created a ticket but did not take its due date"
+                    );
+                }
+            }
+            // Read back: the answer says what osTicket stored (a priority it did not
+            // take, say), not what was sent. The ticket exists either way.
+            match self.fetch(&number).await {
+                Ok(t) => return Ok(t),
+                Err(e) => tracing::warn!(
+                    number = %number,
+                    error = %e.message,
+                    "osTicket created a ticket that could not be read back"
+                ),
+            }
         }
-        let mut t = empty_ticket(&id, &number);
+        let mut t = match self.mode {
+            // In plugin mode the number is the canonical id.
+            Mode::Plugin => empty_ticket(&number, &number),
+            Mode::Core => empty_ticket(&id, &number),
+        };
         t.subject = ticket.subject;
         t.body = ticket.body;
         t.requester = ticket.requester;
-        t.priority = ticket.priority.map(|p| priority_from_name(p.label()));
+        // Not read back, the priority osTicket applied is unknown (it ignores names it
+        // does not map): none is claimed in plugin mode.
+        t.priority = ticket
+            .priority
+            .filter(|_| self.mode == Mode::Core)
+            .map(|p| priority_from_name(p.label()));
         t.topic = ticket.topic;
         t.department = ticket.department;
         t.due_at = ticket.due_at;
@@ -577,9 +717,15 @@ impl Helpdesk for OsticketClient {
     async fn update(&self, id: &str, patch: TicketPatch) -> Result<Ticket, Error> {
         self.plugin_only(Operation::Update)?;
         patch.validate()?;
+        // What the plugin cannot change: priority and team are not update fields, and a
+        // `topicId` is accepted but never saved (`ExtendedTicketApiController::update`
+        // writes it where osTicket does not look): refused rather than silently lost.
         let unsupported = [
             ("subject", patch.subject.is_some()),
             ("body", patch.body.is_some()),
+            ("priority", patch.priority.is_some()),
+            ("topic", patch.topic.is_some()),
+            ("team", patch.team.is_some()),
             ("urgency", patch.urgency.is_some()),
             ("impact", patch.impact.is_some()),
             ("type", patch.ticket_type.is_some()),
@@ -597,49 +743,42 @@ impl Helpdesk for OsticketClient {
             ));
         }
         let mut m = Map::new();
+        let mut state = None;
         if let Some(s) = &patch.status {
+            // Setting a "deleted" status is silently ignored by osTicket.
+            if s.label().eq_ignore_ascii_case("deleted") {
+                return Err(Error::unsupported(
+                    self.name(),
+                    "setting the Deleted status",
+                ));
+            }
+            state = Some(status_from_name(s.label()).state);
             m.insert("statusId".into(), id_or_name(s));
         }
         if let Some(d) = &patch.department {
             m.insert("departmentId".into(), id_or_name(d));
         }
-        if let Some(topic) = &patch.topic {
-            let id = topic
-                .id
-                .as_deref()
-                .and_then(|i| i.parse::<u64>().ok())
-                .ok_or_else(|| {
-                    Error::bad_input("osTicket takes a help topic by its numeric id").field("topic")
-                })?;
-            m.insert("topicId".into(), json!(id));
-        }
         if let Some(s) = &patch.sla {
             m.insert("slaId".into(), id_or_name(s));
         }
         if let Some(a) = &patch.assignee {
-            m.insert("staffId".into(), id_or_name(a));
-        }
-        if let Some(team) = &patch.team {
-            m.insert("teamId".into(), id_or_name(team));
-        }
-        if let Some(p) = &patch.priority {
-            m.insert("priority".into(), id_or_name(p));
+            m.insert("staffId".into(), staff_id(a, "assignee")?);
         }
         if let Some(d) = &patch.due_at {
             m.insert(
-                "duedate".into(),
-                json!(d.format("%Y-%m-%d %H:%M:%S").to_string()),
+                "dueDate".into(),
+                json!(d.format("%Y-%m-%dT%H:%M:%S").to_string()),
             );
         }
         if let Some(n) = &patch.note {
             m.insert("note".into(), json!(n));
+            m.insert("noteFormat".into(), json!("text"));
         }
         if m.is_empty() {
             return Err(Error::bad_input("the update changes nothing"));
         }
-        let r = self.patch(id, m).await?;
-        let key = r.ticket_id.to_string();
-        self.fetch(if key.is_empty() { id } else { &key }).await
+        let number = self.patch(id, m).await?;
+        Ok(self.after_change(&number, state).await)
     }
 
     async fn delete(&self, id: &str, mode: DeleteMode) -> Result<(), Error> {
@@ -648,12 +787,13 @@ impl Helpdesk for OsticketClient {
             DeleteMode::Purge => Operation::Purge,
         })?;
         match mode {
-            // The plugin's delete is for good; osTicket's "Deleted" status is the trash.
-            DeleteMode::Soft => {
-                let mut m = Map::new();
-                m.insert("statusId".into(), json!("Deleted"));
-                self.patch(id, m).await.map(|_| ())
-            }
+            // osTicket ignores a "Deleted" status set through the plugin (observed: the
+            // update answers 200 and the ticket stays open), and the plugin's delete is
+            // for good: there is no trash to move a ticket to.
+            DeleteMode::Soft => Err(Error::unsupported(
+                self.name(),
+                "a soft delete (osTicket deletes for good: purge=true)",
+            )),
             DeleteMode::Purge => {
                 let key = path_key(id)?;
                 self.send(
@@ -670,9 +810,14 @@ impl Helpdesk for OsticketClient {
 
     async fn search(&self, q: &Query) -> Result<Page<Ticket>, Error> {
         self.plugin_only(Operation::Search)?;
+        // The plugin's search filters by subject text, one status and one department
+        // (`TicketService::searchTickets`); anything else would be silently ignored.
         let unsupported = [
             ("category", q.category.is_some()),
             ("group", q.group.is_some()),
+            ("topic", q.topic.is_some()),
+            ("priority", q.priority.is_some()),
+            ("assignee", q.assignee.is_some()),
             ("requester_email", q.requester_email.is_some()),
             ("requester_username", q.requester_username.is_some()),
             ("type", q.ticket_type.is_some()),
@@ -686,78 +831,88 @@ impl Helpdesk for OsticketClient {
                 &format!("searching by {field}"),
             ));
         }
+        let limit = q.limit.clamp(1, MAX_LIMIT);
+        if let Some(n) = &q.number {
+            // The plugin's query matches subjects only: a number is looked up directly.
+            let items = match self.fetch(n).await {
+                Ok(t) if q.offset == 0 => vec![t],
+                Ok(_) => Vec::new(),
+                Err(e) if e.http_status() == 404 => Vec::new(),
+                Err(e) => return Err(e),
+            };
+            return Ok(Page {
+                total: u64::from(q.offset == 0 && !items.is_empty()),
+                items,
+                offset: q.offset,
+                limit,
+            });
+        }
         let mut params: Vec<(&str, String)> = Vec::new();
-        match (&q.number, &q.text) {
-            (Some(n), _) => params.push(("query", n.clone())),
-            (None, Some(t)) => params.push(("query", t.clone())),
-            _ => {}
+        if let Some(t) = &q.text {
+            params.push(("query", t.clone()));
         }
         if let Some(s) = &q.status {
-            params.push(("status", s.label().to_owned()));
+            params.push((
+                "status",
+                s.id.clone().unwrap_or_else(|| s.label().to_owned()),
+            ));
         } else if !q.states.is_empty() {
-            let active = q.states.iter().all(|s| s.is_active());
-            if active {
-                params.push(("status", "Open".to_owned()));
-            } else if let [one] = q.states.as_slice() {
-                params.push(("status", state_name(*one).to_owned()));
-            } else {
-                return Err(Error::unsupported(
-                    self.name(),
-                    "searching several states at once",
-                ));
+            let names: Vec<&str> = q.states.iter().filter_map(|s| state_name(*s)).collect();
+            match names.as_slice() {
+                [first, rest @ ..] if rest.iter().all(|n| n == first) => {
+                    params.push(("status", (*first).to_owned()));
+                }
+                _ => {
+                    return Err(Error::unsupported(
+                        self.name(),
+                        "searching several statuses at once",
+                    ));
+                }
             }
         }
         if let Some(d) = &q.department {
             params.push((
-                "departmentId",
+                "department",
                 d.id.clone().unwrap_or_else(|| d.label().to_owned()),
             ));
         }
-        if let Some(t) = &q.topic {
-            let id = t.id.clone().ok_or_else(|| {
-                Error::bad_input("osTicket searches help topics by id").field("topic")
-            })?;
-            params.push(("topicId", id));
-        }
-        if let Some(p) = &q.priority {
-            let id = p.id.clone().ok_or_else(|| {
-                Error::bad_input("osTicket searches priorities by id").field("priority")
-            })?;
-            params.push(("priorityId", id));
-        }
-        if let Some(a) = &q.assignee {
-            params.push((
-                "staffId",
-                a.id.clone().unwrap_or_else(|| a.label().to_owned()),
-            ));
-        }
-        let limit = q.limit.clamp(1, MAX_LIMIT);
-        params.push(("limit", limit.to_string()));
-        params.push(("offset", q.offset.to_string()));
-        let sort = match q.sort {
-            SortField::Created => "created",
-            SortField::Updated => "updated",
-            SortField::Due => "duedate",
-            SortField::Number => "number",
-            SortField::Subject => "subject",
-            SortField::Priority => "priority",
-            SortField::Status => "status",
+        let sort = match (q.sort, q.order) {
+            (SortField::Created, SortOrder::Desc) => "created",
+            (SortField::Updated, SortOrder::Desc) => "updated",
+            (SortField::Number, SortOrder::Asc) => "number",
+            _ => {
+                return Err(Error::unsupported(
+                    self.name(),
+                    "this sort order (the plugin sorts by -created, -updated or number)",
+                ));
+            }
         };
-        params.push(("sortBy", sort.to_owned()));
-        let order = match q.order {
-            SortOrder::Asc => "asc",
-            SortOrder::Desc => "desc",
-        };
-        params.push(("sortOrder", order.to_owned()));
-        let r: SearchResponse = self
-            .json(reqwest::Method::GET, "tickets-search.php", &params, None)
-            .await?;
-        let mut items: Vec<Ticket> = r.tickets.into_iter().map(ticket_from_item).collect();
-        let mut total = r.total;
-        if let Some(n) = &q.number {
-            // The plugin's query also matches subjects and bodies: keep the exact number.
-            items.retain(|t| &t.number == n);
-            total = items.len() as u64;
+        params.push(("sort", sort.to_owned()));
+        let mut page = params.clone();
+        page.push(("limit", limit.to_string()));
+        page.push(("offset", q.offset.to_string()));
+        let items: Vec<Ticket> = self
+            .search_page(&page)
+            .await?
+            .into_iter()
+            .take(limit as usize)
+            .map(ticket_from_item)
+            .collect();
+        // The plugin reports no total. On a last page it is exact; after a full page
+        // the rest is counted a page of 100 at a time, up to COUNT_AHEAD_PAGES pages
+        // (beyond that the total is a lower bound).
+        let mut total = u64::from(q.offset) + items.len() as u64;
+        if items.len() == limit as usize {
+            for _ in 0..COUNT_AHEAD_PAGES {
+                let mut ahead = params.clone();
+                ahead.push(("limit", MAX_LIMIT.to_string()));
+                ahead.push(("offset", total.to_string()));
+                let n = self.search_page(&ahead).await?.len() as u64;
+                total += n;
+                if n < u64::from(MAX_LIMIT) {
+                    break;
+                }
+            }
         }
         Ok(Page {
             items,
@@ -781,16 +936,15 @@ impl Helpdesk for OsticketClient {
         }
         let mut m = Map::new();
         m.insert("note".into(), json!(entry.body.content));
-        let r = self.patch(id, m).await?;
-        let key = r.ticket_id.to_string();
-        let t = self.fetch(if key.is_empty() { id } else { &key }).await?;
+        m.insert("noteFormat".into(), json!(note_format(entry.body.format)));
+        let number = self.patch(id, m).await?;
+        let t = self.after_change(&number, None).await;
+        // The newest note is this one (osTicket may have reformatted its text).
         let found = t
             .entries
             .iter()
-            .rev()
-            .find(|e| {
-                e.kind == EntryKind::Note && e.body.content.trim() == entry.body.content.trim()
-            })
+            .filter(|e| e.kind == EntryKind::Note)
+            .max_by_key(|e| e.id.parse::<u64>().unwrap_or(0))
             .cloned();
         Ok(found.unwrap_or(ThreadEntry {
             id: String::new(),
@@ -808,11 +962,11 @@ impl Helpdesk for OsticketClient {
         let mut m = Map::new();
         m.insert("statusId".into(), json!("Resolved"));
         if let Some(b) = resolution.body.filter(|b| !b.content.trim().is_empty()) {
+            m.insert("noteFormat".into(), json!(note_format(b.format)));
             m.insert("note".into(), json!(b.content));
         }
-        let r = self.patch(id, m).await?;
-        let key = r.ticket_id.to_string();
-        self.fetch(if key.is_empty() { id } else { &key }).await
+        let number = self.patch(id, m).await?;
+        Ok(self.after_change(&number, Some(State::Resolved)).await)
     }
 
     async fn close(&self, id: &str, closure: Closure) -> Result<Ticket, Error> {
@@ -821,10 +975,10 @@ impl Helpdesk for OsticketClient {
         m.insert("statusId".into(), json!("Closed"));
         if let Some(n) = closure.note.filter(|n| !n.trim().is_empty()) {
             m.insert("note".into(), json!(n));
+            m.insert("noteFormat".into(), json!("text"));
         }
-        let r = self.patch(id, m).await?;
-        let key = r.ticket_id.to_string();
-        self.fetch(if key.is_empty() { id } else { &key }).await
+        let number = self.patch(id, m).await?;
+        Ok(self.after_change(&number, Some(State::Closed)).await)
     }
 
     async fn assign(&self, id: &str, a: Assignment) -> Result<Ticket, Error> {
@@ -832,131 +986,88 @@ impl Helpdesk for OsticketClient {
         if a.group.is_some() {
             return Err(Error::unsupported(self.name(), "assigning to a group"));
         }
+        if a.team.is_some() {
+            return Err(Error::unsupported(self.name(), "assigning to a team"));
+        }
+        let Some(s) = &a.assignee else {
+            return Err(Error::bad_input("an assignment needs an assignee"));
+        };
         let mut m = Map::new();
-        if let Some(s) = &a.assignee {
-            m.insert("staffId".into(), id_or_name(s));
-        }
-        if let Some(team) = &a.team {
-            m.insert("teamId".into(), id_or_name(team));
-        }
-        if m.is_empty() {
-            return Err(Error::bad_input(
-                "an assignment needs an assignee or a team",
-            ));
-        }
-        let r = self.patch(id, m).await?;
-        let key = r.ticket_id.to_string();
-        self.fetch(if key.is_empty() { id } else { &key }).await
+        m.insert("staffId".into(), staff_id(s, "assignee")?);
+        let number = self.patch(id, m).await?;
+        Ok(self.after_change(&number, None).await)
     }
 
+    /// Through the update endpoint's `parentTicketNumber`: the plugin's own
+    /// `tickets-subtickets-create.php/{parent}.json` dies of PHP memory exhaustion on
+    /// osTicket 1.18.1 (its `getApiKey` recurses), the update endpoint works.
     async fn link(&self, parent: &str, child: &str) -> Result<(), Error> {
         self.plugin_only(Operation::Link)?;
-        let body = json!({"parent_id": numeric_id(parent)?, "child_id": numeric_id(child)?});
-        self.send(
-            reqwest::Method::POST,
-            "tickets-subtickets-create.php",
-            &[],
-            Some(&body),
-        )
-        .await
-        .map(|_| ())
+        // Canonical ids are numbers, but an internal id is accepted by get: read the
+        // parent once so the plugin is given its number.
+        let parent_number = self.view(parent).await?.number;
+        let mut m = Map::new();
+        m.insert("parentTicketNumber".into(), json!(parent_number));
+        self.patch(child, m).await.map(|_| ())
     }
 
-    async fn unlink(&self, parent: &str, child: &str) -> Result<(), Error> {
+    async fn unlink(&self, _parent: &str, _child: &str) -> Result<(), Error> {
         self.plugin_only(Operation::Unlink)?;
-        let child_id = numeric_id(child)?;
-        // The plugin unlinks a child from whatever parent it has: check it is this one.
-        let current: ParentResponse = self
-            .json(
-                reqwest::Method::GET,
-                &format!("tickets-subtickets-parent.php/{child_id}.json"),
-                &[],
-                None,
-            )
-            .await?;
-        match current.parent {
-            Some(p) if p.ticket_id.to_string() == parent.trim() || p.number == parent.trim() => {}
-            _ => {
-                return Err(Error::not_found(format!(
-                    "ticket {child} is not a subticket of {parent}"
-                )));
-            }
-        }
-        self.send(
-            reqwest::Method::DELETE,
-            "tickets-subtickets-unlink.php",
-            &[],
-            Some(&json!({"child_id": child_id})),
-        )
-        .await
-        .map(|_| ())
+        Err(Error::unsupported(
+            self.name(),
+            "unlinking a subticket (the plugin's unlink endpoint fails on osTicket 1.18.1, \
+             and its update cannot clear a parent)",
+        ))
     }
 
-    async fn parent(&self, id: &str) -> Result<Option<Ticket>, Error> {
+    async fn parent(&self, _id: &str) -> Result<Option<Ticket>, Error> {
         self.plugin_only(Operation::Parent)?;
-        let id = numeric_id(id)?;
-        let r: ParentResponse = self
-            .json(
-                reqwest::Method::GET,
-                &format!("tickets-subtickets-parent.php/{id}.json"),
-                &[],
-                None,
-            )
-            .await?;
-        Ok(r.parent.map(|p| self.brief_ticket(&p)))
+        Err(Error::unsupported(
+            self.name(),
+            "reading a ticket's parent (the plugin's parent endpoint fails on osTicket 1.18.1, \
+             and a fetched ticket does not name its parent)",
+        ))
     }
 
     async fn children(&self, id: &str) -> Result<Vec<Ticket>, Error> {
         self.plugin_only(Operation::Children)?;
-        let id = numeric_id(id)?;
-        let r: ChildrenResponse = self
-            .json(
-                reqwest::Method::GET,
-                &format!("tickets-subtickets-list.php/{id}.json"),
-                &[],
-                None,
-            )
-            .await?;
-        Ok(r.children.iter().map(|c| self.brief_ticket(c)).collect())
+        // The fetched ticket lists its subtickets (`children`): each is read in turn.
+        let view = self.view(id).await?;
+        let mut out = Vec::new();
+        for child in view.children.iter().take(MAX_CHILDREN) {
+            out.push(self.fetch(&child.to_string()).await?);
+        }
+        Ok(out)
     }
 
     async fn stats(&self, q: &StatsQuery) -> Result<Stats, Error> {
         self.plugin_only(Operation::Stats)?;
-        let mut params = Vec::new();
-        if let Some(s) = &q.since {
-            params.push(("startDate", s.format("%Y-%m-%d").to_string()));
-        }
-        if let Some(u) = &q.until {
-            // The plugin's end date is inclusive; the canonical `until` is not.
-            let last = *u - Duration::seconds(1);
-            params.push(("endDate", last.format("%Y-%m-%d").to_string()));
+        if q.since.is_some() || q.until.is_some() {
+            return Err(Error::unsupported(
+                self.name(),
+                "statistics for a period (the plugin counts every ticket)",
+            ));
         }
         let r: StatsResponse = self
-            .json(reqwest::Method::GET, "tickets-stats.php", &params, None)
+            .json(reqwest::Method::GET, "tickets-stats.php", &[], None)
             .await?;
         let mut s = Stats {
-            total: r.global.total,
-            open: r.global.open,
-            resolved: r.global.resolved,
-            // osTicket's "closed" counts resolved tickets too.
-            closed: r.global.closed.saturating_sub(r.global.resolved),
-            overdue: r.global.overdue,
+            total: r.total,
+            open: r.open,
+            // osTicket's "closed" state holds resolved and closed tickets alike; the
+            // plugin does not tell them apart.
+            closed: r.closed,
+            overdue: r.overdue,
             ..Stats::default()
         };
-        for st in &r.by_status {
-            s.by_status.insert(st.status.clone(), st.count);
-            *s.by_state
-                .entry(status_from_name(&st.status).state.as_str().to_owned())
-                .or_default() += st.count;
-        }
-        for p in &r.by_priority {
-            s.by_priority.insert(p.priority.clone(), p.count);
-        }
-        for d in &r.by_department {
-            s.by_department.insert(d.department_name.clone(), d.total);
+        s.by_state.insert("open".to_owned(), r.open);
+        s.by_state.insert("closed".to_owned(), r.closed);
+        for (name, d) in &r.by_department {
+            s.by_department.insert(name.clone(), d.total);
         }
         for a in &r.by_staff {
-            s.by_assignee.insert(a.staff_name.clone(), a.assigned);
+            s.by_assignee
+                .insert(a.staff_name.name().to_owned(), a.total);
         }
         Ok(s)
     }
@@ -969,20 +1080,23 @@ impl Helpdesk for OsticketClient {
                 &format!("listing {} (the plugin lists statuses only)", kind.as_str()),
             ));
         }
-        let r: StatusesResponse = self
+        let list: Vec<StatusView> = self
             .json(reqwest::Method::GET, "tickets-statuses.php", &[], None)
             .await?;
-        Ok(r.statuses
+        Ok(list
             .into_iter()
             .map(|s| {
-                // ticketgate's server face tells the canonical state; a real plugin only
-                // osTicket's coarse one, so the name decides there.
-                let state = s
-                    .properties
-                    .get("state")
-                    .and_then(Value::as_str)
-                    .and_then(|st| st.parse::<State>().ok())
-                    .unwrap_or_else(|| status_from_name(&s.name).state);
+                // osTicket's state is coarse ("closed" for Resolved too): the name decides
+                // where it is one ticketgate knows.
+                let state = match status_from_name(&s.name).state {
+                    State::Open => match s.state.as_str() {
+                        "closed" => State::Closed,
+                        "archived" => State::Archived,
+                        "deleted" => State::Deleted,
+                        _ => State::Open,
+                    },
+                    known => known,
+                };
                 LookupItem {
                     id: s.id.to_string(),
                     name: s.name,

@@ -423,7 +423,7 @@ fn canonical_field(field: &str) -> String {
         "departmentId" => "department",
         "priority" | "priorityId" => "priority",
         "duedate" => "due_at",
-        "parentTicketId" => "parent",
+        "parentTicketId" | "parentTicketNumber" => "parent",
         other => return other.to_owned(),
     }
     .to_owned()
@@ -460,6 +460,7 @@ const KNOWN: &[&str] = &[
     "departmentId",
     "deptId",
     "parentTicketId",
+    "parentTicketNumber",
     "duedate",
 ];
 
@@ -607,8 +608,11 @@ fn finish(raw: RawTicket, mut errors: Errors) -> Result<NewTicket, Error> {
             t.department = Some(Reference::guess(&d));
         }
     }
-    if let Some(p) = text_field(f, "parentTicketId", &mut errors).filter(|s| !s.trim().is_empty()) {
-        t.parent = Some(p.trim().to_owned());
+    // The real plugin reads `parentTicketNumber`; its README's examples say `parentTicketId`.
+    for key in ["parentTicketId", "parentTicketNumber"] {
+        if let Some(p) = text_field(f, key, &mut errors).filter(|s| !s.trim().is_empty()) {
+            t.parent = Some(p.trim().to_owned());
+        }
     }
     if let Some(d) = text_field(f, "duedate", &mut errors).filter(|s| !s.trim().is_empty()) {
         match parse_due_date(&d) {

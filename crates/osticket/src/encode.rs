@@ -3,7 +3,7 @@
 //! Core fields go as the core API names them (`name`, `email`, `phone` with its `X`
 //! extension, `subject`, `message`, `alert`, `autorespond`, `ip`, `priority`, `source`,
 //! `topicId`, `notes`, `attachments` as one-key data-URL objects). The plugin's extras
-//! (`format`, `departmentId`, `parentTicketId`, `duedate`) are sent too: a stock
+//! (`format`, `departmentId`, `parentTicketNumber`, `duedate`) are sent too: a stock
 //! osTicket logs them as unexpected and ignores them, the plugin reads them. Custom
 //! fields go as top-level form fields, under their own names.
 
@@ -31,7 +31,7 @@ const RESERVED: &[&str] = &[
     "attachments",
     "format",
     "departmentId",
-    "parentTicketId",
+    "parentTicketNumber",
     "duedate",
     "type",
 ];
@@ -105,7 +105,7 @@ pub fn encode_create(t: &NewTicket) -> Result<Value, Error> {
         m.insert("departmentId".into(), id_or_name(d));
     }
     if let Some(p) = &t.parent {
-        m.insert("parentTicketId".into(), json!(p));
+        m.insert("parentTicketNumber".into(), json!(p));
     }
     if let Some(due) = &t.due_at {
         m.insert(

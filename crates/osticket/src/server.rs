@@ -9,7 +9,9 @@
 //! - the API Endpoints plugin: `tickets-get.php`, `tickets-update.php`,
 //!   `tickets-search.php`, `tickets-delete.php`, `tickets-stats.php`,
 //!   `tickets-statuses.php` and the four `tickets-subtickets-*.php`; JSON or XML by the
-//!   URL's extension, errors as `{"error": "…"}` (`<response><error>…</error></response>`).
+//!   URL's extension where the real plugin offers both, update and delete answering the
+//!   ticket number as plain text, errors as `{"error": true, "message": "…"}` (see
+//!   `server/plugin.rs`). Any other URL is osTicket's `400 URL not supported`.
 //!
 //! Keys are checked by the gateway through [`GatewayContext::authorize`]: this face
 //! only extracts `X-API-Key` and names the permission each route needs (create, read,
@@ -148,7 +150,8 @@ impl ServerFace for OsticketServer {
             Route::Plugin { endpoint, arg } => {
                 plugin::handle(self, endpoint, arg, request, cx).await
             }
-            Route::Unknown => text_response(404, "Unknown API endpoint"),
+            // osTicket's dispatcher for any URL it has no route for.
+            Route::Unknown => text_response(400, "URL not supported"),
         }
     }
 
@@ -158,14 +161,7 @@ impl ServerFace for OsticketServer {
 
     fn error_response_at(&self, path: &str, error: &Error) -> Response<Bytes> {
         match route(path) {
-            Route::Plugin { arg, .. } => {
-                let format = if arg.is_some_and(|a| a.ends_with(".xml")) {
-                    OutFormat::Xml
-                } else {
-                    OutFormat::Json
-                };
-                plugin::error(format, error)
-            }
+            Route::Plugin { .. } => plugin::error(error),
             _ => core_api::error_response(error),
         }
     }
@@ -223,23 +219,19 @@ fn status_of(error: &Error) -> u16 {
     }
 }
 
-/// The output format a plugin URL asks for by its extension.
+/// The format of a plugin-shaped create answer (the plugin's own endpoints choose theirs
+/// in `server/plugin.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum OutFormat {
     Json,
-    Xml,
 }
 
-/// Encode a plugin response in JSON or XML.
+/// Encode a plugin-shaped JSON response.
 fn plugin_response<T: Serialize>(status: u16, format: OutFormat, value: &T) -> Response<Bytes> {
     let (body, content_type) = match format {
         OutFormat::Json => (
             serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec()),
             "application/json",
-        ),
-        OutFormat::Xml => (
-            crate::wire::to_xml("response", value).into_bytes(),
-            "application/xml; charset=UTF-8",
         ),
     };
     Response::builder()
@@ -351,20 +343,22 @@ mod tests {
             (Error::internal("bug"), 500),
         ];
         for (e, status) in cases {
-            let r = plugin::error(OutFormat::Json, &e);
+            let r = plugin::error(&e);
             assert_eq!(r.status().as_u16(), status, "{e:?}");
+            if status == 401 {
+                assert_eq!(r.body().as_ref(), b"Valid API key required");
+                continue;
+            }
             let v: serde_json::Value = serde_json::from_slice(r.body()).unwrap();
-            assert!(v["error"].is_string());
+            assert_eq!(v["error"], serde_json::json!(true));
+            assert!(v["message"].is_string());
         }
         let e = Error::upstream_unavailable("shielded").retry_after(Duration::from_secs(5));
-        let r = plugin::error(OutFormat::Xml, &e);
+        let r = plugin::error(&e);
         assert_eq!(r.status().as_u16(), 503);
         assert_eq!(header(&r, "retry-after").as_deref(), Some("5"));
-        assert_eq!(
-            r.body().as_ref(),
-            b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<response><error>shielded</error></response>\n"
-        );
-        let r = plugin::error(OutFormat::Json, &Error::internal("secret detail"));
+        assert_eq!(r.body().as_ref(), br#"{"error":true,"message":"shielded"}"#);
+        let r = plugin::error(&Error::internal("secret detail"));
         assert!(!String::from_utf8_lossy(r.body()).contains("secret"));
     }
 
@@ -375,8 +369,9 @@ mod tests {
         let r = face.error_response_at("/tickets-search.php", &e);
         assert_eq!(r.status(), 413);
         assert!(r.body().starts_with(b"{\"error\""), "{:?}", r.body());
+        // The plugin's errors are JSON whatever the URL's extension.
         let r = face.error_response_at("/tickets-get.php/100001.xml", &e);
-        assert!(r.body().starts_with(b"<"), "{:?}", r.body());
+        assert!(r.body().starts_with(b"{\"error\""), "{:?}", r.body());
         let r = face.error_response_at("/tickets.json", &e);
         assert!(!r.body().starts_with(b"{"), "{:?}", r.body());
     }

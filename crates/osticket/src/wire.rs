@@ -1,16 +1,23 @@
 //! The API Endpoints plugin's response bodies, shared by both faces: the server face
 //! writes them, the client face reads them.
 //!
-//! Shapes follow the plugin's documentation. Absent values are `null`, as the plugin
-//! sends them. ticketgate adds one field the plugin lacks: `attachments` on a fetched
-//! ticket (name, type and a base64 data URL), so attachments survive a round trip
-//! through a gateway; plugin clients ignore it.
+//! Shapes are what the real plugin (v2.3.4 on osTicket 1.18.1) answers, field for field
+//! (`lib/Services/TicketService.php`, `controllers/SubticketApiController.php`; compared
+//! with the live plugin by `tests/live_osticket_plugin.rs`). Absent values are `null`,
+//! as the plugin sends them; osTicket's objects (a person's name, an email address, a
+//! thread entry's body) keep their JSON form, and the reading side takes either that
+//! form or a bare string. ticketgate adds one field the plugin lacks: `attachments` on a
+//! fetched ticket (name, type and a base64 data URL), so files survive a round trip
+//! through a chain of gateways; plugin clients ignore it.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::fmt;
-use ticketgate_model::{Attachment, BodyFormat, EntryKind, Source, State, Ticket, data_url};
+use ticketgate_model::{
+    Attachment, BodyFormat, EntryKind, Reference, Source, State, Ticket, data_url,
+};
 
 /// The plugin's time format: `2025-11-08 10:30:00` (ticketgate writes UTC).
 pub const TIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
@@ -59,98 +66,322 @@ impl fmt::Display for WireId {
     }
 }
 
-/// `GET /tickets-get.php/{number}.json`.
+/// A JSON value that may be a string, a number or null, read as a string (`null` → empty).
+/// The plugin's PHP sends whatever type the database column had.
+fn lenient_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::String(s) => s,
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        _ => String::new(),
+    })
+}
+
+/// A yes/no the plugin sends as `0`/`1` (PHP's ints), and some builds as a boolean.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Flag(pub bool);
+
+impl Serialize for Flag {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u8(u8::from(self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for Flag {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Flag(match Value::deserialize(d)? {
+            Value::Bool(b) => b,
+            Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+            Value::String(s) => !matches!(s.trim(), "" | "0" | "false"),
+            _ => false,
+        }))
+    }
+}
+
+/// A person's name as osTicket serialises its `PersonsName` object:
+/// `{"format", "parts": {...}, "name"}`. In the plugin's XML it is the bare name.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum PersonName {
+    Full {
+        format: String,
+        parts: BTreeMap<String, String>,
+        name: String,
+    },
+    Plain(String),
+}
+
+impl PersonName {
+    /// The structured form, split the way osTicket splits a name it is given.
+    pub fn full(name: &str, format: &str, with_extra_parts: bool) -> Self {
+        let name = name.trim();
+        let (first, last) = match name.rsplit_once(' ') {
+            Some((f, l)) => (f.trim(), l.trim()),
+            None => (name, ""),
+        };
+        let mut parts = BTreeMap::new();
+        parts.insert("first".to_owned(), first.to_owned());
+        parts.insert("last".to_owned(), last.to_owned());
+        if with_extra_parts {
+            for k in ["salutation", "middle", "suffix"] {
+                parts.insert(k.to_owned(), String::new());
+            }
+        }
+        PersonName::Full {
+            format: format.to_owned(),
+            parts,
+            name: name.to_owned(),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            PersonName::Full { name, .. } | PersonName::Plain(name) => name,
+        }
+    }
+
+    fn plain(&self) -> Self {
+        PersonName::Plain(self.name().to_owned())
+    }
+}
+
+impl<'de> Deserialize<'de> for PersonName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(match Value::deserialize(d)? {
+            Value::Object(m) => {
+                let text = |k: &str| m.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+                let parts = m
+                    .get("parts")
+                    .and_then(Value::as_object)
+                    .map(|p| {
+                        p.iter()
+                            .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                PersonName::Full {
+                    format: text("format"),
+                    parts,
+                    name: text("name"),
+                }
+            }
+            Value::String(s) => PersonName::Plain(s),
+            _ => PersonName::Plain(String::new()),
+        })
+    }
+}
+
+/// An email address as osTicket serialises its `EmailAddress` object:
+/// `{"email", "address": "\"Name\" <email>"}`. In the plugin's XML it is the bare address.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum EmailView {
+    Full { email: String, address: String },
+    Plain(String),
+}
+
+impl EmailView {
+    pub fn full(email: &str, name: Option<&str>) -> Self {
+        let address = match name.filter(|n| !n.trim().is_empty()) {
+            Some(n) => format!("\"{}\" <{email}>", n.trim()),
+            None => email.to_owned(),
+        };
+        EmailView::Full {
+            email: email.to_owned(),
+            address,
+        }
+    }
+
+    pub fn email(&self) -> &str {
+        match self {
+            EmailView::Full { email, .. } | EmailView::Plain(email) => email,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for EmailView {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(match Value::deserialize(d)? {
+            Value::Object(m) => {
+                let text = |k: &str| m.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+                EmailView::Full {
+                    email: text("email"),
+                    address: text("address"),
+                }
+            }
+            Value::String(s) => EmailView::Plain(s),
+            _ => EmailView::Plain(String::new()),
+        })
+    }
+}
+
+/// The requester of a fetched ticket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserView {
+    pub name: Option<PersonName>,
+    pub email: Option<EmailView>,
+}
+
+/// `GET /tickets-get.php/{number}.json` (`lib/Services/TicketService.php`
+/// `buildTicketResponse`). Every field is always present; absent values are `null`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, rename_all = "camelCase")]
 pub struct TicketView {
-    pub ticket_id: WireId,
+    pub id: WireId,
+    #[serde(deserialize_with = "lenient_string")]
     pub number: String,
+    #[serde(deserialize_with = "lenient_string")]
     pub subject: String,
-    pub name: Option<String>,
-    pub email: Option<String>,
-    pub phone: Option<String>,
+    pub status_id: Option<WireId>,
     pub status: Option<String>,
+    pub priority_id: Option<WireId>,
     pub priority: Option<String>,
+    pub department_id: Option<WireId>,
     pub department: Option<String>,
+    pub topic_id: Option<WireId>,
     pub topic: Option<String>,
+    pub user_id: Option<WireId>,
+    pub user: Option<UserView>,
+    pub staff_id: Option<WireId>,
+    pub staff: Option<PersonName>,
+    pub team_id: Option<WireId>,
+    pub team: Option<String>,
+    pub sla_id: Option<WireId>,
     pub sla: Option<String>,
     pub created: Option<String>,
     pub updated: Option<String>,
     pub duedate: Option<String>,
-    pub isoverdue: bool,
+    pub closed: Option<String>,
+    pub is_overdue: Flag,
+    pub is_answered: Flag,
     pub source: Option<String>,
     pub ip: Option<String>,
+    /// Internal ids of the subtickets.
+    pub children: Vec<WireId>,
     pub thread: Vec<EntryView>,
-    pub staff: StaffView,
+    /// ticketgate's addition (the plugin lists files per entry, without their bytes):
+    /// the ticket's files as base64 data URLs, so they survive a round trip through a
+    /// chain of gateways. Left out when there are none.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub attachments: Vec<AttachmentView>,
 }
 
+/// One thread entry: `type` is osTicket's `M` (message), `R` (response) or `N` (note).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, rename_all = "camelCase")]
 pub struct EntryView {
     pub id: WireId,
-    #[serde(rename = "type")]
+    #[serde(rename = "type", deserialize_with = "lenient_string")]
     pub kind: String,
     pub poster: Option<String>,
+    pub timestamp: Option<String>,
+    pub body: EntryBody,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub title: Option<String>,
-    pub body: String,
-    pub format: String,
-    pub created: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct StaffView {
-    pub assigned: Option<String>,
+    pub staff_id: Option<WireId>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub team: Option<String>,
+    pub staff: Option<PersonName>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<WireId>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct AttachmentView {
-    pub name: String,
-    #[serde(rename = "type")]
-    pub media_type: String,
-    /// A base64 data URL.
-    pub data: String,
+/// osTicket's `ThreadEntryBody` as JSON; the bare text in the plugin's XML.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum EntryBody {
+    Full {
+        body: String,
+        /// `text` or `html` (ticketgate also says `markdown` for a markdown body).
+        #[serde(rename = "type")]
+        format: String,
+        stripped_images: Vec<Value>,
+        embedded_images: Vec<Value>,
+        options: BodyOptions,
+    },
+    Plain(String),
 }
 
-/// One hit of `GET /tickets-search.php`.
+impl Default for EntryBody {
+    fn default() -> Self {
+        EntryBody::Plain(String::new())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BodyOptions {
+    #[serde(rename = "strip-embedded")]
+    pub strip_embedded: bool,
+    pub balanced: bool,
+}
+
+impl EntryBody {
+    pub fn full(body: &str, format: &str) -> Self {
+        EntryBody::Full {
+            body: body.to_owned(),
+            format: format.to_owned(),
+            stripped_images: Vec::new(),
+            embedded_images: Vec::new(),
+            options: BodyOptions {
+                strip_embedded: false,
+                balanced: true,
+            },
+        }
+    }
+
+    /// The text and osTicket's type for it (`text` when the plugin did not say).
+    pub fn parts(&self) -> (&str, &str) {
+        match self {
+            EntryBody::Full { body, format, .. } => (body, format),
+            EntryBody::Plain(body) => (body, "text"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for EntryBody {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(match Value::deserialize(d)? {
+            Value::Object(m) => {
+                let text = |k: &str| m.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+                let format = text("type");
+                EntryBody::full(
+                    &text("body"),
+                    if format.is_empty() { "text" } else { &format },
+                )
+            }
+            Value::String(s) => EntryBody::Plain(s),
+            _ => EntryBody::Plain(String::new()),
+        })
+    }
+}
+
+/// One hit of `GET /tickets-search.php`, which answers a bare array of them
+/// (`TicketService::buildSearchResultItem`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, rename_all = "camelCase")]
 pub struct SearchItem {
-    pub ticket_id: WireId,
+    pub id: WireId,
+    #[serde(deserialize_with = "lenient_string")]
     pub number: String,
+    #[serde(deserialize_with = "lenient_string")]
     pub subject: String,
+    pub status_id: Option<WireId>,
     pub status: Option<String>,
+    pub priority_id: Option<WireId>,
     pub priority: Option<String>,
+    pub department_id: Option<WireId>,
     pub department: Option<String>,
+    pub topic_id: Option<WireId>,
+    pub topic: Option<String>,
     pub created: Option<String>,
     pub updated: Option<String>,
-    pub duedate: Option<String>,
-    pub isoverdue: bool,
-    pub user: UserView,
-    pub staff: StaffView,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct UserView {
-    pub name: Option<String>,
-    pub email: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct SearchResponse {
-    pub count: u64,
-    pub total: u64,
-    pub limit: u32,
-    pub offset: u32,
-    pub tickets: Vec<SearchItem>,
+    pub due_date: Option<String>,
+    pub staff_id: Option<WireId>,
+    pub staff: Option<PersonName>,
+    pub team_id: Option<WireId>,
+    pub team: Option<String>,
+    pub sla_id: Option<WireId>,
+    pub sla: Option<String>,
+    pub is_overdue: Flag,
+    pub is_answered: Flag,
 }
 
 /// The plugin's JSON answer to a create (ticketgate sends it only when configured to).
@@ -163,43 +394,14 @@ pub struct CreateResponse {
     pub message: String,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct UpdateResponse {
-    pub success: bool,
-    pub message: String,
-    pub ticket_id: WireId,
-    pub number: String,
-    pub updated_fields: Vec<String>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct DeleteResponse {
-    pub success: bool,
-    pub message: String,
-    pub ticket_id: WireId,
-    pub number: String,
-}
-
-/// A ticket as the subticket endpoints show it.
+/// A ticket as the subticket endpoints show it (`SubticketApiController::formatTicketData`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct TicketBrief {
     pub ticket_id: WireId,
     pub number: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub subject: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub department: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub created: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub updated: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub assigned: Option<String>,
+    pub subject: String,
+    pub status: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -229,87 +431,106 @@ pub struct UnlinkResponse {
     pub success: bool,
     pub message: String,
     pub child: TicketBrief,
-    pub former_parent: TicketBrief,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct StatusesResponse {
-    pub statuses: Vec<StatusView>,
-}
-
+/// One entry of `GET /tickets-statuses.php`, which answers a bare array of them.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct StatusView {
     pub id: WireId,
+    #[serde(deserialize_with = "lenient_string")]
     pub name: String,
     /// osTicket's state: `open`, `closed`, `archived` or `deleted`.
+    #[serde(deserialize_with = "lenient_string")]
     pub state: String,
-    pub properties: Value,
 }
 
+/// `GET /tickets-stats.php` (`TicketService::getTicketStats`): every ticket counted.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct StatsResponse {
-    pub global: GlobalStats,
-    pub by_department: Vec<DepartmentStats>,
+    pub total: u64,
+    pub open: u64,
+    /// osTicket's "closed" state: resolved and closed statuses alike.
+    pub closed: u64,
+    pub overdue: u64,
+    /// By department name. PHP encodes an empty one as `[]`, so that is read and written too.
+    #[serde(with = "php_map")]
+    pub by_department: BTreeMap<String, DepartmentCounts>,
     pub by_staff: Vec<StaffStats>,
-    pub by_status: Vec<StatusCount>,
-    pub by_priority: Vec<PriorityCount>,
-    pub date_range: DateRange,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct GlobalStats {
+pub struct DepartmentCounts {
     pub total: u64,
     pub open: u64,
     pub closed: u64,
-    pub resolved: u64,
-    pub archived: u64,
     pub overdue: u64,
-    pub assigned: u64,
-    pub unassigned: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct DepartmentStats {
-    pub department_id: Option<WireId>,
-    pub department_name: String,
-    pub total: u64,
+pub struct StaffDepartmentCounts {
+    pub open: u64,
+    pub closed: u64,
+    pub overdue: u64,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct StaffStats {
     pub staff_id: Option<WireId>,
-    pub staff_name: String,
-    pub assigned: u64,
+    pub staff_name: PersonName,
+    pub total: u64,
+    #[serde(with = "php_map")]
+    pub departments: BTreeMap<String, StaffDepartmentCounts>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct StatusCount {
-    pub status_id: Option<WireId>,
-    pub status: String,
-    pub count: u64,
+impl Default for StaffStats {
+    fn default() -> Self {
+        StaffStats {
+            staff_id: None,
+            staff_name: PersonName::Plain(String::new()),
+            total: 0,
+            departments: BTreeMap::new(),
+        }
+    }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct PriorityCount {
-    pub priority_id: Option<WireId>,
-    pub priority: String,
-    pub count: u64,
-}
+/// A PHP associative array: a JSON object, or `[]` when it is empty.
+mod php_map {
+    use serde::de::DeserializeOwned;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use serde_json::Value;
+    use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct DateRange {
-    pub start: Option<String>,
-    pub end: Option<String>,
-    pub label: String,
+    pub fn serialize<S: Serializer, T: Serialize>(
+        m: &BTreeMap<String, T>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        if m.is_empty() {
+            Vec::<()>::new().serialize(s)
+        } else {
+            m.serialize(s)
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>, T: DeserializeOwned>(
+        d: D,
+    ) -> Result<BTreeMap<String, T>, D::Error> {
+        match Value::deserialize(d)? {
+            Value::Object(m) => m
+                .into_iter()
+                .map(|(k, v)| {
+                    serde_json::from_value(v)
+                        .map(|v| (k, v))
+                        .map_err(serde::de::Error::custom)
+                })
+                .collect(),
+            _ => Ok(BTreeMap::new()),
+        }
+    }
 }
 
 /// osTicket's name for a canonical state's family.
@@ -356,7 +577,7 @@ fn priority_name(t: &Ticket) -> Option<String> {
     })
 }
 
-fn is_overdue(t: &Ticket) -> bool {
+pub(crate) fn is_overdue(t: &Ticket) -> bool {
     t.status.state.is_active() && t.due_at.is_some_and(|d| d < Utc::now())
 }
 
@@ -370,56 +591,128 @@ pub fn phone_with_ext(phone: Option<&str>, ext: Option<&str>) -> Option<String> 
     }
 }
 
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AttachmentView {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub media_type: String,
+    /// A base64 data URL.
+    pub data: String,
+}
+
+fn reference_id(r: Option<&Reference>) -> Option<WireId> {
+    r.and_then(|r| r.id.as_deref()).map(WireId::new)
+}
+
+fn reference_name(r: Option<&Reference>) -> Option<String> {
+    r.map(|r| r.label().to_owned())
+}
+
+/// osTicket's thread entry type letter for a canonical entry kind.
+pub fn entry_type(kind: EntryKind) -> &'static str {
+    match kind {
+        EntryKind::Message => "M",
+        EntryKind::Response => "R",
+        EntryKind::Note => "N",
+    }
+}
+
+/// The canonical entry kind for osTicket's letter (or a spelled-out kind).
+pub fn entry_kind(letter: &str) -> EntryKind {
+    match letter.trim() {
+        "R" | "response" => EntryKind::Response,
+        "N" | "note" => EntryKind::Note,
+        _ => EntryKind::Message,
+    }
+}
+
+fn staff_name(t: &Ticket) -> Option<PersonName> {
+    t.assignee
+        .as_ref()
+        .map(|a| PersonName::full(a.label(), "full", false))
+}
+
+fn is_answered(t: &Ticket) -> bool {
+    t.entries.iter().any(|e| e.kind == EntryKind::Response)
+}
+
 impl TicketView {
-    pub fn from_ticket(t: &Ticket) -> Self {
+    pub fn from_ticket(t: &Ticket, children: &[Ticket]) -> Self {
         let r = &t.requester;
+        let requester_name = r
+            .name
+            .clone()
+            .or_else(|| r.email.clone())
+            .unwrap_or_default();
         // The first message is the ticket's body; the thread follows.
         let mut thread = vec![EntryView {
-            id: WireId::Number(0),
-            kind: "message".to_owned(),
-            poster: r.name.clone().or_else(|| r.email.clone()),
-            title: None,
-            body: t.body.content.clone(),
-            format: t.body.format.as_str().to_owned(),
-            created: Some(format_time(&t.created_at)),
+            id: WireId::new(&t.id),
+            kind: "M".to_owned(),
+            poster: Some(requester_name.clone()),
+            timestamp: Some(format_time(&t.created_at)),
+            body: EntryBody::full(&t.body.content, t.body.format.as_str()),
+            ..EntryView::default()
         }];
         for e in &t.entries {
             thread.push(EntryView {
                 id: WireId::new(&e.id),
-                kind: e.kind.as_str().to_owned(),
+                kind: entry_type(e.kind).to_owned(),
                 poster: e
                     .author
                     .as_ref()
-                    .and_then(|a| a.name.clone().or_else(|| a.email.clone())),
-                title: (e.kind == EntryKind::Note).then(|| "Internal Note".to_owned()),
-                body: e.body.content.clone(),
-                format: e.body.format.as_str().to_owned(),
-                created: Some(format_time(&e.created_at)),
+                    .and_then(|a| a.name.clone().or_else(|| a.email.clone()))
+                    .or_else(|| Some("API".to_owned())),
+                timestamp: Some(format_time(&e.created_at)),
+                body: EntryBody::full(&e.body.content, e.body.format.as_str()),
+                ..EntryView::default()
             });
         }
         TicketView {
-            ticket_id: WireId::new(&t.id),
+            id: WireId::new(&t.id),
             number: t.number.clone(),
             subject: t.subject.clone(),
-            name: r.name.clone(),
-            email: r.email.clone(),
-            phone: phone_with_ext(r.phone.as_deref(), r.phone_ext.as_deref()),
+            status_id: t.status.id.as_deref().map(WireId::new),
             status: Some(status_name(t)),
+            priority_id: t
+                .priority
+                .as_ref()
+                .and_then(|p| p.id.as_deref())
+                .map(WireId::new),
             priority: priority_name(t),
-            department: t.department.as_ref().map(|d| d.label().to_owned()),
-            topic: t.topic.as_ref().map(|d| d.label().to_owned()),
-            sla: t.sla.as_ref().map(|d| d.label().to_owned()),
+            department_id: reference_id(t.department.as_ref()),
+            department: reference_name(t.department.as_ref()),
+            topic_id: reference_id(t.topic.as_ref()),
+            topic: reference_name(t.topic.as_ref()),
+            user_id: None,
+            user: Some(UserView {
+                name: Some(PersonName::full(&requester_name, "original", true)),
+                email: r
+                    .email
+                    .as_deref()
+                    .map(|e| EmailView::full(e, r.name.as_deref())),
+            }),
+            staff_id: reference_id(t.assignee.as_ref()),
+            staff: staff_name(t),
+            team_id: reference_id(t.team.as_ref()),
+            team: reference_name(t.team.as_ref()),
+            sla_id: reference_id(t.sla.as_ref()),
+            sla: reference_name(t.sla.as_ref()),
             created: Some(format_time(&t.created_at)),
             updated: Some(format_time(&t.updated_at)),
             duedate: t.due_at.as_ref().map(format_time),
-            isoverdue: is_overdue(t),
+            closed: match t.status.state {
+                State::Resolved | State::Closed => Some(format_time(
+                    &t.closed_at.or(t.solved_at).unwrap_or(t.updated_at),
+                )),
+                _ => None,
+            },
+            is_overdue: Flag(is_overdue(t)),
+            is_answered: Flag(is_answered(t)),
             source: Some(source_name(t.source).to_owned()),
             ip: t.client_ip.clone(),
+            children: children.iter().map(|c| WireId::new(&c.id)).collect(),
             thread,
-            staff: StaffView {
-                assigned: t.assignee.as_ref().map(|a| a.label().to_owned()),
-                team: t.team.as_ref().map(|a| a.label().to_owned()),
-            },
             attachments: t
                 .attachments
                 .iter()
@@ -432,57 +725,66 @@ impl TicketView {
                 .collect(),
         }
     }
+
+    /// The plugin's XML flattens osTicket's objects to their text (`XmlHelper`).
+    pub fn for_xml(&self) -> Self {
+        let mut v = self.clone();
+        if let Some(u) = &mut v.user {
+            u.name = u.name.as_ref().map(PersonName::plain);
+            u.email = u
+                .email
+                .as_ref()
+                .map(|e| EmailView::Plain(e.email().to_owned()));
+        }
+        v.staff = v.staff.as_ref().map(PersonName::plain);
+        for e in &mut v.thread {
+            e.body = EntryBody::Plain(e.body.parts().0.to_owned());
+            e.staff = e.staff.as_ref().map(PersonName::plain);
+        }
+        v
+    }
 }
 
 impl SearchItem {
     pub fn from_ticket(t: &Ticket) -> Self {
         SearchItem {
-            ticket_id: WireId::new(&t.id),
+            id: WireId::new(&t.id),
             number: t.number.clone(),
             subject: t.subject.clone(),
+            status_id: t.status.id.as_deref().map(WireId::new),
             status: Some(status_name(t)),
+            priority_id: t
+                .priority
+                .as_ref()
+                .and_then(|p| p.id.as_deref())
+                .map(WireId::new),
             priority: priority_name(t),
-            department: t.department.as_ref().map(|d| d.label().to_owned()),
+            department_id: reference_id(t.department.as_ref()),
+            department: reference_name(t.department.as_ref()),
+            topic_id: reference_id(t.topic.as_ref()),
+            topic: reference_name(t.topic.as_ref()),
             created: Some(format_time(&t.created_at)),
             updated: Some(format_time(&t.updated_at)),
-            duedate: t.due_at.as_ref().map(format_time),
-            isoverdue: is_overdue(t),
-            user: UserView {
-                name: t.requester.name.clone(),
-                email: t.requester.email.clone(),
-            },
-            staff: StaffView {
-                assigned: t.assignee.as_ref().map(|a| a.label().to_owned()),
-                team: None,
-            },
+            due_date: t.due_at.as_ref().map(format_time),
+            staff_id: reference_id(t.assignee.as_ref()),
+            staff: staff_name(t),
+            team_id: reference_id(t.team.as_ref()),
+            team: reference_name(t.team.as_ref()),
+            sla_id: reference_id(t.sla.as_ref()),
+            sla: reference_name(t.sla.as_ref()),
+            is_overdue: Flag(is_overdue(t)),
+            is_answered: Flag(is_answered(t)),
         }
     }
 }
 
 impl TicketBrief {
-    /// The short form of the link endpoints: id, number, subject, status.
-    pub fn short(t: &Ticket) -> Self {
+    pub fn of(t: &Ticket) -> Self {
         TicketBrief {
             ticket_id: WireId::new(&t.id),
             number: t.number.clone(),
-            subject: Some(t.subject.clone()),
-            status: Some(status_name(t)),
-            ..TicketBrief::default()
-        }
-    }
-
-    /// The form of the parent and children endpoints.
-    pub fn long(t: &Ticket, with_assignee: bool) -> Self {
-        TicketBrief {
-            department: t.department.as_ref().map(|d| d.label().to_owned()),
-            created: Some(format_time(&t.created_at)),
-            updated: Some(format_time(&t.updated_at)),
-            assigned: if with_assignee {
-                t.assignee.as_ref().map(|a| a.label().to_owned())
-            } else {
-                None
-            },
-            ..Self::short(t)
+            subject: t.subject.clone(),
+            status: status_name(t),
         }
     }
 }
@@ -514,17 +816,16 @@ pub fn body_format(s: &str) -> BodyFormat {
     }
 }
 
-/// A response as the plugin's XML: objects become child elements in field order, a
-/// list repeats its item element (`thread` → `entry`, `tickets` → `ticket`, …), null is
-/// an empty element.
-pub fn to_xml<T: Serialize>(root: &str, value: &T) -> String {
-    // Through JSON text into an order-keeping tree: serde_json's own `Value` sorts keys.
+/// A response as the plugin writes XML (`XmlHelper::arrayToXml`): root `<response>`,
+/// objects as child elements in field order, every list item as `<item>`, null as an
+/// empty element, and no encoding in the declaration.
+pub fn to_plugin_xml<T: Serialize>(value: &T) -> String {
     let tree = serde_json::to_string(value)
         .ok()
         .and_then(|s| serde_json::from_str::<Node>(&s).ok())
         .unwrap_or(Node::Null);
-    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    write_xml(&mut out, root, &tree);
+    let mut out = String::from("<?xml version=\"1.0\"?>\n");
+    write_xml_items(&mut out, "response", &tree);
     out.push('\n');
     out
 }
@@ -588,35 +889,21 @@ impl<'de> serde::de::Visitor<'de> for NodeVisitor {
     }
 }
 
-fn item_name(list: &str) -> &'static str {
-    match list {
-        "thread" => "entry",
-        "tickets" | "children" => "ticket",
-        "statuses" | "by_status" => "status",
-        "updated_fields" => "field",
-        "by_department" => "department",
-        "by_staff" => "staff",
-        "by_priority" => "priority",
-        "attachments" => "file",
-        _ => "item",
-    }
-}
-
-fn write_xml(out: &mut String, name: &str, node: &Node) {
+/// Every list item is `<item>`, as PHP's SimpleXML writes numeric keys.
+fn write_xml_items(out: &mut String, name: &str, node: &Node) {
     match node {
         Node::Null => out.push_str(&format!("<{name}/>")),
         Node::Map(items) => {
             out.push_str(&format!("<{name}>"));
             for (k, v) in items {
-                write_xml(out, k, v);
+                write_xml_items(out, k, v);
             }
             out.push_str(&format!("</{name}>"));
         }
         Node::List(items) => {
             out.push_str(&format!("<{name}>"));
-            let item = item_name(name);
             for v in items {
-                write_xml(out, item, v);
+                write_xml_items(out, "item", v);
             }
             out.push_str(&format!("</{name}>"));
         }
@@ -659,22 +946,54 @@ mod tests {
     }
 
     #[test]
-    fn xml_lists_repeat_their_item() {
+    fn xml_is_the_plugins() {
         #[derive(Serialize)]
         struct R {
-            updated_fields: Vec<&'static str>,
+            children: Vec<u32>,
             x: Option<u8>,
             s: &'static str,
         }
         let v = R {
-            updated_fields: vec!["status", "note"],
+            children: vec![5, 8],
             x: None,
             s: "a<b",
         };
         assert_eq!(
-            to_xml("response", &v),
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<response><updated_fields><field>status</field>\
-             <field>note</field></updated_fields><x/><s>a&lt;b</s></response>\n"
+            to_plugin_xml(&v),
+            "<?xml version=\"1.0\"?>\n<response><children><item>5</item><item>8</item></children>\
+             <x/><s>a&lt;b</s></response>\n"
+        );
+    }
+
+    #[test]
+    fn the_plugins_objects_read_as_objects_or_text() {
+        let v: TicketView = serde_json::from_str(
+            r#"{"id": 4, "number": "940596", "staff": null, "isOverdue": 0,
+                "user": {"name": {"format": "original", "parts": {"first": "Ann"}, "name": "Ann Example"},
+                         "email": {"email": "ann@example.com", "address": "x"}},
+                "thread": [{"id": 1, "type": "M", "body": {"body": "hi", "type": "html"}}],
+                "children": [5]}"#,
+        )
+        .unwrap();
+        assert_eq!(v.staff, None);
+        assert_eq!(
+            v.user.as_ref().unwrap().name.as_ref().unwrap().name(),
+            "Ann Example"
+        );
+        assert_eq!(v.thread[0].body.parts(), ("hi", "html"));
+        let v: TicketView = serde_json::from_str(
+            r#"{"number": 12, "staff": "Sam", "isOverdue": true, "thread": [{"body": "plain"}]}"#,
+        )
+        .unwrap();
+        assert_eq!((v.number.as_str(), v.staff.unwrap().name()), ("12", "Sam"));
+        assert!(v.is_overdue.0);
+        assert_eq!(v.thread[0].body.parts(), ("plain", "text"));
+        let s: StatsResponse =
+            serde_json::from_str(r#"{"total": 1, "by_department": [], "by_staff": []}"#).unwrap();
+        assert!(s.by_department.is_empty());
+        assert_eq!(
+            serde_json::to_value(&s).unwrap()["by_department"],
+            serde_json::json!([])
         );
     }
 }

@@ -1,31 +1,115 @@
-//! The API Endpoints plugin's eleven endpoints (create is the core route's).
+//! The API Endpoints plugin's endpoints (create is the core route's), answered the way
+//! the real plugin v2.3.4 answers them on osTicket 1.18.1.
+//!
+//! Each endpoint checks, in the plugin's order: the path (`/{number}.json|xml`, or
+//! nothing for search, stats and statuses: `400 {"error":true,"message":"Invalid URL
+//! format…"}`), the method (`405 … Use GET`), the JSON body where there is one, then the
+//! key and its permission. Successes are JSON (or XML by the extension), except update
+//! and delete, which answer the ticket number as `text/plain`. Errors are always
+//! `application/json` `{"error": true, "message": "…"}`; a missing or unknown key is
+//! osTicket's own `401 text/html` "Valid API key required", a key without the
+//! permission the plugin's `401` "API key not authorized to …".
+//!
+//! Not imitated, on purpose (see the README): the create route's missing key check
+//! (that one is the core route's, and checks keys), the unroutable
+//! `PATCH /api/tickets/{n}.json` (osTicket's `400 URL not supported` stays), the
+//! subticket endpoints' PHP crash (ticketgate answers what their source means to
+//! answer), partial updates (every field is checked before anything is changed), and a
+//! `topicId` that is accepted but never saved (ticketgate saves it).
 
-use super::{
-    OsticketServer, OutFormat, authorize, plugin_response, query_pairs, status_of, with_retry_after,
-};
+use super::{OsticketServer, authorize, query_pairs, with_retry_after};
 use crate::decode::parse_due_date;
 use crate::wire::{
-    ChildrenResponse, DateRange, DeleteResponse, DepartmentStats, GlobalStats, LinkResponse,
-    ParentResponse, PriorityCount, SearchItem, SearchResponse, StaffStats, StatsResponse,
-    StatusCount, StatusView, StatusesResponse, TicketBrief, TicketView, UnlinkResponse,
-    UpdateResponse, WireId,
+    ChildrenResponse, LinkResponse, ParentResponse, PersonName, SearchItem, StaffStats,
+    StatsResponse, StatusView, TicketBrief, TicketView, UnlinkResponse, WireId, osticket_state,
+    to_plugin_xml,
 };
 use bytes::Bytes;
-use chrono::{Duration, NaiveDate, Utc};
-use http::{Method, Request, Response};
+use http::{Method, Request, Response, StatusCode, header};
 use serde::Serialize;
 use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use ticketgate_model::{
     Consumer, DeleteMode, Error, ErrorKind, GatewayContext, Helpdesk, LookupItem, LookupKind,
-    Permission, Query, Reference, SortField, SortOrder, State, StatsQuery, Ticket, TicketPatch,
+    Permission, Query, Reference, SortField, SortOrder, State, Ticket, TicketPatch,
 };
 
-/// The plugin's page size bound.
+/// The plugin's page size: 20 by default, at most 100.
 const MAX_LIMIT: u32 = 100;
 const DEFAULT_LIMIT: u32 = 20;
-/// The deepest parent chain walked when checking a link for a cycle.
-const MAX_CHAIN: usize = 1_000;
+/// The most tickets the statistics walk through (the plugin counts every ticket).
+const MAX_STATS_TICKETS: u32 = 100_000;
+/// The most subtickets listed with a fetched ticket.
+const MAX_CHILDREN: usize = 1_000;
+
+const JSON: &str = "application/json; charset=UTF-8";
+const XML: &str = "application/xml; charset=UTF-8";
+const TEXT: &str = "text/plain; charset=UTF-8";
+
+/// What a URL asks for: JSON or XML by the extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Format {
+    Json,
+    Xml,
+}
+
+/// An endpoint's URL shape: a ticket number with an extension, or nothing after the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    Number(&'static str),
+    Bare,
+}
+
+fn shape(endpoint: &str) -> Option<(Shape, &'static [Method])> {
+    Some(match endpoint {
+        "tickets-get.php" => (
+            Shape::Number("tickets-get.php/{ticket_number}"),
+            &[Method::GET],
+        ),
+        "tickets-update.php" => (
+            Shape::Number("tickets-update.php/{ticket_number}"),
+            &[Method::PATCH, Method::PUT],
+        ),
+        "tickets-delete.php" => (
+            Shape::Number("tickets-delete.php/{ticket_number}"),
+            &[Method::DELETE],
+        ),
+        "tickets-subtickets-parent.php" => (
+            Shape::Number("tickets-subtickets-parent.php/{child_ticket_number}"),
+            &[Method::GET],
+        ),
+        "tickets-subtickets-list.php" => (
+            Shape::Number("tickets-subtickets-list.php/{parent_ticket_number}"),
+            &[Method::GET],
+        ),
+        "tickets-subtickets-create.php" => (
+            Shape::Number("tickets-subtickets-create.php/{parent_ticket_number}"),
+            &[Method::POST],
+        ),
+        "tickets-subtickets-unlink.php" => (
+            Shape::Number("tickets-subtickets-unlink.php/{child_ticket_number}"),
+            &[Method::DELETE],
+        ),
+        "tickets-search.php" | "tickets-stats.php" | "tickets-statuses.php" => {
+            (Shape::Bare, &[Method::GET])
+        }
+        _ => return None,
+    })
+}
+
+/// `{number}.{json|xml}`: the plugin's `#^/(?P<number>[^/.]+)\.(?P<format>json|xml)$#`.
+fn number_and_format(arg: Option<&str>) -> Option<(&str, Format)> {
+    let (number, ext) = arg?.rsplit_once('.')?;
+    if number.is_empty() || number.contains(['/', '.']) {
+        return None;
+    }
+    match ext {
+        "json" => Some((number, Format::Json)),
+        "xml" => Some((number, Format::Xml)),
+        _ => None,
+    }
+}
 
 pub(super) async fn handle(
     _face: &OsticketServer,
@@ -34,99 +118,143 @@ pub(super) async fn handle(
     req: Request<Bytes>,
     cx: &dyn GatewayContext,
 ) -> Response<Bytes> {
-    // The ticket argument and the format come from `{number}.{json|xml}`.
-    let (key, format) = match arg {
-        Some(a) => match a.rsplit_once('.') {
-            Some((k, "json")) => (Some(k), OutFormat::Json),
-            Some((k, "xml")) => (Some(k), OutFormat::Xml),
-            _ => {
-                return error(
-                    OutFormat::Json,
-                    &Error::bad_input("Unsupported format: use .json or .xml"),
-                );
+    let Some((url_shape, methods)) = shape(endpoint) else {
+        return super::text_response(400, "URL not supported");
+    };
+    let (number, format) = match url_shape {
+        Shape::Number(expected) => match number_and_format(arg) {
+            Some(nf) => nf,
+            None => {
+                return error(&Error::bad_input(format!(
+                    "Invalid URL format. Expected: /api/{expected}.json"
+                )));
             }
         },
-        None => (None, OutFormat::Json),
+        // Search, stats and statuses take nothing after the file name.
+        Shape::Bare if arg.is_some() => return error(&Error::bad_input("Invalid URL format")),
+        Shape::Bare => ("", Format::Json),
     };
-    let method = req.method().clone();
-    let result = match (endpoint, method, key) {
-        ("tickets-get.php", Method::GET, Some(k)) => get(req, cx, k, format).await,
-        ("tickets-update.php", Method::PATCH, Some(k)) => update(req, cx, k, format).await,
-        ("tickets-delete.php", Method::DELETE, Some(k)) => delete(req, cx, k, format).await,
-        ("tickets-search.php", Method::GET, None) => search(req, cx).await,
-        ("tickets-stats.php", Method::GET, None) => stats(req, cx).await,
-        ("tickets-statuses.php", Method::GET, None) => statuses(req, cx).await,
-        ("tickets-subtickets-parent.php", Method::GET, Some(k)) => parent(req, cx, k, format).await,
-        ("tickets-subtickets-list.php", Method::GET, Some(k)) => children(req, cx, k, format).await,
-        ("tickets-subtickets-create.php", Method::POST, None) => link(req, cx).await,
-        ("tickets-subtickets-unlink.php", Method::DELETE, None) => unlink(req, cx).await,
-        (
-            "tickets-get.php"
-            | "tickets-update.php"
-            | "tickets-delete.php"
-            | "tickets-subtickets-parent.php"
-            | "tickets-subtickets-list.php",
-            _,
-            None,
-        ) => Err(Error::bad_input("Invalid ticket number")),
-        (
-            "tickets-get.php"
-            | "tickets-update.php"
-            | "tickets-delete.php"
-            | "tickets-search.php"
-            | "tickets-stats.php"
-            | "tickets-statuses.php"
-            | "tickets-subtickets-parent.php"
-            | "tickets-subtickets-list.php"
-            | "tickets-subtickets-create.php"
-            | "tickets-subtickets-unlink.php",
-            m,
-            _,
-        ) => {
-            return with_status(
-                error(format, &Error::bad_input(format!("Method {m} not allowed"))),
-                405,
-            );
-        }
-        _ => Err(Error::not_found("Unknown API endpoint")),
+    if !methods.contains(req.method()) {
+        let names: Vec<&str> = methods.iter().map(Method::as_str).collect();
+        return with_status(
+            error(&Error::bad_input(format!(
+                "Method Not Allowed. Use {}",
+                names.join(", ")
+            ))),
+            405,
+        );
+    }
+    let result = match endpoint {
+        "tickets-get.php" => get(&req, cx, number, format).await,
+        "tickets-update.php" => update(&req, cx, number).await,
+        "tickets-delete.php" => delete(&req, cx, number).await,
+        "tickets-search.php" => search(&req, cx).await,
+        "tickets-stats.php" => stats(&req, cx).await,
+        "tickets-statuses.php" => statuses(&req, cx).await,
+        "tickets-subtickets-parent.php" => parent(&req, cx, number, format).await,
+        "tickets-subtickets-list.php" => children(&req, cx, number, format).await,
+        "tickets-subtickets-create.php" => link(&req, cx, number, format).await,
+        _ => unlink(&req, cx, number, format).await,
     };
-    result.unwrap_or_else(|e| error(format, &e))
+    result.unwrap_or_else(|e| error(&e))
 }
 
 fn with_status(mut r: Response<Bytes>, status: u16) -> Response<Bytes> {
-    if let Ok(s) = http::StatusCode::from_u16(status) {
+    if let Ok(s) = StatusCode::from_u16(status) {
         *r.status_mut() = s;
     }
     r
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: &'a str,
+fn respond(status: u16, content_type: &str, body: impl Into<Bytes>) -> Response<Bytes> {
+    Response::builder()
+        .status(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+        .header(header::CONTENT_TYPE, content_type)
+        .body(body.into())
+        .expect("a static header on a valid status is a valid response")
 }
 
-/// `{"error": "…"}` with the plugin's status for the error's kind.
-pub(super) fn error(format: OutFormat, e: &Error) -> Response<Bytes> {
-    let message = match e.kind {
-        ErrorKind::Unauthorized => "API key required or invalid",
+/// A success in the URL's format (`ApiBootstrap::sendSuccessResponse`).
+fn success<T: Serialize>(format: Format, value: &T) -> Response<Bytes> {
+    match format {
+        Format::Json => respond(
+            200,
+            JSON,
+            serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec()),
+        ),
+        Format::Xml => respond(200, XML, to_plugin_xml(value)),
+    }
+}
+
+/// A ticket number as the plugin answers an update or a delete.
+fn number_text(number: &str) -> Response<Bytes> {
+    respond(200, TEXT, number.to_owned())
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: bool,
+    message: &'a str,
+}
+
+/// Where a key without a permission is refused with 401 (the plugin's `PermissionChecker`)
+/// rather than 403.
+const NOT_AUTHORIZED_TO: &str = "API key not authorized to ";
+
+/// An error the plugin's way (`ApiBootstrap::sendErrorResponse`): always JSON, even for
+/// an `.xml` URL. A missing or unknown key, or one used from elsewhere than its address,
+/// is osTicket's own bare-text 401 (osTicket binds keys to an address).
+pub(super) fn error(e: &Error) -> Response<Bytes> {
+    let unknown_key = e.kind == ErrorKind::Unauthorized
+        || (e.kind == ErrorKind::Forbidden && e.field.as_deref() == Some("network"));
+    if unknown_key {
+        return with_retry_after(super::text_response(401, "Valid API key required"), e);
+    }
+    let (status, message) = match e.kind {
+        ErrorKind::Forbidden if e.message.starts_with(NOT_AUTHORIZED_TO) => {
+            (401, e.message.as_str())
+        }
         // The gateway's own reason may name a network or a permission: not for the caller.
-        ErrorKind::Forbidden if e.message.starts_with("API key not authorized") => &e.message,
-        ErrorKind::Forbidden => "API key not authorized for this operation",
-        ErrorKind::RateLimited => "Rate limit exceeded",
-        ErrorKind::Internal => "Internal server error",
-        _ => e.message.as_str(),
+        ErrorKind::Forbidden if e.message.starts_with("API key not authorized") => {
+            (403, e.message.as_str())
+        }
+        ErrorKind::Forbidden => (403, "API key not authorized"),
+        ErrorKind::RateLimited => (429, "Rate limit exceeded"),
+        ErrorKind::Internal => (500, "Internal server error"),
+        _ => (e.http_status(), e.message.as_str()),
     };
-    with_retry_after(
-        plugin_response(status_of(e), format, &ErrorBody { error: message }),
-        e,
-    )
+    let body = serde_json::to_vec(&ErrorBody {
+        error: true,
+        message,
+    })
+    .unwrap_or_default();
+    with_retry_after(respond(status, JSON, body), e)
+}
+
+/// The key, and the permission the plugin names in its refusal.
+fn authorized(
+    cx: &dyn GatewayContext,
+    req: &Request<Bytes>,
+    need: Permission,
+    what: &str,
+) -> Result<Consumer, Error> {
+    authorize(cx, req.headers(), need).map_err(|e| match e.kind {
+        ErrorKind::Forbidden if e.field.as_deref() != Some("network") => {
+            if need == Permission::Subtickets {
+                Error::forbidden("API key not authorized for subticket operations")
+            } else {
+                Error::forbidden(format!("{NOT_AUTHORIZED_TO}{what}"))
+            }
+        }
+        _ => e,
+    })
 }
 
 fn helpdesk(cx: &dyn GatewayContext, c: &Consumer) -> Arc<dyn Helpdesk> {
     cx.helpdesk(c)
 }
 
-/// A number or an id as osTicket's plugin takes it: word characters only.
+/// A number or an id as the plugin takes it: word characters only.
 fn valid_key(key: &str) -> bool {
     !key.is_empty()
         && key.len() <= 64
@@ -140,464 +268,398 @@ fn is_not_found(e: &Error) -> bool {
         || (e.kind == ErrorKind::UpstreamRejected && e.upstream_status == Some(404))
 }
 
-/// The plugin looks a key up as a ticket number first, then as an id.
-async fn find(h: &dyn Helpdesk, key: &str) -> Result<Ticket, Error> {
+/// The plugin looks a key up as a ticket number first, then (get and delete) as an id.
+async fn find(
+    h: &dyn Helpdesk,
+    key: &str,
+    by_id_too: bool,
+    missing: &str,
+) -> Result<Ticket, Error> {
     if !valid_key(key) {
-        return Err(Error::bad_input("Invalid ticket number"));
+        return Err(Error::not_found(missing));
     }
     match h.get_by_number(key).await {
         Ok(t) => return Ok(t),
         Err(e) if is_not_found(&e) || e.kind == ErrorKind::Unsupported => {}
         Err(e) => return Err(e),
     }
+    if !by_id_too {
+        return Err(Error::not_found(missing));
+    }
     match h.get(key).await {
         Ok(t) => Ok(t),
-        Err(e) if is_not_found(&e) => Err(Error::not_found("Ticket not found")),
+        Err(e) if is_not_found(&e) => Err(Error::not_found(missing)),
         Err(e) => Err(e),
     }
 }
 
 async fn get(
-    req: Request<Bytes>,
+    req: &Request<Bytes>,
     cx: &dyn GatewayContext,
-    key: &str,
-    format: OutFormat,
+    number: &str,
+    format: Format,
 ) -> Result<Response<Bytes>, Error> {
-    let consumer = authorize(cx, req.headers(), Permission::Read)?;
-    let t = find(helpdesk(cx, &consumer).as_ref(), key).await?;
-    let view = TicketView::from_ticket(&t);
+    let consumer = authorized(cx, req, Permission::Read, "read tickets")?;
+    let h = helpdesk(cx, &consumer);
+    let t = find(h.as_ref(), number, true, "Ticket not found").await?;
+    // Subtickets are part of the answer; an upstream without them has none to show.
+    let mut kids = h.children(&t.id).await.unwrap_or_default();
+    kids.truncate(MAX_CHILDREN);
+    let view = TicketView::from_ticket(&t, &kids);
     Ok(match format {
-        OutFormat::Json => plugin_response(200, format, &view),
-        OutFormat::Xml => xml_response(200, "ticket", &view),
+        Format::Json => success(format, &view),
+        Format::Xml => success(format, &view.for_xml()),
     })
 }
 
-/// The plugin's XML for a ticket has `<ticket>` as its root.
-fn xml_response<T: Serialize>(status: u16, root: &str, value: &T) -> Response<Bytes> {
-    let body = crate::wire::to_xml(root, value);
-    Response::builder()
-        .status(status)
-        .header(http::header::CONTENT_TYPE, "application/xml; charset=UTF-8")
-        .body(Bytes::from(body))
-        .expect("a static header on a valid status is a valid response")
-}
-
-fn json_object(req: &Request<Bytes>) -> Result<Map<String, Value>, Error> {
-    if req.body().iter().all(u8::is_ascii_whitespace) {
-        return Ok(Map::new());
+/// The body of an update or a link (`ApiBootstrap::parseJsonBody(required: true)`).
+fn json_body(req: &Request<Bytes>) -> Result<Map<String, Value>, Error> {
+    let body = req.body();
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(Error::bad_input("No data provided"));
     }
-    match serde_json::from_slice::<Value>(req.body()) {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(m)) if m.is_empty() => {
+            Err(Error::bad_input("No data provided in JSON body"))
+        }
         Ok(Value::Object(m)) => Ok(m),
+        Ok(Value::Null | Value::Bool(false)) => {
+            Err(Error::bad_input("No data provided in JSON body"))
+        }
+        Ok(Value::Array(a)) if a.is_empty() => {
+            Err(Error::bad_input("No data provided in JSON body"))
+        }
         Ok(_) => Err(Error::bad_input("Request body must be a JSON object")),
-        Err(_) => Err(Error::bad_input("Invalid JSON in request body")),
+        Err(_) => Err(Error::bad_input("Invalid JSON: Syntax error")),
     }
 }
 
-/// A name-or-id field: a string (a name, or digits for an id) or a number.
-fn reference(map: &Map<String, Value>, key: &str) -> Result<Option<Reference>, Error> {
-    match map.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if !s.trim().is_empty() => Ok(Some(Reference::guess(s))),
-        Some(Value::Number(n)) if n.is_u64() => Ok(Some(Reference::id(n.to_string()))),
-        Some(_) => Err(Error::bad_input(format!("Invalid {key}")).field(key)),
+/// A name-or-id value as the plugin takes it (a number, digits, or a name).
+fn name_or_id(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Resolve a name or an id against the helpdesk's look-up list, as the plugin's
+/// validator does: an unknown one is `404 "<Label> '<name>' not found"` (by name) or
+/// `404 "<Label> not found"` (by id). An upstream without the list takes the value as is.
+async fn resolve(
+    h: &dyn Helpdesk,
+    kind: LookupKind,
+    label: &str,
+    value: &str,
+) -> Result<Reference, Error> {
+    let by_id = value.bytes().all(|b| b.is_ascii_digit());
+    let items = match h.lookup(kind).await {
+        Ok(items) => items,
+        Err(e) if e.kind == ErrorKind::Unsupported => {
+            return Ok(if by_id {
+                Reference::id(value)
+            } else {
+                Reference::name(value)
+            });
+        }
+        Err(e) => return Err(e),
+    };
+    let found = items.iter().find(|i| {
+        if by_id {
+            i.id == value
+        } else {
+            i.name.eq_ignore_ascii_case(value)
+        }
+    });
+    match found {
+        Some(i) => Ok(Reference {
+            id: Some(i.id.clone()),
+            name: Some(i.name.clone()),
+        }),
+        None if by_id => Err(Error::not_found(format!("{label} not found"))),
+        None => Err(Error::not_found(format!("{label} '{value}' not found"))),
     }
 }
 
 async fn update(
-    req: Request<Bytes>,
+    req: &Request<Bytes>,
     cx: &dyn GatewayContext,
-    key: &str,
-    format: OutFormat,
+    number: &str,
 ) -> Result<Response<Bytes>, Error> {
-    let consumer = authorize(cx, req.headers(), Permission::Update)?;
-    let body = json_object(&req)?;
-    let mut patch = TicketPatch::default();
-    let mut updated = Vec::new();
-    for k in body.keys() {
-        let known = [
-            "statusId",
-            "status",
-            "departmentId",
-            "topicId",
-            "slaId",
-            "staffId",
-            "teamId",
-            "priority",
-            "priorityId",
-            "duedate",
-            "note",
-        ];
-        if !known.contains(&k.as_str()) {
-            return Err(Error::bad_input(format!("Unknown field: {k}")).field(k));
-        }
-    }
-    let mut set = |name: &'static str, r: Option<Reference>, slot: &mut Option<Reference>| {
-        if let Some(r) = r {
-            *slot = Some(r);
-            updated.push(name.to_owned());
-        }
-    };
-    let status = match reference(&body, "statusId")? {
-        Some(r) => Some(r),
-        None => reference(&body, "status")?,
-    };
-    set("status", status, &mut patch.status);
-    set(
-        "department",
-        reference(&body, "departmentId")?,
-        &mut patch.department,
-    );
-    let topic = reference(&body, "topicId")?;
-    if topic.as_ref().is_some_and(|t| t.id.is_none()) {
-        return Err(
-            Error::bad_input("Invalid topicId: a help topic id is a number").field("topicId"),
-        );
-    }
-    set("topic", topic, &mut patch.topic);
-    set("sla", reference(&body, "slaId")?, &mut patch.sla);
-    set("staff", reference(&body, "staffId")?, &mut patch.assignee);
-    set("team", reference(&body, "teamId")?, &mut patch.team);
-    let priority = match reference(&body, "priority")? {
-        Some(r) => Some(r),
-        None => reference(&body, "priorityId")?,
-    };
-    set("priority", priority, &mut patch.priority);
-    match body.get("duedate") {
-        None | Some(Value::Null) => {}
-        Some(Value::String(s)) => match parse_due_date(s) {
-            Some(d) => {
-                patch.due_at = Some(d);
-                updated.push("duedate".to_owned());
-            }
-            None => return Err(Error::bad_input("Invalid due date format").field("duedate")),
-        },
-        Some(_) => return Err(Error::bad_input("Invalid due date format").field("duedate")),
-    }
-    match body.get("note") {
-        None | Some(Value::Null) => {}
-        Some(Value::String(s)) if !s.trim().is_empty() => {
-            patch.note = Some(s.trim().to_owned());
-            updated.push("note".to_owned());
-        }
-        Some(_) => return Err(Error::bad_input("Invalid note").field("note")),
-    }
-    if patch.is_empty() {
-        return Err(Error::bad_input("No valid fields to update"));
-    }
+    let body = json_body(req)?;
+    let consumer = authorized(cx, req, Permission::Update, "update tickets")?;
     let h = helpdesk(cx, &consumer);
-    let t = find(h.as_ref(), key).await?;
-    let t = h.update(&t.id, patch).await?;
-    Ok(plugin_response(
-        200,
-        format,
-        &UpdateResponse {
-            success: true,
-            message: "Ticket updated successfully".to_owned(),
-            ticket_id: WireId::new(&t.id),
-            number: t.number.clone(),
-            updated_fields: updated,
+    // The update endpoint looks tickets up by number only.
+    let t = find(h.as_ref(), number, false, "Ticket not found").await?;
+    let mut patch = TicketPatch::default();
+    let fields: [(&str, LookupKind, &str); 5] = [
+        ("departmentId", LookupKind::Departments, "Department"),
+        ("topicId", LookupKind::Topics, "Help Topic"),
+        ("statusId", LookupKind::Statuses, "Status"),
+        ("slaId", LookupKind::Slas, "SLA"),
+        ("staffId", LookupKind::Agents, "Staff member"),
+    ];
+    // Every field is checked before anything changes (the plugin applies them one by
+    // one and can stop half-way).
+    for (key, kind, label) in fields {
+        let Some(value) = body.get(key).filter(|v| !v.is_null()) else {
+            continue;
+        };
+        let Some(value) = name_or_id(value) else {
+            return Err(Error::bad_input(format!("Invalid {key}")).field(key));
+        };
+        let r = resolve(h.as_ref(), kind, label, &value).await?;
+        let slot = match key {
+            "departmentId" => &mut patch.department,
+            "topicId" => &mut patch.topic,
+            "statusId" => &mut patch.status,
+            "slaId" => &mut patch.sla,
+            _ => &mut patch.assignee,
+        };
+        *slot = Some(r);
+    }
+    match body.get("dueDate") {
+        None | Some(Value::Null) => {}
+        Some(v) => match v.as_str().and_then(parse_due_date) {
+            Some(d) => patch.due_at = Some(d),
+            None => {
+                return Err(Error::bad_input(
+                    "Invalid date format for dueDate. Expected ISO 8601 format \
+                     (e.g., \"2025-01-31\" or \"2025-01-31T17:30:00\")",
+                )
+                .field("dueDate"));
+            }
         },
-    ))
+    }
+    if let Some(note) = body.get("note").and_then(Value::as_str)
+        && !note.trim().is_empty()
+    {
+        patch.note = Some(note.to_owned());
+    }
+    let parent = match body.get("parentTicketNumber").filter(|v| !v.is_null()) {
+        None => None,
+        Some(v) => {
+            let key = name_or_id(v).unwrap_or_default();
+            let p = find(h.as_ref(), &key, false, "Parent ticket not found").await?;
+            if p.id == t.id {
+                return Err(Error::bad_input("Cannot link ticket to itself"));
+            }
+            if h.parent(&p.id).await.ok().flatten().is_some() {
+                return Err(Error::bad_input(
+                    "Parent ticket cannot be a child of another ticket",
+                ));
+            }
+            Some(p)
+        }
+    };
+    // Fields the plugin does not update (priority, subject, …) are ignored, as it does.
+    if !patch.is_empty() {
+        h.update(&t.id, patch).await?;
+    }
+    if let Some(p) = parent {
+        let current = known_parent(h.as_ref(), &t.id).await?;
+        if current.as_ref().is_none_or(|c| c.id != p.id) {
+            if let Some(old) = current {
+                h.unlink(&old.id, &t.id).await?;
+            }
+            h.link(&p.id, &t.id).await?;
+        }
+    }
+    Ok(number_text(&t.number))
 }
 
 async fn delete(
-    req: Request<Bytes>,
+    req: &Request<Bytes>,
     cx: &dyn GatewayContext,
-    key: &str,
-    format: OutFormat,
+    number: &str,
 ) -> Result<Response<Bytes>, Error> {
-    let consumer = authorize(cx, req.headers(), Permission::Delete)?;
+    let consumer = authorized(cx, req, Permission::Delete, "delete tickets")?;
     let h = helpdesk(cx, &consumer);
-    let t = find(h.as_ref(), key).await?;
+    let t = find(h.as_ref(), number, true, "Ticket not found").await?;
     // The plugin deletes for good: thread entries and all.
     h.delete(&t.id, DeleteMode::Purge).await?;
-    Ok(plugin_response(
-        200,
-        format,
-        &DeleteResponse {
-            success: true,
-            message: "Ticket deleted successfully".to_owned(),
-            ticket_id: WireId::new(&t.id),
-            number: t.number.clone(),
-        },
-    ))
+    Ok(number_text(&t.number))
 }
 
-fn search_query(query: &str) -> Result<Query, Error> {
+/// The first value of each query parameter, trimmed; empty ones dropped (`parseQueryParams`).
+fn params(req: &Request<Bytes>) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for (k, v) in query_pairs(req.uri().query().unwrap_or("")) {
+        let v = v.trim();
+        if !v.is_empty() {
+            out.entry(k).or_insert_with(|| v.to_owned());
+        }
+    }
+    out
+}
+
+/// A name or id matched against a look-up list; nothing when it matches nothing (the
+/// plugin then leaves the filter out).
+async fn lookup_filter(h: &dyn Helpdesk, kind: LookupKind, value: &str) -> Option<Reference> {
+    let items = h.lookup(kind).await.ok()?;
+    let last = value.rsplit(" / ").next().unwrap_or(value).trim();
+    items
+        .iter()
+        .find(|i| {
+            i.id == value || i.name.eq_ignore_ascii_case(value) || i.name.eq_ignore_ascii_case(last)
+        })
+        .map(|i| Reference {
+            id: Some(i.id.clone()),
+            name: Some(i.name.clone()),
+        })
+}
+
+/// The plugin's search parameters → a canonical query (`TicketService::searchTickets`).
+async fn search_query(h: &dyn Helpdesk, p: &BTreeMap<String, String>) -> Query {
     let mut q = Query {
         limit: DEFAULT_LIMIT,
         ..Query::default()
     };
-    for (k, v) in query_pairs(query) {
-        let v = v.trim().to_owned();
-        if v.is_empty() {
-            continue;
+    if let Some(text) = p.get("query") {
+        q.text = Some(text.clone());
+    }
+    if let Some(status) = p.get("status") {
+        // osTicket's one open status is every ticket still being worked on; ticketgate's
+        // store tells new, open and pending apart.
+        if status.eq_ignore_ascii_case("open") {
+            q.states = vec![State::New, State::Open, State::Pending];
+        } else {
+            q.status = lookup_filter(h, LookupKind::Statuses, status).await;
         }
-        let id = |name: &str| -> Result<Reference, Error> {
-            if v.bytes().all(|b| b.is_ascii_digit()) {
-                Ok(Reference::id(v.clone()))
+    }
+    if let Some(d) = p.get("department") {
+        q.department = lookup_filter(h, LookupKind::Departments, d).await;
+    }
+    q.limit = match p.get("limit").and_then(|l| l.parse::<i64>().ok()) {
+        Some(l) if l >= 1 => u32::try_from(l.min(i64::from(MAX_LIMIT))).unwrap_or(MAX_LIMIT),
+        _ => DEFAULT_LIMIT,
+    };
+    q.offset = p
+        .get("offset")
+        .and_then(|o| o.parse::<i64>().ok())
+        .map(|o| u32::try_from(o.max(0)).unwrap_or(u32::MAX))
+        .unwrap_or(0);
+    (q.sort, q.order) = match p.get("sort").map(String::as_str) {
+        Some("updated") => (SortField::Updated, SortOrder::Desc),
+        Some("number") => (SortField::Number, SortOrder::Asc),
+        _ => (SortField::Created, SortOrder::Desc),
+    };
+    q
+}
+
+async fn search(req: &Request<Bytes>, cx: &dyn GatewayContext) -> Result<Response<Bytes>, Error> {
+    let consumer = authorized(cx, req, Permission::Search, "search tickets")?;
+    let h = helpdesk(cx, &consumer);
+    let q = search_query(h.as_ref(), &params(req)).await;
+    let page = h.search(&q).await?;
+    let items: Vec<SearchItem> = page.items.iter().map(SearchItem::from_ticket).collect();
+    Ok(success(Format::Json, &items))
+}
+
+/// osTicket's "closed" state covers resolved and closed statuses.
+fn is_closed(t: &Ticket) -> bool {
+    matches!(t.status.state, State::Resolved | State::Closed)
+}
+
+/// The plugin counts every ticket one by one: so does this, a page at a time.
+async fn stats(req: &Request<Bytes>, cx: &dyn GatewayContext) -> Result<Response<Bytes>, Error> {
+    let consumer = authorized(cx, req, Permission::Stats, "read ticket statistics")?;
+    let h = helpdesk(cx, &consumer);
+    let mut out = StatsResponse::default();
+    let mut staff: BTreeMap<String, StaffStats> = BTreeMap::new();
+    // Newest first: the one order every helpdesk behind can page (a plugin-mode
+    // osTicket sorts by -created, -updated or number only).
+    let mut q = Query {
+        limit: MAX_LIMIT,
+        sort: SortField::Created,
+        order: SortOrder::Desc,
+        ..Query::default()
+    };
+    while q.offset < MAX_STATS_TICKETS {
+        let page = h.search(&q).await?;
+        let n = page.items.len();
+        for t in &page.items {
+            let closed = is_closed(t);
+            let overdue = crate::wire::is_overdue(t);
+            out.total += 1;
+            if closed {
+                out.closed += 1;
             } else {
-                Err(Error::bad_input(format!("Invalid {name} parameter")).field(name))
+                out.open += 1;
             }
-        };
-        match k.as_str() {
-            "query" => q.text = Some(v.clone()),
-            "status" => {
-                // osTicket has no "new": its stock "Open" is every ticket still active.
-                if v.eq_ignore_ascii_case("open") {
-                    q.states = vec![State::New, State::Open, State::Pending];
-                } else {
-                    q.status = Some(Reference::guess(&v));
+            out.overdue += u64::from(overdue);
+            let dept = t.department.as_ref().map(|d| d.label().to_owned());
+            if let Some(d) = &dept {
+                let c = out.by_department.entry(d.clone()).or_default();
+                c.total += 1;
+                c.open += u64::from(!closed);
+                c.closed += u64::from(closed);
+                c.overdue += u64::from(overdue);
+            }
+            if let Some(a) = &t.assignee {
+                let s = staff
+                    .entry(a.label().to_owned())
+                    .or_insert_with(|| StaffStats {
+                        staff_id: a.id.as_deref().map(WireId::new),
+                        staff_name: PersonName::full(a.label(), "full", false),
+                        ..StaffStats::default()
+                    });
+                s.total += 1;
+                if let Some(d) = dept {
+                    let c = s.departments.entry(d).or_default();
+                    c.open += u64::from(!closed);
+                    c.closed += u64::from(closed);
+                    c.overdue += u64::from(overdue);
                 }
             }
-            "departmentId" => q.department = Some(Reference::guess(&v)),
-            "topicId" => q.topic = Some(id("topicId")?),
-            "priorityId" => q.priority = Some(id("priorityId")?),
-            "staffId" => q.assignee = Some(Reference::guess(&v)),
-            "limit" => {
-                q.limit = v
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|l| (1..=MAX_LIMIT).contains(l))
-                    .ok_or_else(|| {
-                        Error::bad_input(format!("Invalid limit parameter (max: {MAX_LIMIT})"))
-                            .field("limit")
-                    })?;
-            }
-            "offset" => {
-                q.offset = v
-                    .parse()
-                    .map_err(|_| Error::bad_input("Invalid offset parameter").field("offset"))?;
-            }
-            "sortBy" => {
-                q.sort = SortField::parse(&v)
-                    .ok_or_else(|| Error::bad_input("Invalid sortBy parameter").field("sortBy"))?;
-            }
-            "sortOrder" => {
-                q.order = match v.to_ascii_lowercase().as_str() {
-                    "asc" => SortOrder::Asc,
-                    "desc" => SortOrder::Desc,
-                    _ => {
-                        return Err(
-                            Error::bad_input("Invalid sortOrder parameter").field("sortOrder")
-                        );
-                    }
-                };
-            }
-            _ => {}
         }
-    }
-    Ok(q)
-}
-
-async fn search(req: Request<Bytes>, cx: &dyn GatewayContext) -> Result<Response<Bytes>, Error> {
-    let consumer = authorize(cx, req.headers(), Permission::Search)?;
-    let q = search_query(req.uri().query().unwrap_or(""))?;
-    let page = helpdesk(cx, &consumer).search(&q).await?;
-    let tickets: Vec<SearchItem> = page.items.iter().map(SearchItem::from_ticket).collect();
-    Ok(plugin_response(
-        200,
-        OutFormat::Json,
-        &SearchResponse {
-            count: tickets.len() as u64,
-            total: page.total,
-            limit: q.limit,
-            offset: q.offset,
-            tickets,
-        },
-    ))
-}
-
-/// The window of a stats request, and its label.
-/// Decoded query pairs, kept for the filters applied after the statistics are read.
-type Pairs = Vec<(String, String)>;
-
-fn stats_window(query: &str) -> Result<(StatsQuery, DateRange, Pairs), Error> {
-    let pairs = query_pairs(query);
-    let get = |k: &str| {
-        pairs
-            .iter()
-            .find(|(pk, v)| pk == k && !v.trim().is_empty())
-            .map(|(_, v)| v.trim().to_owned())
-    };
-    let now = Utc::now();
-    let mut q = StatsQuery::default();
-    let mut label = "All time".to_owned();
-    if let Some(range) = get("dateRange") {
-        let (days, l) = match range.to_ascii_lowercase().as_str() {
-            "today" => (0, "Today"),
-            "week" => (7, "Last 7 days"),
-            "month" => (30, "Last 30 days"),
-            "year" => (365, "Last 365 days"),
-            "all" => (-1, "All time"),
-            _ => return Err(Error::bad_input("Invalid dateRange parameter").field("dateRange")),
-        };
-        label = l.to_owned();
-        q.since = match days {
-            -1 => None,
-            0 => now.date_naive().and_hms_opt(0, 0, 0).map(|d| d.and_utc()),
-            d => Some(now - Duration::days(d)),
-        };
-    }
-    let date = |k: &str| -> Result<Option<NaiveDate>, Error> {
-        match get(k) {
-            None => Ok(None),
-            Some(v) => NaiveDate::parse_from_str(&v, "%Y-%m-%d")
-                .map(Some)
-                .or_else(|_| parse_due_date(&v).map(|d| Some(d.date_naive())).ok_or(()))
-                .map_err(|_| Error::bad_input(format!("Invalid {k} parameter")).field(k)),
+        if n < q.limit as usize || u64::from(q.offset) + n as u64 >= page.total {
+            break;
         }
-    };
-    let start = date("startDate")?;
-    let end = date("endDate")?;
-    if start.is_some() || end.is_some() {
-        label = "Custom range".to_owned();
-        q.since = start
-            .and_then(|d| d.and_hms_opt(0, 0, 0))
-            .map(|d| d.and_utc());
-        // The end date is inclusive: the whole day counts.
-        q.until = end
-            .and_then(|d| d.succ_opt())
-            .and_then(|d| d.and_hms_opt(0, 0, 0))
-            .map(|d| d.and_utc());
+        q.offset += q.limit;
     }
-    let range = DateRange {
-        start: q.since.map(|d| d.format("%Y-%m-%d").to_string()),
-        end: Some(
-            end.map(|d| d.format("%Y-%m-%d").to_string())
-                .unwrap_or_else(|| now.format("%Y-%m-%d").to_string()),
-        ),
-        label,
-    };
-    Ok((q, range, pairs))
+    // Sorted by name, as the plugin sorts them.
+    out.by_staff = staff.into_values().collect();
+    Ok(success(Format::Json, &out))
 }
 
-/// A look-up list, or nothing when the upstream has none (ids are then left out).
-async fn lookup(h: &dyn Helpdesk, kind: LookupKind) -> Vec<LookupItem> {
-    h.lookup(kind).await.unwrap_or_default()
-}
-
-fn id_of(items: &[LookupItem], name: &str) -> Option<WireId> {
-    items
+async fn statuses(req: &Request<Bytes>, cx: &dyn GatewayContext) -> Result<Response<Bytes>, Error> {
+    let consumer = authorized(cx, req, Permission::Stats, "read ticket statistics")?;
+    let items: Vec<LookupItem> = helpdesk(cx, &consumer).lookup(LookupKind::Statuses).await?;
+    let list: Vec<StatusView> = items
         .iter()
-        .find(|i| i.name.eq_ignore_ascii_case(name))
-        .map(|i| WireId::new(&i.id))
-}
-
-async fn stats(req: Request<Bytes>, cx: &dyn GatewayContext) -> Result<Response<Bytes>, Error> {
-    let consumer = authorize(cx, req.headers(), Permission::Stats)?;
-    let (q, date_range, pairs) = stats_window(req.uri().query().unwrap_or(""))?;
-    let h = helpdesk(cx, &consumer);
-    let s = h.stats(&q).await?;
-    let departments = lookup(h.as_ref(), LookupKind::Departments).await;
-    let agents = lookup(h.as_ref(), LookupKind::Agents).await;
-    let statuses = lookup(h.as_ref(), LookupKind::Statuses).await;
-    let priorities = lookup(h.as_ref(), LookupKind::Priorities).await;
-    let filter = |k: &str| pairs.iter().find(|(pk, _)| pk == k).map(|(_, v)| v.trim());
-    // The canonical statistics have no per-department or per-agent window: those
-    // filters narrow the matching breakdown list.
-    let keep = |key: &str, items: &[LookupItem], name: &str| {
-        filter(key).is_none_or(|want| {
-            want.is_empty()
-                || name.eq_ignore_ascii_case(want)
-                || id_of(items, name).is_some_and(|id| id.to_string() == want)
-        })
-    };
-    let unassigned = s.by_assignee.get("(none)").copied().unwrap_or(0);
-    let global = GlobalStats {
-        total: s.total,
-        open: s.open,
-        closed: s.closed + s.resolved,
-        resolved: s.resolved,
-        archived: s.by_state.get("archived").copied().unwrap_or(0),
-        overdue: s.overdue,
-        assigned: s.total.saturating_sub(unassigned),
-        unassigned,
-    };
-    let body = StatsResponse {
-        global,
-        by_department: s
-            .by_department
-            .iter()
-            .filter(|(name, _)| name.as_str() != "(none)")
-            .filter(|(name, _)| keep("departmentId", &departments, name))
-            .map(|(name, n)| DepartmentStats {
-                department_id: id_of(&departments, name),
-                department_name: name.clone(),
-                total: *n,
-            })
-            .collect(),
-        by_staff: s
-            .by_assignee
-            .iter()
-            .filter(|(name, _)| name.as_str() != "(none)")
-            .filter(|(name, _)| keep("staffId", &agents, name))
-            .map(|(name, n)| StaffStats {
-                staff_id: id_of(&agents, name),
-                staff_name: name.clone(),
-                assigned: *n,
-            })
-            .collect(),
-        by_status: s
-            .by_status
-            .iter()
-            .map(|(name, n)| StatusCount {
-                status_id: id_of(&statuses, name),
-                status: name.clone(),
-                count: *n,
-            })
-            .collect(),
-        by_priority: s
-            .by_priority
-            .iter()
-            .filter(|(name, _)| name.as_str() != "(none)")
-            .map(|(name, n)| PriorityCount {
-                priority_id: id_of(&priorities, name),
-                priority: name.clone(),
-                count: *n,
-            })
-            .collect(),
-        date_range,
-    };
-    Ok(plugin_response(200, OutFormat::Json, &body))
-}
-
-async fn statuses(req: Request<Bytes>, cx: &dyn GatewayContext) -> Result<Response<Bytes>, Error> {
-    let consumer = authorize(cx, req.headers(), Permission::Stats)?;
-    let items = helpdesk(cx, &consumer).lookup(LookupKind::Statuses).await?;
-    let statuses = items
-        .iter()
-        .map(|i| {
-            let state = i.state.unwrap_or(State::Open);
-            let mut props = Map::new();
-            props.insert("state".to_owned(), Value::String(state.as_str().to_owned()));
-            StatusView {
-                id: WireId::new(&i.id),
-                name: i.name.clone(),
-                state: crate::wire::osticket_state(state).to_owned(),
-                properties: Value::Object(props),
-            }
+        .map(|i| StatusView {
+            id: WireId::new(&i.id),
+            name: i.name.clone(),
+            state: osticket_state(i.state.unwrap_or(State::Open)).to_owned(),
         })
         .collect();
-    Ok(plugin_response(
-        200,
-        OutFormat::Json,
-        &StatusesResponse { statuses },
-    ))
+    Ok(success(Format::Json, &list))
 }
 
-/// The subticket endpoints take internal ids: whole numbers only.
-fn ticket_id(key: &str) -> Result<&str, Error> {
-    if !key.is_empty() && key.len() <= 20 && key.bytes().all(|b| b.is_ascii_digit()) {
-        Ok(key)
-    } else {
-        Err(Error::bad_input("Invalid ticket ID"))
+/// A ticket's parent, or none where the helpdesk cannot say (a plugin-mode osTicket
+/// behind this face links subtickets but cannot read a parent back): the link is then
+/// left to the helpdesk's own rules.
+async fn known_parent(h: &dyn Helpdesk, id: &str) -> Result<Option<Ticket>, Error> {
+    match h.parent(id).await {
+        Ok(p) => Ok(p),
+        Err(e) if e.kind == ErrorKind::Unsupported => Ok(None),
+        Err(e) => Err(subticket_error(e)),
     }
 }
 
+/// The subticket endpoints refuse an empty number or `0` before anything else.
+fn subticket_number(number: &str) -> Result<&str, Error> {
+    if number.is_empty() || number == "0" {
+        Err(Error::bad_input("Invalid ticket number"))
+    } else {
+        Ok(number)
+    }
+}
+
+/// A helpdesk without subtickets is the plugin without the Subticket Manager plugin.
 fn subticket_error(e: Error) -> Error {
     match e.kind {
-        ErrorKind::Forbidden => Error::forbidden("API key not authorized for subticket operations"),
         ErrorKind::Unsupported => Error {
             message: "Subticket plugin not available".to_owned(),
             ..e
@@ -606,154 +668,110 @@ fn subticket_error(e: Error) -> Error {
     }
 }
 
-fn renamed_not_found(e: Error, message: &str) -> Error {
-    if is_not_found(&e) {
-        Error::not_found(message)
-    } else {
-        e
-    }
-}
-
 async fn parent(
-    req: Request<Bytes>,
+    req: &Request<Bytes>,
     cx: &dyn GatewayContext,
-    key: &str,
-    format: OutFormat,
+    number: &str,
+    format: Format,
 ) -> Result<Response<Bytes>, Error> {
-    let consumer = authorize(cx, req.headers(), Permission::Subtickets).map_err(subticket_error)?;
-    let id = ticket_id(key)?;
-    let p = helpdesk(cx, &consumer)
-        .parent(id)
-        .await
-        .map_err(|e| renamed_not_found(subticket_error(e), "Child ticket not found"))?;
-    Ok(plugin_response(
-        200,
+    let number = subticket_number(number)?;
+    let consumer = authorized(cx, req, Permission::Subtickets, "")?;
+    let h = helpdesk(cx, &consumer);
+    let child = find(h.as_ref(), number, false, "Child ticket not found").await?;
+    let p = h.parent(&child.id).await.map_err(subticket_error)?;
+    Ok(success(
         format,
         &ParentResponse {
-            parent: p.as_ref().map(|t| TicketBrief::long(t, false)),
+            parent: p.as_ref().map(TicketBrief::of),
         },
     ))
 }
 
 async fn children(
-    req: Request<Bytes>,
+    req: &Request<Bytes>,
     cx: &dyn GatewayContext,
-    key: &str,
-    format: OutFormat,
+    number: &str,
+    format: Format,
 ) -> Result<Response<Bytes>, Error> {
-    let consumer = authorize(cx, req.headers(), Permission::Subtickets).map_err(subticket_error)?;
-    let id = ticket_id(key)?;
-    let list = helpdesk(cx, &consumer)
-        .children(id)
-        .await
-        .map_err(|e| renamed_not_found(subticket_error(e), "Parent ticket not found"))?;
-    Ok(plugin_response(
-        200,
+    let number = subticket_number(number)?;
+    let consumer = authorized(cx, req, Permission::Subtickets, "")?;
+    let h = helpdesk(cx, &consumer);
+    let p = find(h.as_ref(), number, false, "Parent ticket not found").await?;
+    let list = h.children(&p.id).await.map_err(subticket_error)?;
+    Ok(success(
         format,
         &ChildrenResponse {
-            children: list.iter().map(|t| TicketBrief::long(t, true)).collect(),
+            children: list.iter().map(TicketBrief::of).collect(),
         },
     ))
 }
 
-/// An id field of a subticket request: a whole number, as a JSON number or string.
-fn id_field(map: &Map<String, Value>, key: &str) -> Option<String> {
-    match map.get(key)? {
-        Value::Number(n) if n.is_u64() && n.as_u64() != Some(0) => Some(n.to_string()),
-        Value::String(s) if ticket_id(s.trim()).is_ok() && s.trim() != "0" => {
-            Some(s.trim().to_owned())
-        }
-        _ => None,
+async fn link(
+    req: &Request<Bytes>,
+    cx: &dyn GatewayContext,
+    parent_number: &str,
+    format: Format,
+) -> Result<Response<Bytes>, Error> {
+    let body = json_body(req)?;
+    let child_number = body.get("childId").and_then(name_or_id).unwrap_or_default();
+    if child_number.is_empty() || child_number == "0" {
+        return Err(Error::bad_input("Missing childId in request body"));
     }
-}
-
-async fn link(req: Request<Bytes>, cx: &dyn GatewayContext) -> Result<Response<Bytes>, Error> {
-    let consumer = authorize(cx, req.headers(), Permission::Subtickets).map_err(subticket_error)?;
-    let body = json_object(&req)?;
-    let (Some(parent_id), Some(child_id)) =
-        (id_field(&body, "parent_id"), id_field(&body, "child_id"))
-    else {
-        return Err(Error::bad_input("Invalid parent_id or child_id"));
-    };
-    if parent_id == child_id {
-        return Err(Error::bad_input(
-            "Parent and child ticket cannot be the same",
-        ));
+    if parent_number == "0" {
+        return Err(Error::bad_input("Invalid parent ticket number"));
     }
+    if parent_number == child_number {
+        return Err(Error::bad_input("Cannot link ticket to itself"));
+    }
+    let consumer = authorized(cx, req, Permission::Subtickets, "")?;
     let h = helpdesk(cx, &consumer);
-    let parent = h
-        .get(&parent_id)
-        .await
-        .map_err(|e| renamed_not_found(subticket_error(e), "Parent ticket not found"))?;
-    let child = h
-        .get(&child_id)
-        .await
-        .map_err(|e| renamed_not_found(subticket_error(e), "Child ticket not found"))?;
-    if let Some(existing) = h.parent(&child.id).await.map_err(subticket_error)? {
-        return Err(Error::conflict(format!(
-            "Child ticket already has a parent (Ticket #{})",
-            existing.number
-        )));
-    }
-    // Walking up from the new parent must not reach the child.
-    let mut cursor = h.parent(&parent.id).await.map_err(subticket_error)?;
-    let mut depth = 0;
-    while let Some(up) = cursor {
-        if up.id == child.id || depth > MAX_CHAIN {
-            return Err(Error::conflict(
-                "Circular dependency detected: Cannot make parent a child of its descendant",
-            ));
-        }
-        cursor = h.parent(&up.id).await.map_err(subticket_error)?;
-        depth += 1;
+    let parent = find(h.as_ref(), parent_number, false, "Parent ticket not found").await?;
+    let child = find(h.as_ref(), &child_number, false, "Child ticket not found").await?;
+    // The plugin answers these two with 422, a status no canonical error kind carries.
+    let refused = match known_parent(h.as_ref(), &child.id).await? {
+        Some(p) if p.id == parent.id => Some("Subticket relationship already exists"),
+        Some(_) => Some("Child ticket already has a different parent"),
+        None => None,
+    };
+    if let Some(message) = refused {
+        return Ok(with_status(error(&Error::conflict(message)), 422));
     }
     h.link(&parent.id, &child.id)
         .await
         .map_err(subticket_error)?;
-    let parent = h.get(&parent.id).await.unwrap_or(parent);
-    let child = h.get(&child.id).await.unwrap_or(child);
-    Ok(plugin_response(
-        201,
-        OutFormat::Json,
+    Ok(success(
+        format,
         &LinkResponse {
             success: true,
             message: "Subticket relationship created successfully".to_owned(),
-            parent: TicketBrief::short(&parent),
-            child: TicketBrief::short(&child),
+            parent: TicketBrief::of(&parent),
+            child: TicketBrief::of(&child),
         },
     ))
 }
 
-async fn unlink(req: Request<Bytes>, cx: &dyn GatewayContext) -> Result<Response<Bytes>, Error> {
-    let consumer = authorize(cx, req.headers(), Permission::Subtickets).map_err(subticket_error)?;
-    let body = json_object(&req)?;
-    let Some(child_id) = id_field(&body, "child_id") else {
-        return Err(Error::bad_input("Invalid child_id"));
-    };
+async fn unlink(
+    req: &Request<Bytes>,
+    cx: &dyn GatewayContext,
+    number: &str,
+    format: Format,
+) -> Result<Response<Bytes>, Error> {
+    let number = subticket_number(number)?;
+    let consumer = authorized(cx, req, Permission::Subtickets, "")?;
     let h = helpdesk(cx, &consumer);
-    let child = h
-        .get(&child_id)
-        .await
-        .map_err(|e| renamed_not_found(subticket_error(e), "Child ticket not found"))?;
+    let child = find(h.as_ref(), number, false, "Child ticket not found").await?;
     let Some(parent) = h.parent(&child.id).await.map_err(subticket_error)? else {
-        return Err(Error::not_found("Ticket has no parent relationship"));
+        return Err(Error::not_found("Child has no parent to unlink"));
     };
     h.unlink(&parent.id, &child.id)
         .await
         .map_err(subticket_error)?;
-    let child = h.get(&child.id).await.unwrap_or(child);
-    Ok(plugin_response(
-        200,
-        OutFormat::Json,
+    Ok(success(
+        format,
         &UnlinkResponse {
             success: true,
             message: "Subticket relationship removed successfully".to_owned(),
-            child: TicketBrief::short(&child),
-            former_parent: TicketBrief {
-                ticket_id: WireId::new(&parent.id),
-                number: parent.number.clone(),
-                ..TicketBrief::default()
-            },
+            child: TicketBrief::of(&child),
         },
     ))
 }
@@ -763,34 +781,44 @@ mod tests {
     use super::*;
 
     #[test]
-    fn search_parameters() {
-        let q = search_query(
-            "query=login&status=Open&limit=50&offset=20&sortBy=priority&sortOrder=asc",
-        )
-        .unwrap();
-        assert_eq!(q.text.as_deref(), Some("login"));
-        assert_eq!(q.states, vec![State::New, State::Open, State::Pending]);
-        assert_eq!((q.limit, q.offset), (50, 20));
-        assert_eq!((q.sort, q.order), (SortField::Priority, SortOrder::Asc));
-        let e = search_query("limit=101").unwrap_err();
-        assert_eq!(e.message, "Invalid limit parameter (max: 100)");
-        assert!(search_query("sortOrder=sideways").is_err());
-        assert!(search_query("priorityId=High").is_err());
-        assert_eq!(search_query("").unwrap().limit, DEFAULT_LIMIT);
+    fn url_shapes() {
+        assert_eq!(
+            number_and_format(Some("123456.json")),
+            Some(("123456", Format::Json))
+        );
+        assert_eq!(
+            number_and_format(Some("123456.xml")),
+            Some(("123456", Format::Xml))
+        );
+        assert_eq!(number_and_format(Some("123456")), None);
+        assert_eq!(number_and_format(Some("1.2.json")), None);
+        assert_eq!(number_and_format(Some(".json")), None);
+        assert_eq!(number_and_format(None), None);
     }
 
     #[test]
-    fn stats_windows() {
-        let (q, r, _) = stats_window("startDate=2025-01-01&endDate=2025-03-31").unwrap();
-        assert_eq!(r.label, "Custom range");
+    fn errors_are_the_plugins() {
+        let r = error(&Error::not_found("Ticket not found"));
+        assert_eq!(r.status(), 404);
         assert_eq!(
-            q.until.unwrap().format("%Y-%m-%d").to_string(),
-            "2025-04-01"
+            r.body().as_ref(),
+            br#"{"error":true,"message":"Ticket not found"}"#
         );
-        assert!(stats_window("dateRange=decade").is_err());
+        let r = error(&Error::unauthorized("credentials are required"));
         assert_eq!(
-            stats_window("dateRange=all").unwrap().0,
-            StatsQuery::default()
+            (r.status().as_u16(), r.body().as_ref()),
+            (401, &b"Valid API key required"[..])
         );
+        let r = error(&Error::forbidden("API key not authorized to read tickets"));
+        assert_eq!(r.status(), 401);
+        let r = error(&Error::forbidden(
+            "API key not authorized for subticket operations",
+        ));
+        assert_eq!(r.status(), 403);
+        let r = error(&Error::forbidden("elsewhere").field("network"));
+        assert_eq!(r.status(), 401);
+        assert_eq!(r.body().as_ref(), b"Valid API key required");
+        let r = error(&Error::internal("secret detail"));
+        assert!(!String::from_utf8_lossy(r.body()).contains("secret"));
     }
 }
