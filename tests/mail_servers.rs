@@ -4,8 +4,8 @@
 //! applied exactly as written, so the README cannot drift from what is tested.
 //!
 //! Through each mail server: a new message, a reply, an auto-reply, headerless binary
-//! junk, a message while the data directory is read-only, and one while the
-//! configuration has a mistake. Checked: the mail server's own verdict (its log), the
+//! junk, a denied sender, a message while the data directory is read-only, and one
+//! while the configuration has a mistake. Checked: the mail server's own verdict (its log), the
 //! tickets (a `ticketgate serve` on the same data directory, as the pipe's user), and
 //! the text of every bounce (the customer's mailbox).
 //!
@@ -191,6 +191,24 @@ async fn deliver_the_cases(mta: &dyn MailServer) {
     let verdict = mta.send(&junk);
     assert_eq!(verdict.status, Status::Bounced, "junk: {verdict:?}");
 
+    // A denied sender (by the From address, here one added to `mail.deny_senders`):
+    // bounced (77) with a line that names the address and not the list.
+    sh(&format!(
+        "sed -i 's/^own_addresses = \\[\\]/own_addresses = []\\ndeny_senders = [\"@spam.example\"]/' {CONFIG} \
+         && grep -q '^deny_senders' {CONFIG}"
+    ));
+    let denied = format!(
+        "From: Spammer <offers@spam.example>\nTo: {HELPDESK}\nSubject: Cheap printers ({tag})\n\
+         Message-ID: <denied-{tag}@spam.example>\n\nBuy now.\n"
+    );
+    let verdict = mta.send(denied.as_bytes());
+    assert_eq!(
+        verdict.status,
+        Status::Bounced,
+        "denied sender: {verdict:?}"
+    );
+    sh(&format!("sed -i '/^deny_senders/d' {CONFIG}"));
+
     // The data directory read-only for the pipe's user: deferred, not bounced; once it
     // is writable again and the queue is flushed, delivered exactly once.
     sh(&format!("chmod -R a-w {DATA_DIR}"));
@@ -263,7 +281,7 @@ async fn deliver_the_cases(mta: &dyn MailServer) {
     assert_eq!(
         tickets.len(),
         3,
-        "no ticket for the auto-reply, the reply or the junk: {subjects:?}"
+        "no ticket for the auto-reply, the reply, the junk or the denied sender: {subjects:?}"
     );
     let first = tickets
         .iter()
@@ -293,17 +311,27 @@ async fn deliver_the_cases(mta: &dyn MailServer) {
     );
     drop(serve);
 
-    // Exactly one bounce reached the customer, the junk's, with ticketgate's one line
-    // and no log line of it.
-    let mailbox = wait_for_file_containing(MAILBOX, "ticketgate: ", Duration::from_secs(60));
+    // Exactly two bounces reached the customer, the junk's and the denied sender's,
+    // each with ticketgate's one line and no log line of it.
+    let mailbox = wait_for_file_containing(
+        MAILBOX,
+        "does not accept mail from",
+        Duration::from_secs(60),
+    );
     let bounces = mailbox.lines().filter(|l| l.starts_with("From ")).count();
-    assert_eq!(bounces, 1, "one bounce, the junk's:\n{mailbox}");
+    assert_eq!(bounces, 2, "two bounces:\n{mailbox}");
     // Mail servers fold long lines of a bounce.
     let unfolded = mailbox.split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(
         unfolded.contains("ticketgate: the message has no text to open a ticket with"),
         "{mailbox}"
     );
+    assert!(
+        unfolded
+            .contains("ticketgate: this helpdesk does not accept mail from offers@spam.example"),
+        "{mailbox}"
+    );
+    assert!(!unfolded.contains("deny_senders"), "{mailbox}");
     for leak in ["INFO", "WARN", "ERROR", "ticketgate::"] {
         assert!(
             !mailbox.contains(leak),
