@@ -14,15 +14,31 @@ const DEMO: &str = "Bearer demo-key";
 
 /// Pipe `message` into `ticketgate pipe`; returns (exit code, stdout, stderr).
 fn pipe(dir: &Path, message: &str) -> (i32, String, String) {
-    let mut child = Command::new(support::binary())
-        .arg("pipe")
-        .arg("--config")
-        .arg(dir.join("gateway.toml"))
+    pipe_with(dir, message, &["--consumer", "demo"], &[])
+}
+
+/// Pipe `message` into `ticketgate pipe --config DIR/gateway.toml --data-dir DIR/data`
+/// with more arguments and environment variables, as a mail server runs it: the log
+/// level left at its default (info), so a log line on stderr would show.
+fn pipe_with(
+    dir: &Path,
+    message: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (i32, String, String) {
+    let mut command = Command::new(support::binary());
+    command.arg("pipe");
+    if !args.contains(&"--config") {
+        command.arg("--config").arg(dir.join("gateway.toml"));
+    }
+    let mut child = command
         .arg("--data-dir")
         .arg(dir.join("data"))
-        .arg("--consumer")
-        .arg("demo")
-        .env("TICKETGATE_LOG", "warn")
+        .args(args)
+        .env_remove("TICKETGATE_LOG")
+        .env_remove("RECIPIENT")
+        .env_remove("ORIGINAL_RECIPIENT")
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -40,6 +56,16 @@ fn pipe(dir: &Path, message: &str) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// What a mail server puts in its log or a bounce: exactly one line, ticketgate's own,
+/// and no log line.
+fn assert_one_clean_line(err: &str) {
+    assert_eq!(err.lines().count(), 1, "one line on stderr: {err:?}");
+    assert!(err.starts_with("ticketgate: "), "{err:?}");
+    for noise in ["INFO", "WARN", "ERROR", "ticketgate::", "\u{1b}"] {
+        assert!(!err.contains(noise), "no log output on stderr: {err:?}");
+    }
 }
 
 fn new_message(message_id: &str) -> String {
@@ -143,16 +169,21 @@ async fn new_mail_reply_duplicate_and_auto_reply_through_the_pipe() {
     assert!(out.starts_with("created ticket"), "{out}");
     assert_eq!(search(&g).await.len(), 2);
 
-    // An auto-reply: nothing created, exit 65 with the reason on stderr.
+    // An auto-reply: nothing created, and no bounce either (RFC 3834: automatic mail
+    // is never answered): exit 0, discarded, the reason on stdout and in the log.
     let auto = "From: bob@example.com\nSubject: Out of office\nAuto-Submitted: auto-replied\nMessage-ID: <oof@mail.example>\n\nI am away.\n";
-    let (code, _, err) = pipe(&g.dir, auto);
-    assert_eq!(code, 65);
-    assert!(err.contains("auto"), "{err}");
-    // A bounce, by its empty Return-Path and daemon sender.
+    let (code, out, err) = pipe(&g.dir, auto);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("not a ticket, discarded: "), "{out}");
+    assert!(out.contains("auto"), "{out}");
+    assert_eq!(err, "");
+    // A bounce, by its empty Return-Path and daemon sender: discarded too.
     let bounce = "Return-Path: <>\nFrom: MAILER-DAEMON@mx.example\nSubject: Undelivered Mail\nMessage-ID: <bounce@mx.example>\n\nThe mail could not be delivered.\n";
-    assert_eq!(pipe(&g.dir, bounce).0, 65);
-    // Garbage that is not a message at all.
-    assert_eq!(pipe(&g.dir, "\u{1}\u{2} not a mail\n").0, 65);
+    assert_eq!(pipe(&g.dir, bounce).0, 0);
+    // Garbage that is not a message at all: bounced (65) with one line.
+    let (code, _, err) = pipe(&g.dir, "\u{1}\u{2} not a mail\n");
+    assert_eq!(code, 65);
+    assert_one_clean_line(&err);
     assert_eq!(search(&g).await.len(), 2, "noise created nothing");
 
     // The same messages over HTTP: the canonical API's message/rfc822.
@@ -187,7 +218,156 @@ async fn a_denied_sender_exits_77() {
         "From: x@spam.example\nSubject: hi\nMessage-ID: <s@spam.example>\n\nbuy\n",
     );
     assert_eq!(code, 77, "{err}");
+    assert_one_clean_line(&err);
+    // The sender learns that it is refused, not how the helpdesk's lists are made.
+    assert!(
+        err.contains("does not accept mail from x@spam.example"),
+        "{err}"
+    );
+    assert!(!err.contains("deny_senders"), "{err}");
     assert!(search(&g).await.is_empty());
+}
+
+/// Binary junk a mail server wrapped in From, Date and Message-ID has no text a person
+/// wrote: refused (65, a bounce with one line), no ticket. Escape sequences and control
+/// characters in a real message are cleaned out of its ticket.
+#[tokio::test]
+async fn junk_is_refused_and_bodies_are_cleaned() {
+    let g = Gateway::start(&canonical_config(""));
+    let mut junk = b"From: root@mta.example\r\nDate: Thu, 26 Nov 2026 09:00:00 +0000\r\nMessage-ID: <junk@mta.example>\r\n\r\n".to_vec();
+    let mut x: u32 = 7;
+    for _ in 0..2000 {
+        x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+        junk.push((x >> 16) as u8);
+    }
+    junk.extend_from_slice(b"\x1b[31mALERT\x1b[0m\x00\x07");
+    let mut child = Command::new(support::binary())
+        .args(["pipe", "--consumer", "demo", "--config"])
+        .arg(g.dir.join("gateway.toml"))
+        .arg("--data-dir")
+        .arg(g.dir.join("data"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&junk).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(65), "{err}");
+    assert_one_clean_line(&err);
+    assert!(err.contains("no text"), "{err}");
+    assert!(search(&g).await.is_empty());
+
+    let coloured = "From: ann@example.com\nSubject: Build \u{1b}[1mfailed\u{1b}[0m\nMessage-ID: <ansi@mail.example>\n\n\u{1b}[31mERROR\u{1b}[0m: disk full\u{7}\u{0}\non host1.\n";
+    let (code, out, err) = pipe(&g.dir, coloured);
+    assert_eq!(code, 0, "{out} {err}");
+    let tickets = search(&g).await;
+    assert_eq!(tickets.len(), 1);
+    assert_eq!(tickets[0]["subject"], "Build failed");
+    let t = get(&g, tickets[0]["id"].as_str().unwrap()).await;
+    assert_eq!(t["body"]["content"], "ERROR: disk full\non host1.");
+}
+
+/// The helpdesk's own address — the envelope recipient the mail server passes, or one
+/// of `mail.own_addresses` — is where the customer wrote to, never a cc.
+#[tokio::test]
+async fn the_helpdesks_own_address_is_not_a_cc() {
+    let g = Gateway::start(&canonical_config(
+        "[mail]\nown_addresses = [\"Help@Desk.example\"]\n",
+    ));
+    let message = "From: ann@example.com\n\
+                   To: Support <support@helpdesk.example>, help@desk.example\n\
+                   Cc: Carol <carol@example.org>, alias@helpdesk.example\n\
+                   Subject: Printer\n\
+                   Message-ID: <cc@mail.example>\n\
+                   \n\
+                   It jams.\n";
+    // Postfix's local(8) and Exim put the recipient in RECIPIENT; pipe(8) passes it as
+    // an argument.
+    let (code, out, err) = pipe_with(
+        &g.dir,
+        message,
+        &["--consumer", "demo", "--recipient=alias@helpdesk.example"],
+        &[("RECIPIENT", "support@helpdesk.example")],
+    );
+    assert_eq!(code, 0, "{out} {err}");
+    let tickets = search(&g).await;
+    let t = get(&g, tickets[0]["id"].as_str().unwrap()).await;
+    let cc: Vec<&str> = t["cc"]
+        .as_array()
+        .expect("cc")
+        .iter()
+        .filter_map(|c| c["email"].as_str())
+        .collect();
+    assert_eq!(cc, ["carol@example.org"], "{t}");
+}
+
+/// A configuration mistake holds the mail (75: Postfix and Exim keep it and retry)
+/// instead of bouncing it to the customer, with one line for the mail server's log and
+/// no secret from the file in it.
+#[tokio::test]
+async fn configuration_mistakes_hold_the_mail() {
+    let g = Gateway::start(&canonical_config(""));
+    let message = new_message("held@mail.example");
+
+    let (code, _, err) = pipe_with(&g.dir, &message, &["--consumer", "nobody-here"], &[]);
+    assert_eq!(code, 75, "a missing consumer: {err}");
+    assert_one_clean_line(&err);
+    assert!(err.contains("nobody-here"), "{err}");
+
+    let (code, _, err) = pipe_with(&g.dir, &message, &[], &[]);
+    assert_eq!(code, 75, "no consumer at all: {err}");
+    assert_one_clean_line(&err);
+
+    let broken = g.dir.join("broken.toml");
+    std::fs::write(
+        &broken,
+        "[[consumers]]\nname = \"mail\"\nbearer_key = \"s3cret-value\npermissions = [\"create\"]\n",
+    )
+    .unwrap();
+    let (code, _, err) = pipe_with(
+        &g.dir,
+        &message,
+        &["--consumer", "mail", "--config", broken.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(code, 75, "an invalid file: {err}");
+    assert_one_clean_line(&err);
+    assert!(!err.contains("s3cret"), "no line of the file: {err}");
+
+    let missing = g.dir.join("missing.toml");
+    let (code, _, err) = pipe_with(
+        &g.dir,
+        &message,
+        &["--consumer", "demo", "--config", missing.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(code, 75, "an unreadable file: {err}");
+    assert_one_clean_line(&err);
+
+    let reader = pipe_with(&g.dir, &message, &["--consumer", "reader"], &[]);
+    assert_eq!(reader.0, 75, "a consumer without create: {}", reader.2);
+
+    // A mistyped option in the mail server's command line is a configuration mistake too.
+    let (code, _, err) = pipe_with(
+        &g.dir,
+        &message,
+        &["--consumer", "demo", "--recipent=x"],
+        &[],
+    );
+    assert_eq!(code, 75, "a bad option: {err}");
+    assert_one_clean_line(&err);
+
+    assert!(search(&g).await.is_empty(), "nothing was delivered");
+    // Once the mistake is fixed, the retry delivers it, once.
+    let (code, out, err) = pipe(&g.dir, &message);
+    assert_eq!(code, 0, "{out} {err}");
+    assert_eq!(search(&g).await.len(), 1);
+    // The verdicts are in the pipe's log, not on stderr.
+    let log = std::fs::read_to_string(g.dir.join("data/pipe.log")).expect("pipe.log");
+    assert!(log.contains("configuration error"), "{log}");
+    assert!(log.contains("ticket created"), "{log}");
 }
 
 /// With the upstream down, a new message is queued durably (exit 0) and delivered

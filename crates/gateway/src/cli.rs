@@ -68,15 +68,22 @@ pub enum Command {
     },
     /// Deliver one email message read from standard input (for a mail server's pipe).
     ///
-    /// Exit status per sysexits: 0 delivered or durably queued, 65 unreadable or
-    /// not a ticket (auto-reply, bounce…), 75 temporary failure (the mail server
-    /// retries), 77 sender or consumer refused, 78 configuration error.
+    /// Exit status per sysexits, as Postfix and Exim act on it: 0 delivered, durably
+    /// queued, a duplicate, or automatic mail (auto-reply, bounce, list) discarded;
+    /// 65 unreadable or no text (bounced); 77 sender refused (bounced); 75 anything
+    /// else, configuration mistakes included (the mail server keeps the message and
+    /// retries). On failure, one line on stderr; the log goes to `pipe.log_file`.
     Pipe {
         #[command(flatten)]
         common: Common,
         /// The consumer the message is delivered as (default: `pipe.consumer`).
         #[arg(long)]
         consumer: Option<String>,
+        /// An envelope recipient: one of the helpdesk's own addresses, never kept as a
+        /// cc (repeatable; `RECIPIENT` and `ORIGINAL_RECIPIENT` in the environment count
+        /// too).
+        #[arg(long = "recipient", value_name = "ADDRESS")]
+        recipients: Vec<String>,
     },
     /// Print a TicketsApi bearer token (HS256) for a consumer, signed with
     /// `dialects.ticketsapi.jwt.hs256_secret`.
@@ -120,6 +127,33 @@ pub enum OutboxAction {
     Drop { tracking_id: String },
 }
 
+/// The command line, parsed. A mistake in it exits 2, as usual, except under `pipe`:
+/// a mail server bounces on 2, and a mistyped option in its transport is the operator's
+/// to fix, so the message is held (75) instead.
+pub fn parse_args() -> Result<Cli, ExitCode> {
+    match Cli::try_parse() {
+        Ok(cli) => Ok(cli),
+        Err(e) => {
+            let is_pipe = std::env::args().nth(1).is_some_and(|a| a == "pipe");
+            let informational = matches!(
+                e.kind(),
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
+            );
+            if is_pipe && !informational {
+                let first = e.to_string();
+                let first = first.lines().next().unwrap_or_default();
+                let first = first.strip_prefix("error: ").unwrap_or(first);
+                Err(refuse(
+                    exit::TEMPFAIL,
+                    format!("configuration error, the message is kept and retried: {first}"),
+                ))
+            } else {
+                e.exit()
+            }
+        }
+    }
+}
+
 pub fn load(common: &Common) -> Result<Config, String> {
     let mut config = Config::load(&common.config).map_err(|e| e.to_string())?;
     if let Some(dir) = &common.data_dir {
@@ -159,12 +193,16 @@ pub fn run(cli: Cli) -> ExitCode {
             ttl,
         } => token(&common, &consumer, ttl),
         Command::Outbox { common, action } => runtime().block_on(outbox(common, action)),
-        Command::Pipe { common, consumer } => {
+        Command::Pipe {
+            common,
+            consumer,
+            recipients,
+        } => {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .expect("a tokio runtime can be built");
-            rt.block_on(pipe(common, consumer))
+            rt.block_on(pipe(common, consumer, recipients))
         }
     }
 }
@@ -375,20 +413,38 @@ async fn signals(
     let _ = tx.send(true);
 }
 
-async fn pipe(common: Common, consumer: Option<String>) -> ExitCode {
+/// `ticketgate pipe`, as a mail server runs it: the message on stdin, the verdict in
+/// the exit status (see [`mail_exit`]), one line on stderr when the message is not
+/// delivered, and everything else in the pipe log.
+async fn pipe(common: Common, consumer: Option<String>, recipients: Vec<String>) -> ExitCode {
     use std::io::Read as _;
-    use ticketgate_model::{ErrorKind, Ingested, Permission};
+    use ticketgate_model::{Ingested, Permission};
+    // Postfix and Exim bounce on any status they do not know as temporary, a panic's
+    // 101 included: a fault of ours must hold the message, not return it.
+    std::panic::set_hook(Box::new(|info| {
+        tracing::error!(%info, "ticketgate pipe panicked");
+        eprintln!("ticketgate: internal error; the message is kept and retried");
+        std::process::exit(i32::from(exit::TEMPFAIL));
+    }));
     let config = match load(&common) {
         Ok(c) => c,
-        Err(e) => return fail(exit::CONFIG, e),
+        // Held, never bounced: the operator fixes the file and the queue flushes.
+        Err(e) => return held_for_config(e),
     };
-    init_logging(config.server.log_format == "json");
+    init_pipe_logging(&config);
     let Some(name) = consumer.or_else(|| config.pipe.consumer.clone()) else {
-        return fail(
-            exit::CONFIG,
-            "no consumer for piped mail: pass --consumer or set pipe.consumer",
-        );
+        return held_for_config("no consumer for piped mail: pass --consumer or set pipe.consumer");
     };
+    let mut recipients = recipients;
+    // Postfix's local(8) (aliases) and Exim's pipe transport put the envelope recipient
+    // in the environment; master.cf's pipe(8) passes it as --recipient=${recipient}.
+    for var in ["RECIPIENT", "ORIGINAL_RECIPIENT"] {
+        if let Ok(r) = std::env::var(var)
+            && !r.trim().is_empty()
+        {
+            recipients.push(r);
+        }
+    }
     let limit = config.limits.email_bytes;
     let mut raw = Vec::new();
     let read = std::io::stdin()
@@ -396,56 +452,160 @@ async fn pipe(common: Common, consumer: Option<String>) -> ExitCode {
         .take(limit as u64 + 1)
         .read_to_end(&mut raw);
     if let Err(e) = read {
-        return fail(exit::TEMPFAIL, format!("cannot read the message: {e}"));
+        tracing::warn!(error = %e, "cannot read the message from standard input");
+        return refuse(exit::TEMPFAIL, format!("cannot read the message: {e}"));
     }
     if raw.len() > limit {
-        return fail(
+        tracing::info!(limit, "mail larger than limits.email_bytes refused");
+        return refuse(
             exit::DATAERR,
-            format!("the message is larger than {limit} bytes"),
+            format!("the message is larger than the {limit} bytes this helpdesk accepts"),
         );
     }
     let gateway = match Gateway::build(config) {
         Ok(g) => g,
-        Err(e) => return fail(exit::TEMPFAIL, e),
+        Err(e) => {
+            tracing::error!(error = %e, "the gateway cannot start: mail held");
+            return refuse(exit::TEMPFAIL, one_line(&e.to_string()));
+        }
     };
     let consumers = gateway.consumers();
     let Some(entry) = consumers.entry(&name) else {
-        return fail(exit::CONFIG, format!("consumer {name:?} is not defined"));
+        return held_for_config(format!("consumer {name:?} is not defined"));
     };
     if !entry.consumer.permissions.has(Permission::Create) {
-        return fail(
-            exit::NOPERM,
-            format!("consumer {name:?} lacks the create permission"),
-        );
+        return held_for_config(format!("consumer {name:?} lacks the create permission"));
     }
     let consumer = entry.consumer.clone();
-    match crate::email::ingest(&gateway, &consumer, &raw).await {
-        Ok(Ingested::Created(t)) => println!("created ticket {}", t.number),
+    let outcome = crate::email::ingest_for(&gateway, &consumer, &raw, &recipients).await;
+    let code = match &outcome {
+        Ok(Ingested::Created(t)) => {
+            tracing::info!(ticket = %t.number, "mail delivered: ticket created");
+            println!("created ticket {}", t.number);
+            exit::OK
+        }
         Ok(Ingested::Replied { ticket, .. }) => {
-            println!("added a reply to ticket {}", ticket.number)
+            tracing::info!(ticket = %ticket.number, "mail delivered: reply added");
+            println!("added a reply to ticket {}", ticket.number);
+            exit::OK
         }
         Ok(Ingested::Duplicate { ticket_id, .. }) => {
-            println!("already delivered (ticket {ticket_id})")
+            tracing::info!(ticket = %ticket_id, "mail already delivered");
+            println!("already delivered (ticket {ticket_id})");
+            exit::OK
         }
         Ok(Ingested::Queued { tracking_id }) => {
-            println!("queued for delivery as {tracking_id} (the upstream is unavailable)")
+            tracing::info!(%tracking_id, "mail queued in the outbox");
+            println!("queued for delivery as {tracking_id} (the upstream is unavailable)");
+            exit::OK
         }
+        // RFC 3834: automatic mail is never answered, and a bounce is an answer. It is
+        // accepted and discarded; `ingest` logged and counted it.
         Ok(Ingested::Ignored { reason }) => {
-            return fail(exit::DATAERR, format!("not a ticket: {reason}"));
+            println!("not a ticket, discarded: {reason}");
+            exit::OK
         }
-        Err(e) => {
-            let code = match e.kind {
-                ErrorKind::Unauthorized | ErrorKind::Forbidden => exit::NOPERM,
-                ErrorKind::BadInput
-                | ErrorKind::PayloadTooLarge
-                | ErrorKind::UnsupportedMediaType => exit::DATAERR,
-                ErrorKind::Unsupported => exit::UNAVAILABLE,
-                _ => exit::TEMPFAIL,
-            };
-            return fail(code, e);
-        }
+        Err(e) => mail_exit(e),
+    };
+    if let Err(e) = &outcome {
+        tracing::info!(code, error = %e, "mail not delivered");
+        return refuse(code, one_line(&e.to_string()));
     }
-    ExitCode::from(exit::OK)
+    ExitCode::from(code)
+}
+
+/// The exit status for a message that was not delivered.
+///
+/// A mail server bounces on every status but the temporary ones (Postfix: 71 and 75,
+/// `global/sys_exits.c`; Exim: those in the transport's `temp_errors`, 75 in the README's
+/// recipe), so only the sender's own mistakes bounce: a message that cannot be read or
+/// has no text (65), a denied sender (77). Everything else — the helpdesk down without
+/// an outbox, the data directory read-only, a credential refused upstream, a consumer
+/// routed to an upstream that cannot create — is ours to fix, and holds the message
+/// (75) until it is fixed.
+fn mail_exit(e: &ticketgate_model::Error) -> u8 {
+    use ticketgate_model::ErrorKind;
+    match e.kind {
+        ErrorKind::BadInput | ErrorKind::PayloadTooLarge | ErrorKind::UnsupportedMediaType => {
+            exit::DATAERR
+        }
+        ErrorKind::Forbidden if e.field.as_deref() == Some(crate::email::SENDER_FIELD) => {
+            exit::NOPERM
+        }
+        _ => exit::TEMPFAIL,
+    }
+}
+
+/// A configuration mistake: logged where it can be, one line for the mail server's log,
+/// and the message held (75) so nothing is lost while the operator fixes it.
+fn held_for_config(message: impl std::fmt::Display) -> ExitCode {
+    let message = one_line(&message.to_string());
+    tracing::error!(error = %message, "configuration error: mail held for a retry");
+    refuse(
+        exit::TEMPFAIL,
+        format!("configuration error, the message is kept and retried: {message}"),
+    )
+}
+
+/// The one line a mail server puts in its log (and, for a bounce, in the bounce).
+fn refuse(code: u8, message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("ticketgate: {}", one_line(&message.to_string()));
+    ExitCode::from(code)
+}
+
+/// One line, without the source excerpt a TOML parse error shows (it may be a line of
+/// the configuration holding a key), at most 300 characters.
+fn one_line(message: &str) -> String {
+    let is_excerpt = |line: &str| {
+        let t = line.trim_start();
+        t.starts_with('|')
+            || t.split_once(" |")
+                .is_some_and(|(n, _)| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+    };
+    let joined = message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !is_excerpt(l))
+        .collect::<Vec<_>>()
+        .join(": ");
+    let clean: String = joined
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    match clean.char_indices().nth(300) {
+        Some((at, _)) => format!("{}…", &clean[..at]),
+        None => clean,
+    }
+}
+
+/// The pipe's log: appended to `pipe.log_file` (default `pipe.log` in the data
+/// directory) at the level `TICKETGATE_LOG` sets, never to stderr. When the file cannot
+/// be opened (a read-only data directory), there is no log; the verdict on stderr still
+/// says what went wrong.
+fn init_pipe_logging(config: &Config) {
+    let path = config.pipe.log_path(&config.server.data_dir);
+    // The first message may arrive before anything made the data directory.
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let Ok(file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+    else {
+        return;
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TICKETGATE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(std::sync::Mutex::new(file));
+    let _ = if config.server.log_format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 async fn outbox(common: Common, action: OutboxAction) -> ExitCode {

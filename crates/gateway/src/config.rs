@@ -50,11 +50,26 @@ pub struct Config {
     pub mail: ticketgate_mail::MailConfig,
 }
 
-/// `ticketgate pipe`: the consumer that mail piped in by the local mail server acts as.
+/// `ticketgate pipe`: the consumer that mail piped in by the local mail server acts as,
+/// and where its log goes (its standard error is read by the mail server, and may end up
+/// in a bounce to the sender, so it carries one line for the sender and nothing else).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PipeConfig {
     pub consumer: Option<String>,
+    /// The log file, appended to (default `pipe.log` in the data directory; a relative
+    /// path is relative to the data directory).
+    pub log_file: Option<PathBuf>,
+}
+
+impl PipeConfig {
+    /// The log file for a data directory.
+    pub fn log_path(&self, data_dir: &Path) -> PathBuf {
+        match &self.log_file {
+            Some(f) => data_dir.join(f),
+            None => data_dir.join("pipe.log"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -656,6 +671,25 @@ impl Config {
                 out.push(format!(
                     "consumer {:?} has a demo key and is reachable from beyond loopback: restrict its networks or change its keys",
                     c.name
+                ));
+            }
+        }
+        // Piped mail has no network peer: the consumer it acts as needs no HTTP
+        // credential, and one usable from beyond loopback would let anyone who learns it
+        // act as the mail server.
+        if let Some(pipe) = self.pipe.consumer.as_deref()
+            && let Some(c) = self.consumers.iter().find(|c| c.name == pipe)
+        {
+            let has_http_credential = [&c.bearer_key, &c.osticket_key, &c.itsmng_user_token]
+                .into_iter()
+                .any(Option::is_some)
+                || c.jwt_subject.is_some()
+                || c.itsmng_login.is_some();
+            let loopback_only =
+                !c.networks.is_empty() && c.networks.iter().all(Cidr::is_loopback_only);
+            if has_http_credential && !loopback_only {
+                out.push(format!(
+                    "consumer {pipe:?} (pipe.consumer) has an HTTP credential and is reachable from beyond loopback: piped mail needs no credential, remove it or restrict its networks"
                 ));
             }
         }

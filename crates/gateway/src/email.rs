@@ -5,7 +5,9 @@
 //! 1. parse (the mail crate), within the configured bounds;
 //! 2. noise — auto-replies, bounces, list traffic, mail daemons — is ignored and
 //!    counted, never answered, so no mail loop can start here; a denied sender is
-//!    refused;
+//!    refused, and so is a message with no text a person wrote (no body left after
+//!    cleaning, no subject, no attachment); the helpdesk's own addresses are dropped
+//!    from the cc;
 //! 3. a message delivered before (same Message-ID, or same digest) is a duplicate;
 //! 4. threading: the ticket number in the subject tag, then In-Reply-To / References
 //!    against the Message-IDs the gateway has seen. A reply from the requester or a cc
@@ -25,9 +27,23 @@ use ticketgate_store::{Enqueue, MailRecord, OutboxKind};
 
 use crate::upstream::Shielded;
 
+/// The `field` of the error that refuses a denied sender.
+pub const SENDER_FIELD: &str = "from";
+
 pub async fn ingest(gateway: &Gateway, consumer: &Consumer, raw: &[u8]) -> Result<Ingested> {
+    ingest_for(gateway, consumer, raw, &[]).await
+}
+
+/// [`ingest`] for a message a mail server delivered to `recipients` (the envelope
+/// recipients: the helpdesk's own addresses, like `mail.own_addresses`).
+pub async fn ingest_for(
+    gateway: &Gateway,
+    consumer: &Consumer,
+    raw: &[u8],
+    recipients: &[String],
+) -> Result<Ingested> {
     let config = gateway.config();
-    let parsed = ticketgate_mail::parse(raw, &config.mail).map_err(mail_error)?;
+    let mut parsed = ticketgate_mail::parse(raw, &config.mail).map_err(mail_error)?;
     if let Some(noise) = &parsed.noise {
         let reason = noise.reason();
         tracing::info!(consumer = %consumer.name, message_id = parsed.message_id.as_deref().unwrap_or(""), %reason, "mail ignored");
@@ -39,8 +55,23 @@ pub async fn ingest(gateway: &Gateway, consumer: &Consumer, raw: &[u8]) -> Resul
     if let SenderPolicy::Denied { reason } = &parsed.sender {
         tracing::info!(consumer = %consumer.name, %reason, "mail sender refused");
         gateway.metrics.mail("refused:sender");
-        return Err(Error::forbidden(format!("sender refused: {reason}")));
+        // The reason names the configured list entry: it stays in the log. The sender
+        // learns only that this address is refused. `field` marks the refusal as the
+        // sender's, so `pipe` bounces it rather than hold it as a configuration fault.
+        let sender = parsed_sender(&parsed).unwrap_or("this sender");
+        return Err(
+            Error::forbidden(format!("this helpdesk does not accept mail from {sender}"))
+                .field(SENDER_FIELD),
+        );
     }
+    if !has_written_text(&parsed) {
+        tracing::info!(consumer = %consumer.name, message_id = parsed.message_id.as_deref().unwrap_or(""), "mail without text refused");
+        gateway.metrics.mail("refused:no_text");
+        return Err(Error::bad_input(
+            "the message has no text to open a ticket with (no readable body, subject or attachment)",
+        ));
+    }
+    drop_own_addresses(&mut parsed, &config.mail.own_addresses, recipients);
     if let Some(seen) = gateway
         .state
         .mail_lookup(vec![parsed.dedup_key.clone()])
@@ -134,6 +165,32 @@ async fn find_thread(
         }
         Err(e) => Err(e),
     }
+}
+
+/// Text a person wrote: a body left after cleaning, a real subject, or an attachment.
+/// Binary junk a mail server wrapped in headers has none of them.
+fn has_written_text(parsed: &ParsedMail) -> bool {
+    let ticket = &parsed.ticket;
+    !ticket.body.content.trim().is_empty()
+        || !ticket.attachments.is_empty()
+        || (ticket.subject != ticketgate_mail::clean::NO_SUBJECT
+            && ticket.subject.chars().any(char::is_alphanumeric))
+}
+
+/// The helpdesk's own addresses are where the customer wrote to, not people to copy:
+/// stored as cc they would be mailed every answer (a loop) and could write into the
+/// ticket as a participant.
+fn drop_own_addresses(parsed: &mut ParsedMail, configured: &[String], recipients: &[String]) {
+    let own = |email: &str| {
+        configured
+            .iter()
+            .chain(recipients)
+            .any(|o| o.trim().eq_ignore_ascii_case(email))
+    };
+    parsed
+        .ticket
+        .cc
+        .retain(|c| !c.email.as_deref().is_some_and(own));
 }
 
 fn parsed_sender(parsed: &ParsedMail) -> Option<&str> {

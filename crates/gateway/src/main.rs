@@ -1,7 +1,8 @@
 //! The `ticketgate` binary: see `ticketgate --help`.
 
-use clap::Parser;
-
 fn main() -> std::process::ExitCode {
-    ticketgate::cli::run(ticketgate::cli::Cli::parse())
+    match ticketgate::cli::parse_args() {
+        Ok(cli) => ticketgate::cli::run(cli),
+        Err(code) => code,
+    }
 }

@@ -5,6 +5,8 @@
 //! - [`parse`] (here): bounds, headers, bodies, attachments, threading keys, digest and
 //!   dedup key, subject tag, noise (loop) detection and the sender policy.
 //! - [`MailConfig`]: the `[mail]` settings the gateway embeds in its TOML config.
+//! - `clean`: control characters and escape sequences out of bodies and subjects; binary
+//!   junk is no text.
 //! - `html`: the small HTML → text conversion used for HTML-only mail.
 //! - `quote`: trimming the quoted tail of replies (`reply_text`).
 //! - `noise`: auto-replies, bounces, lists and daemons that must never open a ticket.
@@ -16,6 +18,7 @@
 //! returned separately for the gateway to answer to. Tests: `tests/corpus` (golden
 //! `.eml` → `.json`, `UPDATE_GOLDEN=1` rewrites), `tests/fuzz.rs`, `tests/large.rs`.
 
+pub mod clean;
 mod html;
 mod noise;
 mod quote;
@@ -67,6 +70,10 @@ pub struct MailConfig {
     /// cc of that ticket (default false: such a message opens a new ticket, so nobody
     /// can write into a stranger's ticket by quoting its number).
     pub replies_from_anyone: bool,
+    /// The helpdesk's own addresses (the ones customers write to), never stored as a cc
+    /// of a mailed ticket. The envelope recipient a mail server hands `ticketgate pipe`
+    /// counts as one too.
+    pub own_addresses: Vec<String>,
 }
 
 impl Default for MailConfig {
@@ -83,6 +90,7 @@ impl Default for MailConfig {
             max_depth: 10,
             replies_from_anyone: false,
             max_headers: 500,
+            own_addresses: Vec::new(),
         }
     }
 }
@@ -222,7 +230,7 @@ fn parse_inner(raw: &[u8], config: &MailConfig) -> Result<ParsedMail, MailError>
         .and_then(HeaderValue::as_address)
         .and_then(|a| contacts(a).into_iter().find_map(|c| c.email));
 
-    let subject = clean_subject(message.subject().unwrap_or_default());
+    let subject = clean_subject(&clean::clean_line(message.subject().unwrap_or_default()));
     let message_id = message.message_id().and_then(clean_id);
     let in_reply_to = ids(header_value(root, &HeaderName::InReplyTo));
     let references = ids(header_value(root, &HeaderName::References));
@@ -244,7 +252,7 @@ fn parse_inner(raw: &[u8], config: &MailConfig) -> Result<ParsedMail, MailError>
         }
     }
 
-    let text = body_text(&message);
+    let text = clean::clean_body(&body_text(&message));
     let html = body_html(&message);
     let attachments = attachments(&message, html.as_deref().unwrap_or_default());
     let body = match html {

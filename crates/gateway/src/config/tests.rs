@@ -90,6 +90,55 @@ fn the_shipped_gateway_toml_is_valid() {
 }
 
 #[test]
+fn the_shipped_mail_consumer_has_no_http_credential() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../gateway.toml");
+    let c = Config::load(&path).unwrap();
+    assert_eq!(c.pipe.consumer.as_deref(), Some("mail"));
+    let mail = c
+        .consumers
+        .iter()
+        .find(|c| c.name == "mail")
+        .expect("the README's recipes pipe with --consumer mail");
+    assert!(mail.bearer_key.is_none() && mail.osticket_key.is_none());
+    assert!(mail.itsmng_user_token.is_none() && mail.itsmng_login.is_none());
+    assert!(mail.jwt_subject.is_none());
+    assert!(mail.permissions.iter().any(|p| p.0 == Permission::Create));
+}
+
+#[test]
+fn a_pipe_consumer_with_a_key_reachable_from_anywhere_is_warned_about() {
+    let config = |networks: &str| {
+        Config::parse(
+            &format!(
+                "[pipe]\nconsumer = \"mail\"\n[[consumers]]\nname = \"mail\"\nbearer_key = \"k-1234567890\"\npermissions = [\"create\"]\nnetworks = {networks}\n"
+            ),
+            &|_| None,
+        )
+        .unwrap()
+    };
+    let warnings = config("[]").warnings();
+    assert!(
+        warnings.iter().any(|w| w.contains("pipe.consumer")),
+        "{warnings:?}"
+    );
+    assert!(config("[\"127.0.0.1/32\"]").warnings().is_empty());
+}
+
+#[test]
+fn pipe_log_path_is_relative_to_the_data_directory() {
+    let dir = std::path::Path::new("/var/lib/ticketgate");
+    let mut pipe = PipeConfig::default();
+    assert_eq!(pipe.log_path(dir), dir.join("pipe.log"));
+    pipe.log_file = Some("logs/mail.log".into());
+    assert_eq!(pipe.log_path(dir), dir.join("logs/mail.log"));
+    pipe.log_file = Some("/var/log/ticketgate-pipe.log".into());
+    assert_eq!(
+        pipe.log_path(dir),
+        std::path::Path::new("/var/log/ticketgate-pipe.log")
+    );
+}
+
+#[test]
 fn debug_output_never_shows_a_credential() {
     let config = Config::parse(
         "[[consumers]]\nname = \"c\"\nbearer_key = \"s3cret-bearer\"\nosticket_key = \"s3cret-ost\"\nitsmng_user_token = \"s3cret-tok\"\nitsmng_password = \"s3cret-pw\"\npermissions = [\"read\"]\n",
