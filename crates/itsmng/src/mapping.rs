@@ -250,19 +250,47 @@ pub fn vendor_priority(t: &Ticket) -> i64 {
     )
 }
 
-/// Content as ITSM-NG stores it: HTML with its markup entity-encoded (`&lt;p&gt;`).
-/// Decoded for ticketgate, which carries HTML as HTML.
+/// Content as ITSM-NG stores it: HTML with its markup entity-encoded (`&lt;p&gt;`;
+/// GLPI 10 writes numeric references, `&#60;p&#62;`). Decoded for ticketgate, which
+/// carries HTML as HTML.
 pub fn decode_stored_html(s: &str) -> String {
-    if !s.contains("&lt;") {
+    if !s.contains("&lt;") && !s.contains("&#") {
         return s.to_owned();
     }
     s.replace("&lt;", "<")
+        .replace("&#60;", "<")
         .replace("&gt;", ">")
+        .replace("&#62;", ">")
         .replace("&quot;", "\"")
         .replace("&#039;", "'")
         .replace("&#39;", "'")
         .replace("&amp;", "&")
+        .replace("&#38;", "&")
 }
+
+/// Text as GLPI 10 returns what it stored (`Toolbox\Sanitizer`): `&`, `<` and `>` as
+/// numeric references (`<p>` → `&#60;p&#62;`), everything else unchanged. The server
+/// face answers contents this way, as the real GLPI does.
+pub fn encode_stored_html(s: &str) -> String {
+    if !s.contains(['<', '>', '&']) {
+        return s.to_owned();
+    }
+    let mut out = String::with_capacity(s.len() + s.len() / 4);
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&#60;"),
+            '>' => out.push_str("&#62;"),
+            '&' => out.push_str("&#38;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// GLPI's timeline sides (`CommonITILObject::TIMELINE_LEFT` / `TIMELINE_RIGHT`): the
+/// requester's side and the helpdesk's.
+pub const TIMELINE_LEFT: i64 = 1;
+pub const TIMELINE_RIGHT: i64 = 4;
 
 /// ITSM-NG content is HTML when it carries markup, plain text otherwise.
 pub fn body_of(content: &str) -> Body {

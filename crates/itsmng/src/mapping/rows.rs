@@ -62,7 +62,7 @@ pub fn ticket_row(t: &Ticket, expand_dropdowns: bool) -> Map<String, Value> {
             Value::from(requesttype)
         },
     );
-    put("content", Value::String(t.body.content.clone()));
+    put("content", Value::String(encode_stored_html(&t.body.content)));
     put("urgency", Value::from(t.urgency.unwrap_or(3)));
     put("impact", Value::from(t.impact.unwrap_or(3)));
     put("priority", Value::from(vendor_priority(t)));
@@ -214,7 +214,7 @@ pub fn followup_row(ticket_id: &str, e: &ThreadEntry) -> Map<String, Value> {
     m.insert("date".into(), json!(date));
     m.insert("users_id".into(), json!(0));
     m.insert("users_id_editor".into(), json!(0));
-    m.insert("content".into(), json!(e.body.content));
+    m.insert("content".into(), json!(encode_stored_html(&e.body.content)));
     m.insert(
         "is_private".into(),
         json!(i64::from(e.kind == EntryKind::Note)),
@@ -222,7 +222,14 @@ pub fn followup_row(ticket_id: &str, e: &ThreadEntry) -> Map<String, Value> {
     m.insert("requesttypes_id".into(), json!(1));
     m.insert("date_mod".into(), json!(date));
     m.insert("date_creation".into(), json!(date));
-    m.insert("timeline_position".into(), json!(1));
+    m.insert(
+        "timeline_position".into(),
+        json!(if e.kind == EntryKind::Message {
+            TIMELINE_LEFT
+        } else {
+            TIMELINE_RIGHT
+        }),
+    );
     m.insert("sourceitems_id".into(), json!(0));
     m.insert("sourceof_items_id".into(), json!(0));
     m
@@ -236,6 +243,7 @@ pub fn entry_from_followup(row: &Value) -> Option<ThreadEntry> {
         .and_then(Value::as_str)
         .unwrap_or_default();
     let private = row.get("is_private").is_some_and(as_bool);
+    let left = row.get("timeline_position").and_then(as_i64) == Some(TIMELINE_LEFT);
     let created_at = row
         .get("date")
         .and_then(Value::as_str)
@@ -245,6 +253,8 @@ pub fn entry_from_followup(row: &Value) -> Option<ThreadEntry> {
         id,
         kind: if private {
             EntryKind::Note
+        } else if left {
+            EntryKind::Message
         } else {
             EntryKind::Response
         },

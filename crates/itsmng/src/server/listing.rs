@@ -137,6 +137,7 @@ pub async fn search_tickets(call: &Call<'_>) -> Outcome {
         limit = u32::try_from(LIST_LIMIT).unwrap_or(15);
     }
     let (items, total) = match &spec.id {
+        _ if spec.matches_nothing => (vec![], 0),
         Some(id) => match helpdesk.get(id).await {
             Ok(t) if matches_states(&t, &spec.query) => (vec![t], 1),
             Ok(_) => (vec![], 0),
@@ -161,27 +162,43 @@ pub async fn search_tickets(call: &Call<'_>) -> Outcome {
     }
     let rows: Vec<Value> = items
         .iter()
-        .map(|t| Value::Object(search::search_row(t, &spec.columns)))
+        .map(|t| {
+            let row = search::search_row(t, &spec.columns);
+            if spec.uid_cols {
+                Value::Object(search::by_uid(row, &spec.columns))
+            } else {
+                Value::Object(row)
+            }
+        })
         .collect();
     let count = rows.len() as u64;
     let last = range_end(spec.start, spec.end, limit, total);
+    // GLPI 10 answers the sort and order as lists (one per sort column), and an
+    // empty result as the range `start-(start-1)`: `0--1/0`.
     let mut body = json!({
         "totalcount": total,
         "count": count,
-        "sort": spec.sort,
-        "order": spec.order,
+        "sort": [spec.sort.to_string()],
+        "order": [spec.order],
     });
     if count > 0 {
         body["data"] = Value::Array(rows);
     }
-    body["content-range"] = json!(format!("{}-{last}/{total}", spec.start));
+    let body_range = if total == 0 {
+        format!("{}-{}/0", spec.start, i128::from(spec.start) - 1)
+    } else {
+        format!("{}-{last}/{total}", spec.start)
+    };
+    body["content-range"] = json!(body_range);
     let mut reply = Reply::json(if count >= total { 200 } else { 206 }, body)
         .header("accept-range", format!("Ticket {MAX_INPUT_VARS}"));
     let mut order: Vec<String> = ["totalcount", "count", "sort", "order", "data"]
         .into_iter()
         .map(str::to_owned)
         .collect();
-    order.extend(spec.columns.iter().map(u32::to_string));
+    if !spec.uid_cols {
+        order.extend(spec.columns.iter().map(u32::to_string));
+    }
     order.push("content-range".into());
     reply.key_order = Some(order);
     if total > 0 {
