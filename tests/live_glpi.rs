@@ -50,14 +50,20 @@ fn one(env: &HashMap<String, String>, sql: &str) -> String {
 
 /// Make sure a dropdown item named `name` exists in GLPI (through its own API).
 async fn ensure_dropdown(env: &HashMap<String, String>, itemtype: &str, table: &str, name: &str) {
-    let found = db(env, &format!("SELECT id FROM {table} WHERE name = '{name}'"));
+    let found = db(
+        env,
+        &format!("SELECT id FROM {table} WHERE name = '{name}'"),
+    );
     if !found.is_empty() {
         return;
     }
     let c = client();
     let token: Value = c
         .get(format!("{}/initSession", env["GLPI_URL"]))
-        .header("Authorization", format!("user_token {}", env["GLPI_USER_TOKEN"]))
+        .header(
+            "Authorization",
+            format!("user_token {}", env["GLPI_USER_TOKEN"]),
+        )
         .send()
         .await
         .expect("GLPI answers")
@@ -144,8 +150,10 @@ async fn department_is_the_assigned_group_or_refused() {
         &g,
         Method::POST,
         "/tickets",
-        Some(json!({"subject": subject, "body": "b", "requester": {"email": "dept@example.com"},
-                     "department": "No such department"})),
+        Some(
+            json!({"subject": subject, "body": "b", "requester": {"email": "dept@example.com"},
+                     "department": "No such department"}),
+        ),
     )
     .await;
     let p = ok_json(resp, 400).await;
@@ -182,7 +190,10 @@ async fn requester_name_and_phone_reach_glpi() {
              WHERE tu.tickets_id = {id} AND tu.type = 1"
         ),
     );
-    assert_eq!(row, vec![vec!["Ann".to_owned(), "Example".into(), email.clone()]]);
+    assert_eq!(
+        row,
+        vec![vec!["Ann".to_owned(), "Example".into(), email.clone()]]
+    );
     assert_eq!(t["requester"]["name"], "Ann Example", "{t}");
     assert_eq!(t["requester"]["email"], email, "{t}");
 
@@ -206,8 +217,10 @@ async fn requester_name_and_phone_reach_glpi() {
     let resp = client()
         .post(g.url("/api/tickets.json"))
         .header("X-API-Key", "demo-key")
-        .json(&json!({"name": "Carol Client", "email": carol, "subject": unique("live osT phone"),
-                      "message": "data:text/plain;charset=utf-8,Tray%202", "phone": "555-0100X12"}))
+        .json(
+            &json!({"name": "Carol Client", "email": carol, "subject": unique("live osT phone"),
+                      "message": "data:text/plain;charset=utf-8,Tray%202", "phone": "555-0100X12"}),
+        )
         .send()
         .await
         .expect("the gateway answers");
@@ -249,7 +262,11 @@ async fn message_reads_back_as_message_and_reopens_a_resolved_ticket() {
     )
     .await;
     let id = t["id"].as_str().expect("an id").to_owned();
-    for (kind, body) in [("response", "we look"), ("note", "internal"), ("message", "thanks")] {
+    for (kind, body) in [
+        ("response", "we look"),
+        ("note", "internal"),
+        ("message", "thanks"),
+    ] {
         ok_json(
             v1(
                 &g,
@@ -262,7 +279,11 @@ async fn message_reads_back_as_message_and_reopens_a_resolved_ticket() {
         )
         .await;
     }
-    let t = ok_json(v1(&g, Method::GET, &format!("/tickets/{id}"), None).await, 200).await;
+    let t = ok_json(
+        v1(&g, Method::GET, &format!("/tickets/{id}"), None).await,
+        200,
+    )
+    .await;
     let kinds: Vec<&str> = t["entries"]
         .as_array()
         .expect("entries")
@@ -299,7 +320,10 @@ async fn message_reads_back_as_message_and_reopens_a_resolved_ticket() {
     .await;
     assert_eq!(t["status"]["state"], "resolved", "{t}");
     assert_eq!(
-        one(&env, &format!("SELECT status FROM glpi_tickets WHERE id = {id}")),
+        one(
+            &env,
+            &format!("SELECT status FROM glpi_tickets WHERE id = {id}")
+        ),
         "5"
     );
     ok_json(
@@ -322,7 +346,11 @@ async fn message_reads_back_as_message_and_reopens_a_resolved_ticket() {
         "reopened to new or assigned: {row:?}"
     );
     assert_eq!(row[0][1], "1", "the solve date is cleared: {row:?}");
-    let t = ok_json(v1(&g, Method::GET, &format!("/tickets/{id}"), None).await, 200).await;
+    let t = ok_json(
+        v1(&g, Method::GET, &format!("/tickets/{id}"), None).await,
+        200,
+    )
+    .await;
     assert!(
         matches!(t["status"]["state"].as_str(), Some("new" | "open")),
         "{t}"
@@ -352,7 +380,10 @@ async fn message_reads_back_as_message_and_reopens_a_resolved_ticket() {
     )
     .await;
     assert_eq!(
-        one(&env, &format!("SELECT status FROM glpi_tickets WHERE id = {id}")),
+        one(
+            &env,
+            &format!("SELECT status FROM glpi_tickets WHERE id = {id}")
+        ),
         "5"
     );
 }
@@ -414,7 +445,9 @@ async fn assigning_an_assigned_group_or_agent_says_so() {
     assert_eq!(
         one(
             &env,
-            &format!("SELECT COUNT(*) FROM glpi_tickets_users WHERE tickets_id = {id} AND type = 2")
+            &format!(
+                "SELECT COUNT(*) FROM glpi_tickets_users WHERE tickets_id = {id} AND type = 2"
+            )
         ),
         "1"
     );
@@ -497,7 +530,11 @@ async fn every_canonical_operation_lands_in_glpi() {
         "category=tg+Hardware&limit=100".to_owned(),
         "priority=Very+high&limit=100".to_owned(),
     ] {
-        let page = ok_json(v1(&g, Method::GET, &format!("/tickets?{q}"), None).await, 200).await;
+        let page = ok_json(
+            v1(&g, Method::GET, &format!("/tickets?{q}"), None).await,
+            200,
+        )
+        .await;
         assert!(
             page["items"]
                 .as_array()
@@ -550,24 +587,32 @@ async fn every_canonical_operation_lands_in_glpi() {
     );
 
     // Look-ups come from GLPI.
-    let cats = ok_json(
-        v1(&g, Method::GET, "/lookups/categories", None).await,
-        200,
-    )
-    .await;
+    let cats = ok_json(v1(&g, Method::GET, "/lookups/categories", None).await, 200).await;
     assert!(cats.to_string().contains("tg Hardware"), "{cats}");
 
     // Delete (to GLPI's trash), then purge.
     let resp = v1(&g, Method::DELETE, &format!("/tickets/{id}"), None).await;
     assert!(resp.status().is_success(), "{}", resp.status());
     assert_eq!(
-        one(&env, &format!("SELECT is_deleted FROM glpi_tickets WHERE id = {id}")),
+        one(
+            &env,
+            &format!("SELECT is_deleted FROM glpi_tickets WHERE id = {id}")
+        ),
         "1"
     );
-    let resp = v1(&g, Method::DELETE, &format!("/tickets/{id}?purge=true"), None).await;
+    let resp = v1(
+        &g,
+        Method::DELETE,
+        &format!("/tickets/{id}?purge=true"),
+        None,
+    )
+    .await;
     assert!(resp.status().is_success(), "{}", resp.status());
     assert_eq!(
-        one(&env, &format!("SELECT COUNT(*) FROM glpi_tickets WHERE id = {id}")),
+        one(
+            &env,
+            &format!("SELECT COUNT(*) FROM glpi_tickets WHERE id = {id}")
+        ),
         "0"
     );
     let resp = v1(&g, Method::GET, &format!("/tickets/{id}"), None).await;
@@ -601,7 +646,12 @@ async fn creates_through_every_face_land_in_glpi() {
         .send()
         .await
         .expect("the gateway answers");
-    assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap_or_default());
+    assert_eq!(
+        resp.status(),
+        201,
+        "{}",
+        resp.text().await.unwrap_or_default()
+    );
 
     // osTicket JSON, XML and email.
     let resp = c
@@ -637,7 +687,12 @@ async fn creates_through_every_face_land_in_glpi() {
         .send()
         .await
         .expect("the gateway answers");
-    assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap_or_default());
+    assert_eq!(
+        resp.status(),
+        201,
+        "{}",
+        resp.text().await.unwrap_or_default()
+    );
 
     // TicketsApi.
     let grants: Vec<&str> = ALL_TICKET_PERMISSIONS
@@ -666,7 +721,12 @@ async fn creates_through_every_face_land_in_glpi() {
         .send()
         .await
         .expect("the gateway answers");
-    assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap_or_default());
+    assert_eq!(
+        resp.status(),
+        201,
+        "{}",
+        resp.text().await.unwrap_or_default()
+    );
 
     let rows = db(
         &env,
@@ -688,7 +748,10 @@ async fn creates_through_every_face_land_in_glpi() {
     assert_eq!(
         one(
             &env,
-            &format!("SELECT content FROM glpi_tickets WHERE name = '{}'", name_of("osticket xml"))
+            &format!(
+                "SELECT content FROM glpi_tickets WHERE name = '{}'",
+                name_of("osticket xml")
+            )
         ),
         "xml &#38; body"
     );

@@ -462,9 +462,28 @@ impl ItsmngClient {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), v.clone()))
             .collect();
-        let found = self
+        let found = match self
             .call(Method::GET, "/search/User", &q, Payload::None)
-            .await?;
+            .await
+        {
+            Ok(v) => v,
+            // An apirest.php that cannot search users (ITSM-NG without the right, a
+            // ticketgate upstream) keeps the email-only requester.
+            Err(e)
+                if matches!(
+                    e.kind,
+                    ErrorKind::Unsupported
+                        | ErrorKind::UpstreamRejected
+                        | ErrorKind::BadInput
+                        | ErrorKind::Forbidden
+                        | ErrorKind::NotFound
+                ) =>
+            {
+                tracing::debug!(error = %e.message, "itsmng: users cannot be searched; email-only requester");
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        };
         let existing = found
             .get("data")
             .map(crate::params::list)
@@ -472,8 +491,13 @@ impl ItsmngClient {
             .into_iter()
             .filter(|row| {
                 row.get("5").is_some_and(|m| match m {
-                    Value::String(s) => s.split(['\n', ',', ' ']).any(|e| e.eq_ignore_ascii_case(email)),
-                    Value::Array(a) => a.iter().filter_map(Value::as_str).any(|e| e.eq_ignore_ascii_case(email)),
+                    Value::String(s) => s
+                        .split(['\n', ',', ' '])
+                        .any(|e| e.eq_ignore_ascii_case(email)),
+                    Value::Array(a) => a
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .any(|e| e.eq_ignore_ascii_case(email)),
                     _ => false,
                 })
             })
@@ -484,7 +508,15 @@ impl ItsmngClient {
         let input = mapping::requester_user_input(r, email);
         match self.post_item("User", input, &[]).await {
             Ok(id) => Ok(Some(id)),
-            Err(e) if e.kind == ErrorKind::UpstreamRejected || e.kind == ErrorKind::BadInput => {
+            Err(e)
+                if matches!(
+                    e.kind,
+                    ErrorKind::Unsupported
+                        | ErrorKind::UpstreamRejected
+                        | ErrorKind::BadInput
+                        | ErrorKind::Forbidden
+                ) =>
+            {
                 tracing::warn!(error = %e.message, "itsmng: no user for the requester; email-only actor");
                 Ok(None)
             }

@@ -102,7 +102,14 @@ pub const TICKET_OPTIONS: &[SearchOption] = &[
         datatype: "dropdown",
         nosearch: false,
         uid: "Ticket.ITILCategory.completename",
-        searchtypes: &["contains", "notcontains", "equals", "notequals", "under", "notunder"],
+        searchtypes: &[
+            "contains",
+            "notcontains",
+            "equals",
+            "notequals",
+            "under",
+            "notunder",
+        ],
     },
     SearchOption {
         id: 8,
@@ -112,7 +119,14 @@ pub const TICKET_OPTIONS: &[SearchOption] = &[
         datatype: "dropdown",
         nosearch: false,
         uid: "Ticket.Group_Ticket.Group.completename",
-        searchtypes: &["contains", "notcontains", "equals", "notequals", "under", "notunder"],
+        searchtypes: &[
+            "contains",
+            "notcontains",
+            "equals",
+            "notequals",
+            "under",
+            "notunder",
+        ],
     },
     SearchOption {
         id: 9,
@@ -182,7 +196,14 @@ pub const TICKET_OPTIONS: &[SearchOption] = &[
         datatype: "datetime",
         nosearch: false,
         uid: "Ticket.date",
-        searchtypes: &["equals", "notequals", "lessthan", "morethan", "contains", "notcontains"],
+        searchtypes: &[
+            "equals",
+            "notequals",
+            "lessthan",
+            "morethan",
+            "contains",
+            "notcontains",
+        ],
     },
     SearchOption {
         id: 16,
@@ -192,7 +213,14 @@ pub const TICKET_OPTIONS: &[SearchOption] = &[
         datatype: "datetime",
         nosearch: false,
         uid: "Ticket.closedate",
-        searchtypes: &["equals", "notequals", "lessthan", "morethan", "contains", "notcontains"],
+        searchtypes: &[
+            "equals",
+            "notequals",
+            "lessthan",
+            "morethan",
+            "contains",
+            "notcontains",
+        ],
     },
     SearchOption {
         id: 17,
@@ -202,7 +230,14 @@ pub const TICKET_OPTIONS: &[SearchOption] = &[
         datatype: "datetime",
         nosearch: false,
         uid: "Ticket.solvedate",
-        searchtypes: &["equals", "notequals", "lessthan", "morethan", "contains", "notcontains"],
+        searchtypes: &[
+            "equals",
+            "notequals",
+            "lessthan",
+            "morethan",
+            "contains",
+            "notcontains",
+        ],
     },
     SearchOption {
         id: 18,
@@ -212,7 +247,14 @@ pub const TICKET_OPTIONS: &[SearchOption] = &[
         datatype: "datetime",
         nosearch: false,
         uid: "Ticket.time_to_resolve",
-        searchtypes: &["equals", "notequals", "lessthan", "morethan", "contains", "notcontains"],
+        searchtypes: &[
+            "equals",
+            "notequals",
+            "lessthan",
+            "morethan",
+            "contains",
+            "notcontains",
+        ],
     },
     SearchOption {
         id: 19,
@@ -222,7 +264,14 @@ pub const TICKET_OPTIONS: &[SearchOption] = &[
         datatype: "datetime",
         nosearch: false,
         uid: "Ticket.date_mod",
-        searchtypes: &["equals", "notequals", "lessthan", "morethan", "contains", "notcontains"],
+        searchtypes: &[
+            "equals",
+            "notequals",
+            "lessthan",
+            "morethan",
+            "contains",
+            "notcontains",
+        ],
     },
     SearchOption {
         id: 21,
@@ -272,7 +321,14 @@ pub const TICKET_OPTIONS: &[SearchOption] = &[
         datatype: "dropdown",
         nosearch: false,
         uid: "Ticket.Group_Ticket.Group.completename",
-        searchtypes: &["contains", "notcontains", "equals", "notequals", "under", "notunder"],
+        searchtypes: &[
+            "contains",
+            "notcontains",
+            "equals",
+            "notequals",
+            "under",
+            "notunder",
+        ],
     },
     SearchOption {
         id: 66,
@@ -292,7 +348,14 @@ pub const TICKET_OPTIONS: &[SearchOption] = &[
         datatype: "dropdown",
         nosearch: false,
         uid: "Ticket.Group_Ticket.Group.completename",
-        searchtypes: &["contains", "notcontains", "equals", "notequals", "under", "notunder"],
+        searchtypes: &[
+            "contains",
+            "notcontains",
+            "equals",
+            "notequals",
+            "under",
+            "notunder",
+        ],
     },
     SearchOption {
         id: 80,
@@ -302,7 +365,14 @@ pub const TICKET_OPTIONS: &[SearchOption] = &[
         datatype: "dropdown",
         nosearch: false,
         uid: "Ticket.Entity.completename",
-        searchtypes: &["contains", "notcontains", "equals", "notequals", "under", "notunder"],
+        searchtypes: &[
+            "contains",
+            "notcontains",
+            "equals",
+            "notequals",
+            "under",
+            "notunder",
+        ],
     },
     SearchOption {
         id: 83,
@@ -312,7 +382,14 @@ pub const TICKET_OPTIONS: &[SearchOption] = &[
         datatype: "dropdown",
         nosearch: false,
         uid: "Ticket.Location.completename",
-        searchtypes: &["contains", "notcontains", "equals", "notequals", "under", "notunder"],
+        searchtypes: &[
+            "contains",
+            "notcontains",
+            "equals",
+            "notequals",
+            "under",
+            "notunder",
+        ],
     },
 ];
 
@@ -988,6 +1065,47 @@ pub fn page_from_search(body: &Value, offset: u32, limit: u32) -> Result<Page<Ti
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn uids_are_glpis_and_uid_cols_overwrite_like_glpi() {
+        let uid = |id| option(id).unwrap().uid;
+        assert_eq!(uid(9), "Ticket.RequestType.name");
+        assert_eq!(uid(7), "Ticket.ITILCategory.completename");
+        for id in [8, 65, 71] {
+            assert_eq!(uid(id), "Ticket.Group_Ticket.Group.completename");
+        }
+        assert_eq!(uid(80), "Ticket.Entity.completename");
+        assert_eq!(uid(83), "Ticket.Location.completename");
+        assert_eq!(uid(4), uid(5));
+        let mut row = Map::new();
+        row.insert("4".into(), Value::Null);
+        row.insert("5".into(), json!("2"));
+        row.insert("2".into(), json!(7));
+        let by = by_uid(row, &[2, 4, 5]);
+        assert_eq!(
+            Value::Object(by),
+            json!({"Ticket.id": 7, "Ticket.Ticket_User.User.name": "2"})
+        );
+    }
+
+    #[test]
+    fn a_criterion_nothing_meets_is_not_dropped() {
+        let spec = |field: &str, st: &str, value: &str| {
+            let mut v = Map::new();
+            v.insert(
+                "criteria".into(),
+                json!([{"field": field, "searchtype": st, "value": value}]),
+            );
+            search_spec(&v).unwrap()
+        };
+        assert!(spec("9", "contains", "zzzq").matches_nothing);
+        let s = spec("9", "contains", "Helpdesk");
+        assert!(!s.matches_nothing);
+        assert_eq!(s.query.source, Some(ticketgate_model::Source::Api));
+        assert!(spec("9", "equals", "42").matches_nothing);
+        assert!(spec("14", "equals", "9").matches_nothing);
+        assert!(!spec("14", "equals", "2").matches_nothing);
+    }
+
     use super::*;
     use crate::params::parse_php_query;
 

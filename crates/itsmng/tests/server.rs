@@ -353,7 +353,7 @@ async fn search_shapes() {
     assert_eq!(a.status, 200);
     assert_eq!(
         a.json(),
-        json!({"totalcount": 0, "count": 0, "sort": 1, "order": "ASC", "content-range": "0-0/0"})
+        json!({"totalcount": 0, "count": 0, "sort": ["1"], "order": ["ASC"], "content-range": "0--1/0"})
     );
     assert!(a.header("content-range").is_none());
     assert_eq!(a.header("accept-range").unwrap(), "Ticket 1000");
@@ -365,8 +365,9 @@ async fn search_shapes() {
     // "Ticket 1", "Ticket 10" … "Ticket 19": eleven.
     assert_eq!(v["totalcount"], 11);
     assert_eq!(v["count"], 5);
-    assert_eq!(v["sort"], 2);
-    assert_eq!(v["order"], "DESC");
+    // GLPI 10 answers the sort and the order as lists.
+    assert_eq!(v["sort"], json!(["2"]));
+    assert_eq!(v["order"], json!(["DESC"]));
     assert_eq!(v["content-range"], "0-4/11");
     assert_eq!(a.header("content-range").unwrap(), "0-4/11");
     // Column 2 first, then 1, then the display preferences.
@@ -394,7 +395,8 @@ async fn search_shapes() {
     // Search options.
     let a = send(get("/listSearchOptions/Ticket")).await;
     let v = a.json();
-    assert_eq!(v["common"], "Characteristics");
+    assert_eq!(v["common"], json!({"name": "Characteristics"}));
+    assert_eq!(v["9"]["uid"], "Ticket.RequestType.name");
     assert_eq!(v["12"]["field"], "status");
     assert_eq!(v["83"]["table"], "glpi_locations");
 }

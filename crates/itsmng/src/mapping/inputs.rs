@@ -655,7 +655,12 @@ pub fn requester_user_input(r: &Requester, email: &str) -> Map<String, Value> {
         }
     }
     if let Some(phone) = r.phone.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
-        let phone = match r.phone_ext.as_deref().map(str::trim).filter(|x| !x.is_empty()) {
+        let phone = match r
+            .phone_ext
+            .as_deref()
+            .map(str::trim)
+            .filter(|x| !x.is_empty())
+        {
             Some(ext) => format!("{phone} x{ext}"),
             None => phone.to_owned(),
         };

@@ -27,6 +27,11 @@ fn range_end(start: u64, end: u64, limit: u32, total: u64) -> u64 {
         .min(start.saturating_add(u64::from(limit)).saturating_sub(1))
 }
 
+/// A sub-list's `range`: GLPI's default window is the first 1000 rows.
+pub fn parse_range_param(v: Option<&Value>) -> Result<(u64, u64), ApiError> {
+    Ok(parse_range(v)?.unwrap_or((0, u64::from(MAX_INPUT_VARS) - 1)))
+}
+
 fn column_sort(column: &str) -> SortField {
     match column {
         "name" => SortField::Subject,
