@@ -403,3 +403,89 @@ async fn the_same_sequence_answers_the_same() {
         s.call(Method::GET, "/killSession", &[], None, true).await;
     }
 }
+
+/// The venv `.ci/setup.d/21-glpi-clients.sh` installs the client libraries into, or
+/// `None` (with the reason) outside CI when it is not there.
+fn clients_python() -> Option<std::path::PathBuf> {
+    let dir = std::env::var_os("TICKETGATE_CLIENTS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| "/tmp/ticketgate-clients".into());
+    let python = dir.join("venv/bin/python");
+    if python.exists() {
+        return Some(python);
+    }
+    let in_ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false");
+    assert!(
+        !in_ci,
+        "{} is missing under CI: .ci/setup.d/21-glpi-clients.sh installs it",
+        python.display()
+    );
+    eprintln!("client-library test skipped: run .ci/setup.d/21-glpi-clients.sh first");
+    None
+}
+
+/// One client-library workflow script against one server; its JSON report.
+fn run_workflow(python: &std::path::Path, script: &str, url: &str, token: &str, tag: &str) -> Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/clients")
+        .join(script);
+    let out = std::process::Command::new(python)
+        .arg(&path)
+        .args([url, token, tag])
+        .output()
+        .expect("the workflow script runs");
+    assert!(
+        out.status.success(),
+        "{script} against {url}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{script}: not JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+/// PyPI `glpi-api` 0.7.0 driven through an ordinary workflow against GLPI and against
+/// ticketgate: every step answers the same.
+#[tokio::test]
+async fn pypi_glpi_api_workflow_answers_the_same() {
+    let Some(env) = live::vendor(Vendor::Glpi) else {
+        return;
+    };
+    let Some(python) = clients_python() else {
+        return;
+    };
+    let g = Gateway::start(&serving_config(""));
+    let tag = unique("wf");
+    let glpi = run_workflow(
+        &python,
+        "glpi_api_workflow.py",
+        &env["GLPI_URL"],
+        &env["GLPI_USER_TOKEN"],
+        &tag,
+    );
+    let tg = run_workflow(
+        &python,
+        "glpi_api_workflow.py",
+        &g.url("/apirest.php"),
+        "demo-user-token",
+        &tag,
+    );
+    let steps = glpi.as_object().expect("steps");
+    let mut differences = Vec::new();
+    for (step, outcome) in steps {
+        if tg[step] != *outcome {
+            differences.push(format!(
+                "{step}:\n    GLPI:       {outcome}\n    ticketgate: {}",
+                tg[step]
+            ));
+        }
+    }
+    assert!(
+        differences.is_empty(),
+        "glpi-api workflow differs:\n  {}",
+        differences.join("\n  ")
+    );
+}
