@@ -425,7 +425,13 @@ fn clients_python() -> Option<std::path::PathBuf> {
 }
 
 /// One client-library workflow script against one server; its JSON report.
-fn run_workflow(python: &std::path::Path, script: &str, url: &str, token: &str, tag: &str) -> Value {
+fn run_workflow(
+    python: &std::path::Path,
+    script: &str,
+    url: &str,
+    token: &str,
+    tag: &str,
+) -> Value {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/clients")
         .join(script);

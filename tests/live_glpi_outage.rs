@@ -75,7 +75,10 @@ async fn creates_while_glpi_is_down_are_delivered_exactly_once() {
         let status = resp.status().as_u16();
         let body = ok_json(resp, 202).await;
         assert_eq!(status, 202);
-        let id = body["id"].as_str().expect("a tracking id").to_owned();
+        let id = body["tracking_id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("a tracking id: {body}"))
+            .to_owned();
         assert!(id.starts_with("q-"), "{body}");
         tracking.push(id);
     }
