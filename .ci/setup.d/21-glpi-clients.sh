@@ -6,4 +6,4 @@ command -v python3 >/dev/null || { apt_update_once; apt-get install -y -q python
 python3 -c 'import venv, ensurepip' 2>/dev/null || { apt_update_once; apt-get install -y -q python3-venv >/dev/null; }
 mkdir -p "$TICKETGATE_CLIENTS"
 [ -x "$TICKETGATE_CLIENTS/venv/bin/python" ] || python3 -m venv "$TICKETGATE_CLIENTS/venv"
-"$TICKETGATE_CLIENTS/venv/bin/pip" install -q --disable-pip-version-check 'glpi-api==0.7.0'
+"$TICKETGATE_CLIENTS/venv/bin/pip" install -q --disable-pip-version-check 'glpi-api==0.7.0' 'glpi-provider==0.3.9'
