@@ -591,6 +591,7 @@ async fn dispatch(call: &Call<'_>, path: &str) -> Outcome {
             call.session()?;
             match rest.first() {
                 Some(t) if t.eq_ignore_ascii_case("Ticket") => listing::search_tickets(call).await,
+                Some(t) if t.eq_ignore_ascii_case("User") => listing::search_users(call).await,
                 Some(t) if items::Dropdown::parse(t).is_some() => Err(ApiError::unsupported(
                     format!("search on {t} is not supported by ticketgate; list it with GET /{t}"),
                 )),

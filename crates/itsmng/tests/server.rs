@@ -421,6 +421,30 @@ async fn dropdowns_and_options() {
     assert_eq!(a.json()["name"], "Network");
     let a = send(get("/User?searchText[name]=sam")).await;
     assert_eq!(a.json().as_array().unwrap().len(), 1);
+    let sam_id = a.json()[0]["id"].clone();
+    // search/User as glpi-provider's find_user_by_username sends it (GLPI's shape).
+    let a = send(get("/search/user/?forcedisplay[0]=2&forcedisplay[1]=9&forcedisplay[2]=34&criteria[0][field]=1&criteria[0][searchtype]=contains&criteria[0][value]=sam")).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(
+        a.json(),
+        json!({"totalcount": 1, "count": 1, "sort": ["1"], "order": ["ASC"],
+               "data": [{"1": "sam", "2": sam_id, "9": null, "34": null}], "content-range": "0-0/1"})
+    );
+    let a = send(get("/search/User?criteria[0][field]=1&criteria[0][searchtype]=contains&criteria[0][value]=^nobody$")).await;
+    assert_eq!(
+        a.json(),
+        json!({"totalcount": 0, "count": 0, "sort": ["1"], "order": ["ASC"], "content-range": "0--1/0"})
+    );
+    let a = send(get("/search/User?criteria[0][field]=99999&criteria[0][searchtype]=contains&criteria[0][value]=x")).await;
+    assert_eq!(a.status, 400);
+    let a = send(get(
+        "/search/User?criteria[0][field]=6&criteria[0][searchtype]=contains&criteria[0][value]=555",
+    ))
+    .await;
+    assert_eq!(
+        a.status, 501,
+        "a criterion ticketgate cannot search is never ignored"
+    );
     let a = send(get("/Location/99")).await;
     assert_eq!(a.status, 404);
     let a = send(get("/Entity")).await;
