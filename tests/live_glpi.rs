@@ -144,6 +144,39 @@ async fn department_is_the_assigned_group_or_refused() {
     want.sort();
     assert_eq!(groups, want);
 
+    // On update too: the department becomes an assigned group; asking for a group
+    // the ticket already has changes nothing and is not an error.
+    let t = create(
+        &g,
+        json!({"subject": unique("live dept update"), "body": "b",
+               "requester": {"email": "dept@example.com"}}),
+    )
+    .await;
+    let id = t["id"].as_str().expect("an id").to_owned();
+    for _ in 0..2 {
+        let t = ok_json(
+            v1(
+                &g,
+                Method::PATCH,
+                &format!("/tickets/{id}"),
+                Some(json!({"department": "tg Support"})),
+            )
+            .await,
+            200,
+        )
+        .await;
+        assert_eq!(t["group"]["name"], "tg Support", "{t}");
+    }
+    assert_eq!(
+        db(
+            &env,
+            &format!(
+                "SELECT groups_id FROM glpi_groups_tickets WHERE tickets_id = {id} AND type = 2"
+            )
+        ),
+        vec![vec![group_id.clone()]]
+    );
+
     // An unknown department is a 400 naming the field, and nothing is created.
     let subject = unique("live dept unknown");
     let resp = v1(

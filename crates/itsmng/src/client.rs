@@ -573,9 +573,11 @@ impl ItsmngClient {
         Ok(())
     }
 
-    async fn add_actor(&self, id: &str, a: &Assignment) -> Result<(), Error> {
-        // GLPI refuses an actor the ticket already has with an empty
-        // `["ERROR_GLPI_ADD",""]`; look first, so the caller learns what happened.
+    /// Add the assignee and group of `a` to ticket `id`. GLPI refuses an actor the
+    /// ticket already has with an empty `["ERROR_GLPI_ADD",""]`, so look first: an
+    /// `assign` (`strict`) answers 409 saying so; an update, which asks for a state
+    /// the ticket is already in, leaves it as it is.
+    async fn add_actor(&self, id: &str, a: &Assignment, strict: bool) -> Result<(), Error> {
         let assigned = |rows: &Value, key: &str, actor: &Reference| {
             crate::params::list(rows).into_iter().any(|r| {
                 r.get("type").and_then(mapping::as_i64) == Some(mapping::ACTOR_ASSIGNED)
@@ -591,15 +593,16 @@ impl ItsmngClient {
                     &[("get_hateoas", "false"), ("range", LOOKUP_RANGE)],
                 )
                 .await?;
-            if assigned(&rows, "users_id", &user) {
+            if !assigned(&rows, "users_id", &user) {
+                let input = mapping::actor_input(id, &user, false, mapping::ACTOR_ASSIGNED)?;
+                self.post_item("Ticket_User", input, &[]).await?;
+            } else if strict {
                 return Err(Error::conflict(format!(
                     "{} is already assigned to ticket {ticket}; nothing was changed",
                     user.label()
                 ))
                 .field("assignee"));
             }
-            let input = mapping::actor_input(id, &user, false, mapping::ACTOR_ASSIGNED)?;
-            self.post_item("Ticket_User", input, &[]).await?;
         }
         if let Some(group) = &a.group {
             let group = self.resolve(LookupKind::Groups, group, "group").await?;
@@ -609,15 +612,16 @@ impl ItsmngClient {
                     &[("get_hateoas", "false"), ("range", LOOKUP_RANGE)],
                 )
                 .await?;
-            if assigned(&rows, "groups_id", &group) {
+            if !assigned(&rows, "groups_id", &group) {
+                let input = mapping::actor_input(id, &group, true, mapping::ACTOR_ASSIGNED)?;
+                self.post_item("Group_Ticket", input, &[]).await?;
+            } else if strict {
                 return Err(Error::conflict(format!(
                     "group {} is already assigned to ticket {ticket}; nothing was changed",
                     group.label()
                 ))
                 .field("group"));
             }
-            let input = mapping::actor_input(id, &group, true, mapping::ACTOR_ASSIGNED)?;
-            self.post_item("Group_Ticket", input, &[]).await?;
         }
         Ok(())
     }
@@ -929,6 +933,11 @@ impl Helpdesk for ItsmngClient {
             group: patch.group.take(),
             team: None,
         };
+        // A department is the GLPI group of that name, as on create.
+        let department = match patch.department.take() {
+            Some(d) => Some(self.resolve(LookupKind::Groups, &d, "department").await?),
+            None => None,
+        };
         let note = patch.note.take();
         let requester = patch.requester.take();
         let input = mapping::patch_input(&patch)?;
@@ -936,7 +945,14 @@ impl Helpdesk for ItsmngClient {
             self.put_ticket(id, input).await?;
         }
         if assignment.assignee.is_some() || assignment.group.is_some() {
-            self.add_actor(id, &assignment).await?;
+            self.add_actor(id, &assignment, false).await?;
+        }
+        if let Some(d) = department {
+            let by_department = Assignment {
+                group: Some(d),
+                ..Assignment::default()
+            };
+            self.add_actor(id, &by_department, false).await?;
         }
         if let Some(r) = requester.and_then(|r| r.id) {
             let input =
@@ -1049,7 +1065,7 @@ impl Helpdesk for ItsmngClient {
                     .field("assignee"),
             );
         }
-        self.add_actor(id, &assignment).await?;
+        self.add_actor(id, &assignment, true).await?;
         self.get(id).await
     }
 
