@@ -428,7 +428,7 @@ async fn dropdowns_and_options() {
     assert_eq!(
         a.json(),
         json!({"totalcount": 1, "count": 1, "sort": ["1"], "order": ["ASC"],
-               "data": [{"1": "sam", "2": sam_id, "9": null, "34": null}], "content-range": "0-0/1"})
+               "data": [{"1": "Sam Support", "2": sam_id, "9": null, "34": null}], "content-range": "0-0/1"})
     );
     let a = send(get("/search/User?criteria[0][field]=1&criteria[0][searchtype]=contains&criteria[0][value]=^nobody$")).await;
     assert_eq!(
