@@ -93,8 +93,12 @@ pub fn vendor(vendor: Vendor) -> Option<HashMap<String, String>> {
         return None;
     };
     let _guard = LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    // One lock per vendor, and `-o` so the daemons a bring-up starts do not inherit
+    // (and hold for ever) the lock: else every later bring-up waits for good.
+    let lock = format!("/tmp/ticketgate-live-{vendor:?}.lock").to_lowercase();
     let out = Command::new("flock")
-        .arg("/tmp/ticketgate-live.lock")
+        .arg("-o")
+        .arg(lock)
         .arg("bash")
         .arg(shared.join(vendor.script()))
         .envs(vendor.knobs().iter().copied())

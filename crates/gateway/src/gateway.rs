@@ -81,9 +81,15 @@ impl Gateway {
             });
         }
         if let Some(c) = &config.dialects.itsmng {
+            let mut c = c.clone();
+            c.consumer_app_tokens = config
+                .consumers
+                .iter()
+                .filter_map(|k| k.itsmng_app_token.clone())
+                .collect();
             mounts.push(Mount {
                 prefix: c.prefix.clone(),
-                face: Arc::new(ticketgate_itsmng::ItsmngServer::new(c.clone())),
+                face: Arc::new(ticketgate_itsmng::ItsmngServer::new(c)),
             });
         }
         if let Some(c) = &config.dialects.ticketsapi {

@@ -43,6 +43,11 @@ pub struct ClientConfig {
     /// id: a reverse proxy whose clients only need the number (osTicket's create
     /// answers nothing else) saves three round trips per create.
     pub read_back_creates: bool,
+    /// Give a requester known by email a GLPI user of their own (found by that email,
+    /// else created with their name and phone), so the name and the phone reach
+    /// GLPI (default true). When false the requester is GLPI's email-only actor,
+    /// which keeps the address and nothing else.
+    pub requester_users: bool,
 }
 
 impl Default for ClientConfig {
@@ -56,6 +61,7 @@ impl Default for ClientConfig {
             connect_timeout_ms: 3_000,
             request_timeout_ms: 10_000,
             read_back_creates: true,
+            requester_users: true,
         }
     }
 }
@@ -102,6 +108,7 @@ impl std::fmt::Debug for ClientConfig {
             .field("connect_timeout_ms", &self.connect_timeout_ms)
             .field("request_timeout_ms", &self.request_timeout_ms)
             .field("read_back_creates", &self.read_back_creates)
+            .field("requester_users", &self.requester_users)
             .finish()
     }
 }
@@ -433,6 +440,101 @@ impl ItsmngClient {
         }
     }
 
+    /// The GLPI user of a requester known by email: the user with that address, or
+    /// one created with the requester's name and phone. `None` (the email-only
+    /// actor) when GLPI will not make one, so a create never fails for it.
+    async fn requester_user(
+        &self,
+        r: &ticketgate_model::Requester,
+    ) -> Result<Option<String>, Error> {
+        let Some(email) = r.email.as_deref().map(str::trim).filter(|e| !e.is_empty()) else {
+            return Ok(None);
+        };
+        // Option 5 is the user's emails; `^…$` anchors GLPI's LIKE search.
+        let query = [
+            ("criteria[0][field]", "5".to_owned()),
+            ("criteria[0][searchtype]", "contains".to_owned()),
+            ("criteria[0][value]", format!("^{email}$")),
+            ("forcedisplay[0]", "2".to_owned()),
+            ("forcedisplay[1]", "5".to_owned()),
+        ];
+        let q: Vec<(String, String)> = query
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect();
+        let found = match self
+            .call(Method::GET, "/search/User", &q, Payload::None)
+            .await
+        {
+            Ok(v) => v,
+            // An apirest.php that cannot search users (ITSM-NG without the right, a
+            // ticketgate upstream) keeps the email-only requester.
+            Err(e)
+                if matches!(
+                    e.kind,
+                    ErrorKind::Unsupported
+                        | ErrorKind::UpstreamRejected
+                        | ErrorKind::BadInput
+                        | ErrorKind::Forbidden
+                        | ErrorKind::NotFound
+                ) =>
+            {
+                tracing::debug!(error = %e.message, "itsmng: users cannot be searched; email-only requester");
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        };
+        let existing = found
+            .get("data")
+            .map(crate::params::list)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|row| {
+                row.get("5").is_some_and(|m| match m {
+                    Value::String(s) => s
+                        .split(['\n', ',', ' '])
+                        .any(|e| e.eq_ignore_ascii_case(email)),
+                    Value::Array(a) => a
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .any(|e| e.eq_ignore_ascii_case(email)),
+                    _ => false,
+                })
+            })
+            .find_map(|row| row.get("2").and_then(as_text));
+        if existing.is_some() {
+            return Ok(existing);
+        }
+        let input = mapping::requester_user_input(r, email);
+        match self.post_item("User", input, &[]).await {
+            Ok(id) => Ok(Some(id)),
+            Err(e)
+                if matches!(
+                    e.kind,
+                    ErrorKind::Unsupported
+                        | ErrorKind::UpstreamRejected
+                        | ErrorKind::BadInput
+                        | ErrorKind::Forbidden
+                ) =>
+            {
+                tracing::warn!(error = %e.message, "itsmng: no user for the requester; email-only actor");
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Name and phone of a requester who is a GLPI user (a failed read leaves them out).
+    async fn requester_details(&self, id: &str, r: &mut ticketgate_model::Requester) {
+        let Ok(row) = self
+            .get_json(&format!("/User/{id}"), &[("get_hateoas", "false")])
+            .await
+        else {
+            return;
+        };
+        mapping::apply_user_row(r, &row);
+    }
+
     async fn post_item(
         &self,
         itemtype: &str,
@@ -471,16 +573,55 @@ impl ItsmngClient {
         Ok(())
     }
 
-    async fn add_actor(&self, id: &str, a: &Assignment) -> Result<(), Error> {
+    /// Add the assignee and group of `a` to ticket `id`. GLPI refuses an actor the
+    /// ticket already has with an empty `["ERROR_GLPI_ADD",""]`, so look first: an
+    /// `assign` (`strict`) answers 409 saying so; an update, which asks for a state
+    /// the ticket is already in, leaves it as it is.
+    async fn add_actor(&self, id: &str, a: &Assignment, strict: bool) -> Result<(), Error> {
+        let assigned = |rows: &Value, key: &str, actor: &Reference| {
+            crate::params::list(rows).into_iter().any(|r| {
+                r.get("type").and_then(mapping::as_i64) == Some(mapping::ACTOR_ASSIGNED)
+                    && r.get(key).and_then(as_text) == actor.id
+            })
+        };
+        let ticket = path_id(id)?;
         if let Some(user) = &a.assignee {
             let user = self.resolve(LookupKind::Agents, user, "assignee").await?;
-            let input = mapping::actor_input(id, &user, false, mapping::ACTOR_ASSIGNED)?;
-            self.post_item("Ticket_User", input, &[]).await?;
+            let rows = self
+                .get_json(
+                    &format!("/Ticket/{ticket}/Ticket_User"),
+                    &[("get_hateoas", "false"), ("range", LOOKUP_RANGE)],
+                )
+                .await?;
+            if !assigned(&rows, "users_id", &user) {
+                let input = mapping::actor_input(id, &user, false, mapping::ACTOR_ASSIGNED)?;
+                self.post_item("Ticket_User", input, &[]).await?;
+            } else if strict {
+                return Err(Error::conflict(format!(
+                    "{} is already assigned to ticket {ticket}; nothing was changed",
+                    user.label()
+                ))
+                .field("assignee"));
+            }
         }
         if let Some(group) = &a.group {
             let group = self.resolve(LookupKind::Groups, group, "group").await?;
-            let input = mapping::actor_input(id, &group, true, mapping::ACTOR_ASSIGNED)?;
-            self.post_item("Group_Ticket", input, &[]).await?;
+            let rows = self
+                .get_json(
+                    &format!("/Ticket/{ticket}/Group_Ticket"),
+                    &[("get_hateoas", "false"), ("range", LOOKUP_RANGE)],
+                )
+                .await?;
+            if !assigned(&rows, "groups_id", &group) {
+                let input = mapping::actor_input(id, &group, true, mapping::ACTOR_ASSIGNED)?;
+                self.post_item("Group_Ticket", input, &[]).await?;
+            } else if strict {
+                return Err(Error::conflict(format!(
+                    "group {} is already assigned to ticket {ticket}; nothing was changed",
+                    group.label()
+                ))
+                .field("group"));
+            }
         }
         Ok(())
     }
@@ -633,9 +774,28 @@ impl Helpdesk for ItsmngClient {
             .await?;
         self.resolve_opt(LookupKind::Groups, &mut ticket.group, "group")
             .await?;
+        // GLPI has no departments: the department is the GLPI group of that name,
+        // assigned to the ticket (the team that handles it), beside `group` when
+        // both are given. An unknown one is refused, never dropped.
+        self.resolve_opt(LookupKind::Groups, &mut ticket.department, "department")
+            .await?;
+        let extra_group = match (ticket.group.as_ref(), ticket.department.take()) {
+            (None, Some(d)) => {
+                ticket.group = Some(d);
+                None
+            }
+            (Some(g), Some(d)) if g.id != d.id => Some(d),
+            _ => None,
+        };
         self.resolve_opt(LookupKind::Slas, &mut ticket.sla, "sla")
             .await?;
         Self::entity(&mut ticket.entity)?;
+        if self.config.requester_users
+            && ticket.requester.id.is_none()
+            && ticket.requester.email.is_some()
+        {
+            ticket.requester.id = self.requester_user(&ticket.requester).await?;
+        }
         let requester = &mut ticket.requester;
         if requester.id.is_none()
             && requester.email.is_none()
@@ -657,7 +817,14 @@ impl Helpdesk for ItsmngClient {
                 Err(e) => return Err(e),
             }
         }
-        let input = mapping::new_ticket_input(&ticket)?;
+        let mut input = mapping::new_ticket_input(&ticket)?;
+        if let Some(extra) = extra_group {
+            let ids: Vec<i64> = [ticket.group.as_ref(), Some(&extra)]
+                .into_iter()
+                .map(mapping::ref_fk)
+                .collect();
+            input.insert("_groups_id_assign".into(), json!(ids));
+        }
         let id = self
             .post_item("Ticket", input.clone(), &ticket.attachments)
             .await?;
@@ -669,21 +836,26 @@ impl Helpdesk for ItsmngClient {
 
     async fn get(&self, id: &str) -> Result<Ticket, Error> {
         let id = path_id(id)?;
-        let (row_path, actors_path, followups_path) = (
+        let (row_path, actors_path, groups_path, followups_path) = (
             format!("/Ticket/{id}"),
             format!("/Ticket/{id}/Ticket_User"),
+            format!("/Ticket/{id}/Group_Ticket"),
             format!("/Ticket/{id}/ITILFollowup"),
         );
         // The three reads are independent: made at once, a get (and so a create, which
         // reads its ticket back) costs one round trip to ITSM-NG instead of three.
         // Errors are taken in the same order as if they had been made one by one.
-        let (row, actors, followups) = tokio::join!(
+        let (row, actors, groups, followups) = tokio::join!(
             self.get_json(
                 &row_path,
                 &[("get_hateoas", "false"), ("with_documents", "true")],
             ),
             self.get_json(
                 &actors_path,
+                &[("get_hateoas", "false"), ("range", LOOKUP_RANGE)],
+            ),
+            self.get_json(
+                &groups_path,
                 &[("get_hateoas", "false"), ("range", LOOKUP_RANGE)],
             ),
             self.get_json(
@@ -721,6 +893,18 @@ impl Helpdesk for ItsmngClient {
                 .cloned()
                 .collect::<Vec<_>>(),
         );
+        // The assigned group (type 2); GLPI lists it apart from the users.
+        if let Some(g) = crate::params::list(&groups?)
+            .into_iter()
+            .filter(|g| g.get("type").and_then(mapping::as_i64) == Some(mapping::ACTOR_ASSIGNED))
+            .find_map(|g| g.get("groups_id").and_then(mapping::as_i64))
+            .filter(|g| *g > 0)
+        {
+            t.group = Some(Reference::id(g.to_string()));
+        }
+        if let Some(uid) = t.requester.id.clone() {
+            self.requester_details(&uid, &mut t.requester).await;
+        }
         let followups = followups?;
         t.entries = crate::params::list(&followups)
             .into_iter()
@@ -749,6 +933,11 @@ impl Helpdesk for ItsmngClient {
             group: patch.group.take(),
             team: None,
         };
+        // A department is the GLPI group of that name, as on create.
+        let department = match patch.department.take() {
+            Some(d) => Some(self.resolve(LookupKind::Groups, &d, "department").await?),
+            None => None,
+        };
         let note = patch.note.take();
         let requester = patch.requester.take();
         let input = mapping::patch_input(&patch)?;
@@ -756,7 +945,14 @@ impl Helpdesk for ItsmngClient {
             self.put_ticket(id, input).await?;
         }
         if assignment.assignee.is_some() || assignment.group.is_some() {
-            self.add_actor(id, &assignment).await?;
+            self.add_actor(id, &assignment, false).await?;
+        }
+        if let Some(d) = department {
+            let by_department = Assignment {
+                group: Some(d),
+                ..Assignment::default()
+            };
+            self.add_actor(id, &by_department, false).await?;
         }
         if let Some(r) = requester.and_then(|r| r.id) {
             let input =
@@ -869,7 +1065,7 @@ impl Helpdesk for ItsmngClient {
                     .field("assignee"),
             );
         }
-        self.add_actor(id, &assignment).await?;
+        self.add_actor(id, &assignment, true).await?;
         self.get(id).await
     }
 

@@ -17,7 +17,9 @@
 //! - `server` (`sessions`, `items`, `listing`) and `client`: the two faces.
 //!
 //! # Where the server face differs from a real instance
-//! - Only Ticket, its followups/solutions/documents/actors and the dropdowns
+//! The reference is GLPI 10.0.12 as observed live (`tests/differential_glpi.rs`);
+//! the README lists every deliberate difference. In short:
+//! - Only Ticket, its followups/solutions/documents/actors/tasks and the dropdowns
 //!   (ITILCategory, Location, User, Group, Entity, RequestType, SLA) are served;
 //!   other itemtypes of a real install (Computer…) answer 501 `["ERROR", …]`.
 //! - Canonical failures with no ITSM-NG equivalent keep ticketgate's statuses with
@@ -27,7 +29,13 @@
 //!   face is enabled; an unknown verb is served as GET, the real default case).
 //! - Search: criteria on options 1, 2, 3, 5, 7, 8, 9, 12, 14, 15, 21 with AND (OR
 //!   only within status or title/description); other options, NOT links and
-//!   `not…` search types answer 501. Dates are taken as UTC. `with_logs` is empty.
+//!   `not…` search types answer 501, never a wider search. Dates are taken as UTC.
+//!   `with_logs` is empty. Tasks: none (the canonical model has none yet).
+//!
+//! # Where the client face bends GLPI's model
+//! A department is the assigned GLPI group of that name; a requester known by email
+//! becomes a GLPI user (`requester_users`); a `message` is a followup on the
+//! requester's side of the timeline and reopens the ticket (`add_reopen`).
 
 pub mod errors;
 pub mod mapping;

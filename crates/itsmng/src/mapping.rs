@@ -250,19 +250,47 @@ pub fn vendor_priority(t: &Ticket) -> i64 {
     )
 }
 
-/// Content as ITSM-NG stores it: HTML with its markup entity-encoded (`&lt;p&gt;`).
-/// Decoded for ticketgate, which carries HTML as HTML.
+/// Content as ITSM-NG stores it: HTML with its markup entity-encoded (`&lt;p&gt;`;
+/// GLPI 10 writes numeric references, `&#60;p&#62;`). Decoded for ticketgate, which
+/// carries HTML as HTML.
 pub fn decode_stored_html(s: &str) -> String {
-    if !s.contains("&lt;") {
+    if !s.contains("&lt;") && !s.contains("&#") {
         return s.to_owned();
     }
     s.replace("&lt;", "<")
+        .replace("&#60;", "<")
         .replace("&gt;", ">")
+        .replace("&#62;", ">")
         .replace("&quot;", "\"")
         .replace("&#039;", "'")
         .replace("&#39;", "'")
         .replace("&amp;", "&")
+        .replace("&#38;", "&")
 }
+
+/// Text as GLPI 10 returns what it stored (`Toolbox\Sanitizer`): `&`, `<` and `>` as
+/// numeric references (`<p>` → `&#60;p&#62;`), everything else unchanged. The server
+/// face answers contents this way, as the real GLPI does.
+pub fn encode_stored_html(s: &str) -> String {
+    if !s.contains(['<', '>', '&']) {
+        return s.to_owned();
+    }
+    let mut out = String::with_capacity(s.len() + s.len() / 4);
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&#60;"),
+            '>' => out.push_str("&#62;"),
+            '&' => out.push_str("&#38;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// GLPI's timeline sides (`CommonITILObject::TIMELINE_LEFT` / `TIMELINE_RIGHT`): the
+/// requester's side and the helpdesk's.
+pub const TIMELINE_LEFT: i64 = 1;
+pub const TIMELINE_RIGHT: i64 = 4;
 
 /// ITSM-NG content is HTML when it carries markup, plain text otherwise.
 pub fn body_of(content: &str) -> Body {
@@ -335,6 +363,68 @@ mod tests {
             new_ticket_from_input(input.as_object().unwrap(), &SessionDefaults::default()).unwrap();
         assert_eq!(t.status, Some(Reference::name("open")));
         assert_eq!(t.assignee, Some(Reference::id("2")));
+    }
+
+    #[test]
+    fn stored_html_both_ways_as_glpi_10_writes_it() {
+        let html = "<p>It is <b>burning</b> & hot</p>";
+        let stored = encode_stored_html(html);
+        assert_eq!(
+            stored,
+            "&#60;p&#62;It is &#60;b&#62;burning&#60;/b&#62; &#38; hot&#60;/p&#62;"
+        );
+        assert_eq!(decode_stored_html(&stored), html);
+        // ITSM-NG's (GLPI 9.5's) named entities read the same.
+        assert_eq!(decode_stored_html("&lt;p&gt;x&lt;/p&gt;"), "<p>x</p>");
+        assert_eq!(encode_stored_html("plain text"), "plain text");
+    }
+
+    #[test]
+    fn a_requester_user_carries_name_and_phone_both_ways() {
+        let r = Requester {
+            name: Some("Carol Ann Client".into()),
+            email: Some("carol@example.com".into()),
+            phone: Some("555-0100".into()),
+            phone_ext: Some("12".into()),
+            ..Requester::default()
+        };
+        let input = requester_user_input(&r, "carol@example.com");
+        assert_eq!(
+            Value::Object(input),
+            json!({"name": "carol@example.com", "_useremails": ["carol@example.com"],
+                   "firstname": "Carol Ann", "realname": "Client", "phone": "555-0100 x12"})
+        );
+        let mut back = Requester::default();
+        apply_user_row(
+            &mut back,
+            &json!({"name": "carol@example.com", "firstname": "Carol Ann", "realname": "Client",
+                    "phone": "555-0100 x12"}),
+        );
+        assert_eq!(back.name.as_deref(), Some("Carol Ann Client"));
+        assert_eq!(back.username.as_deref(), Some("carol@example.com"));
+        assert_eq!(back.phone.as_deref(), Some("555-0100"));
+        assert_eq!(back.phone_ext.as_deref(), Some("12"));
+    }
+
+    #[test]
+    fn messages_sit_on_the_requesters_side_and_reopen() {
+        let entry = |kind| NewEntry {
+            kind,
+            body: Body::text("x"),
+            ..NewEntry::default()
+        };
+        let m = followup_input("7", &entry(EntryKind::Message)).unwrap();
+        assert_eq!(m["timeline_position"], json!(TIMELINE_LEFT));
+        assert_eq!(m["add_reopen"], json!(1));
+        let r = followup_input("7", &entry(EntryKind::Response)).unwrap();
+        assert_eq!(r["timeline_position"], json!(TIMELINE_RIGHT));
+        assert!(!r.contains_key("add_reopen"));
+        let row = json!({"id": 3, "content": "x", "is_private": 0, "timeline_position": 1});
+        assert_eq!(entry_from_followup(&row).unwrap().kind, EntryKind::Message);
+        let row = json!({"id": 3, "content": "x", "is_private": 0, "timeline_position": 4});
+        assert_eq!(entry_from_followup(&row).unwrap().kind, EntryKind::Response);
+        let row = json!({"id": 3, "content": "x", "is_private": 1, "timeline_position": 1});
+        assert_eq!(entry_from_followup(&row).unwrap().kind, EntryKind::Note);
     }
 
     #[test]

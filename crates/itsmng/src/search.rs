@@ -24,115 +24,373 @@ pub struct SearchOption {
     pub field: &'static str,
     pub datatype: &'static str,
     pub nosearch: bool,
+    /// GLPI's unique id of the option (`Search::getOptionUniqID`: itemtype, the
+    /// joined itemtypes, the field). Several options share one (4, 5 and 66; 8, 65
+    /// and 71), exactly as GLPI lists them.
+    pub uid: &'static str,
+    pub searchtypes: &'static [&'static str],
 }
 
-const fn opt(
-    id: u32,
-    name: &'static str,
-    table: &'static str,
-    field: &'static str,
-    datatype: &'static str,
-) -> SearchOption {
-    SearchOption {
-        id,
-        name,
-        table,
-        field,
-        datatype,
-        nosearch: false,
-    }
-}
-
-/// The Ticket search options of a stock ITSM-NG, by id (see the facts file).
+/// The Ticket search options of a stock GLPI 10.0.12, by id, as its
+/// `listSearchOptions/Ticket` lists them (read from the live instance).
 pub const TICKET_OPTIONS: &[SearchOption] = &[
-    opt(1, "Title", "glpi_tickets", "name", "itemlink"),
-    opt(2, "ID", "glpi_tickets", "id", "number"),
-    opt(3, "Priority", "glpi_tickets", "priority", "specific"),
-    opt(4, "Requester", "glpi_users", "name", "dropdown"),
-    opt(5, "Technician", "glpi_users", "name", "dropdown"),
-    opt(
-        6,
-        "Assigned to a supplier",
-        "glpi_suppliers",
-        "name",
-        "dropdown",
-    ),
-    opt(
-        7,
-        "Category",
-        "glpi_itilcategories",
-        "completename",
-        "dropdown",
-    ),
-    opt(
-        8,
-        "Technician group",
-        "glpi_groups",
-        "completename",
-        "dropdown",
-    ),
-    opt(9, "Request source", "glpi_requesttypes", "name", "dropdown"),
-    opt(10, "Urgency", "glpi_tickets", "urgency", "specific"),
-    opt(11, "Impact", "glpi_tickets", "impact", "specific"),
-    opt(12, "Status", "glpi_tickets", "status", "specific"),
     SearchOption {
-        nosearch: true,
-        ..opt(
-            13,
-            "Associated elements",
-            "glpi_items_tickets",
-            "items_id",
-            "specific",
-        )
+        id: 1,
+        name: "Title",
+        table: "glpi_tickets",
+        field: "name",
+        datatype: "itemlink",
+        nosearch: false,
+        uid: "Ticket.name",
+        searchtypes: &["contains", "notcontains"],
     },
-    opt(14, "Type", "glpi_tickets", "type", "specific"),
-    opt(15, "Opening date", "glpi_tickets", "date", "datetime"),
-    opt(16, "Closing date", "glpi_tickets", "closedate", "datetime"),
-    opt(
-        17,
-        "Resolution date",
-        "glpi_tickets",
-        "solvedate",
-        "datetime",
-    ),
-    opt(
-        18,
-        "Time to resolve",
-        "glpi_tickets",
-        "time_to_resolve",
-        "datetime",
-    ),
-    opt(19, "Last update", "glpi_tickets", "date_mod", "datetime"),
-    opt(21, "Description", "glpi_tickets", "content", "text"),
-    opt(22, "Writer", "glpi_users", "name", "dropdown"),
     SearchOption {
-        nosearch: true,
-        ..opt(
-            45,
-            "Total duration",
-            "glpi_tickets",
-            "actiontime",
-            "actiontime",
-        )
+        id: 2,
+        name: "ID",
+        table: "glpi_tickets",
+        field: "id",
+        datatype: "number",
+        nosearch: false,
+        uid: "Ticket.id",
+        searchtypes: &["contains", "notcontains"],
     },
-    opt(64, "Last edit by", "glpi_users", "name", "dropdown"),
-    opt(
-        65,
-        "Watcher group",
-        "glpi_groups",
-        "completename",
-        "dropdown",
-    ),
-    opt(66, "Watcher", "glpi_users", "name", "dropdown"),
-    opt(
-        71,
-        "Requester group",
-        "glpi_groups",
-        "completename",
-        "dropdown",
-    ),
-    opt(80, "Entity", "glpi_entities", "completename", "dropdown"),
-    opt(83, "Location", "glpi_locations", "completename", "dropdown"),
+    SearchOption {
+        id: 3,
+        name: "Priority",
+        table: "glpi_tickets",
+        field: "priority",
+        datatype: "specific",
+        nosearch: false,
+        uid: "Ticket.priority",
+        searchtypes: &["equals"],
+    },
+    SearchOption {
+        id: 4,
+        name: "Requester",
+        table: "glpi_users",
+        field: "name",
+        datatype: "dropdown",
+        nosearch: false,
+        uid: "Ticket.Ticket_User.User.name",
+        searchtypes: &["contains", "notcontains", "equals", "notequals"],
+    },
+    SearchOption {
+        id: 5,
+        name: "Technician",
+        table: "glpi_users",
+        field: "name",
+        datatype: "dropdown",
+        nosearch: false,
+        uid: "Ticket.Ticket_User.User.name",
+        searchtypes: &["contains", "notcontains", "equals", "notequals"],
+    },
+    SearchOption {
+        id: 6,
+        name: "Assigned to a supplier",
+        table: "glpi_suppliers",
+        field: "name",
+        datatype: "dropdown",
+        nosearch: false,
+        uid: "Ticket.Supplier_Ticket.Supplier.name",
+        searchtypes: &["contains", "notcontains", "equals", "notequals"],
+    },
+    SearchOption {
+        id: 7,
+        name: "Category",
+        table: "glpi_itilcategories",
+        field: "completename",
+        datatype: "dropdown",
+        nosearch: false,
+        uid: "Ticket.ITILCategory.completename",
+        searchtypes: &[
+            "contains",
+            "notcontains",
+            "equals",
+            "notequals",
+            "under",
+            "notunder",
+        ],
+    },
+    SearchOption {
+        id: 8,
+        name: "Technician group",
+        table: "glpi_groups",
+        field: "completename",
+        datatype: "dropdown",
+        nosearch: false,
+        uid: "Ticket.Group_Ticket.Group.completename",
+        searchtypes: &[
+            "contains",
+            "notcontains",
+            "equals",
+            "notequals",
+            "under",
+            "notunder",
+        ],
+    },
+    SearchOption {
+        id: 9,
+        name: "Request source",
+        table: "glpi_requesttypes",
+        field: "name",
+        datatype: "dropdown",
+        nosearch: false,
+        uid: "Ticket.RequestType.name",
+        searchtypes: &["contains", "notcontains", "equals", "notequals"],
+    },
+    SearchOption {
+        id: 10,
+        name: "Urgency",
+        table: "glpi_tickets",
+        field: "urgency",
+        datatype: "specific",
+        nosearch: false,
+        uid: "Ticket.urgency",
+        searchtypes: &["equals"],
+    },
+    SearchOption {
+        id: 11,
+        name: "Impact",
+        table: "glpi_tickets",
+        field: "impact",
+        datatype: "specific",
+        nosearch: false,
+        uid: "Ticket.impact",
+        searchtypes: &["equals"],
+    },
+    SearchOption {
+        id: 12,
+        name: "Status",
+        table: "glpi_tickets",
+        field: "status",
+        datatype: "specific",
+        nosearch: false,
+        uid: "Ticket.status",
+        searchtypes: &["equals"],
+    },
+    SearchOption {
+        id: 13,
+        name: "Associated elements",
+        table: "glpi_items_tickets",
+        field: "items_id",
+        datatype: "specific",
+        nosearch: true,
+        uid: "Ticket.Item_Ticket.items_id",
+        searchtypes: &["contains", "notcontains"],
+    },
+    SearchOption {
+        id: 14,
+        name: "Type",
+        table: "glpi_tickets",
+        field: "type",
+        datatype: "specific",
+        nosearch: false,
+        uid: "Ticket.type",
+        searchtypes: &["equals"],
+    },
+    SearchOption {
+        id: 15,
+        name: "Opening date",
+        table: "glpi_tickets",
+        field: "date",
+        datatype: "datetime",
+        nosearch: false,
+        uid: "Ticket.date",
+        searchtypes: &[
+            "equals",
+            "notequals",
+            "lessthan",
+            "morethan",
+            "contains",
+            "notcontains",
+        ],
+    },
+    SearchOption {
+        id: 16,
+        name: "Closing date",
+        table: "glpi_tickets",
+        field: "closedate",
+        datatype: "datetime",
+        nosearch: false,
+        uid: "Ticket.closedate",
+        searchtypes: &[
+            "equals",
+            "notequals",
+            "lessthan",
+            "morethan",
+            "contains",
+            "notcontains",
+        ],
+    },
+    SearchOption {
+        id: 17,
+        name: "Resolution date",
+        table: "glpi_tickets",
+        field: "solvedate",
+        datatype: "datetime",
+        nosearch: false,
+        uid: "Ticket.solvedate",
+        searchtypes: &[
+            "equals",
+            "notequals",
+            "lessthan",
+            "morethan",
+            "contains",
+            "notcontains",
+        ],
+    },
+    SearchOption {
+        id: 18,
+        name: "Time to resolve",
+        table: "glpi_tickets",
+        field: "time_to_resolve",
+        datatype: "datetime",
+        nosearch: false,
+        uid: "Ticket.time_to_resolve",
+        searchtypes: &[
+            "equals",
+            "notequals",
+            "lessthan",
+            "morethan",
+            "contains",
+            "notcontains",
+        ],
+    },
+    SearchOption {
+        id: 19,
+        name: "Last update",
+        table: "glpi_tickets",
+        field: "date_mod",
+        datatype: "datetime",
+        nosearch: false,
+        uid: "Ticket.date_mod",
+        searchtypes: &[
+            "equals",
+            "notequals",
+            "lessthan",
+            "morethan",
+            "contains",
+            "notcontains",
+        ],
+    },
+    SearchOption {
+        id: 21,
+        name: "Description",
+        table: "glpi_tickets",
+        field: "content",
+        datatype: "text",
+        nosearch: false,
+        uid: "Ticket.content",
+        searchtypes: &["contains", "notcontains"],
+    },
+    SearchOption {
+        id: 22,
+        name: "Writer",
+        table: "glpi_users",
+        field: "name",
+        datatype: "dropdown",
+        nosearch: false,
+        uid: "Ticket.users_id_recipient.User.name",
+        searchtypes: &["contains", "notcontains", "equals", "notequals"],
+    },
+    SearchOption {
+        id: 45,
+        name: "Total duration",
+        table: "glpi_tickets",
+        field: "actiontime",
+        datatype: "timestamp",
+        nosearch: true,
+        uid: "Ticket.actiontime",
+        searchtypes: &["contains", "notcontains"],
+    },
+    SearchOption {
+        id: 64,
+        name: "Last edit by",
+        table: "glpi_users",
+        field: "name",
+        datatype: "dropdown",
+        nosearch: false,
+        uid: "Ticket.users_id_lastupdater.User.name",
+        searchtypes: &["contains", "notcontains", "equals", "notequals"],
+    },
+    SearchOption {
+        id: 65,
+        name: "Watcher group",
+        table: "glpi_groups",
+        field: "completename",
+        datatype: "dropdown",
+        nosearch: false,
+        uid: "Ticket.Group_Ticket.Group.completename",
+        searchtypes: &[
+            "contains",
+            "notcontains",
+            "equals",
+            "notequals",
+            "under",
+            "notunder",
+        ],
+    },
+    SearchOption {
+        id: 66,
+        name: "Watcher",
+        table: "glpi_users",
+        field: "name",
+        datatype: "dropdown",
+        nosearch: false,
+        uid: "Ticket.Ticket_User.User.name",
+        searchtypes: &["contains", "notcontains", "equals", "notequals"],
+    },
+    SearchOption {
+        id: 71,
+        name: "Requester group",
+        table: "glpi_groups",
+        field: "completename",
+        datatype: "dropdown",
+        nosearch: false,
+        uid: "Ticket.Group_Ticket.Group.completename",
+        searchtypes: &[
+            "contains",
+            "notcontains",
+            "equals",
+            "notequals",
+            "under",
+            "notunder",
+        ],
+    },
+    SearchOption {
+        id: 80,
+        name: "Entity",
+        table: "glpi_entities",
+        field: "completename",
+        datatype: "dropdown",
+        nosearch: false,
+        uid: "Ticket.Entity.completename",
+        searchtypes: &[
+            "contains",
+            "notcontains",
+            "equals",
+            "notequals",
+            "under",
+            "notunder",
+        ],
+    },
+    SearchOption {
+        id: 83,
+        name: "Location",
+        table: "glpi_locations",
+        field: "completename",
+        datatype: "dropdown",
+        nosearch: false,
+        uid: "Ticket.Location.completename",
+        searchtypes: &[
+            "contains",
+            "notcontains",
+            "equals",
+            "notequals",
+            "under",
+            "notunder",
+        ],
+    },
 ];
 
 /// The display preferences of a stock install, shown when no `forcedisplay` is given.
@@ -145,33 +403,10 @@ pub fn option(id: u32) -> Option<&'static SearchOption> {
     TICKET_OPTIONS.iter().find(|o| o.id == id)
 }
 
-fn searchtypes(datatype: &str) -> Vec<&'static str> {
-    match datatype {
-        "specific" | "number" => vec!["equals", "notequals"],
-        "datetime" => vec![
-            "equals",
-            "notequals",
-            "lessthan",
-            "morethan",
-            "contains",
-            "notcontains",
-        ],
-        "dropdown" => vec![
-            "contains",
-            "notcontains",
-            "equals",
-            "notequals",
-            "under",
-            "notunder",
-        ],
-        _ => vec!["contains", "notcontains"],
-    }
-}
-
 /// The body of `listSearchOptions/Ticket`.
 pub fn list_search_options() -> Value {
     let mut m = Map::new();
-    m.insert("common".into(), json!("Characteristics"));
+    m.insert("common".into(), json!({"name": "Characteristics"}));
     for o in TICKET_OPTIONS {
         m.insert(
             o.id.to_string(),
@@ -182,8 +417,8 @@ pub fn list_search_options() -> Value {
                 "datatype": o.datatype,
                 "nosearch": o.nosearch,
                 "nodisplay": false,
-                "available_searchtypes": searchtypes(o.datatype),
-                "uid": format!("Ticket.{}", o.field),
+                "available_searchtypes": o.searchtypes,
+                "uid": o.uid,
             }),
         );
     }
@@ -216,6 +451,11 @@ pub struct SearchSpec {
     pub order: &'static str,
     pub start: u64,
     pub end: u64,
+    /// A criterion no ticket can meet (a request source or type that does not
+    /// exist): the answer is empty, as GLPI's is, never a wider search.
+    pub matches_nothing: bool,
+    /// `uid_cols=true`: result columns keyed by option uid instead of option id.
+    pub uid_cols: bool,
 }
 
 struct Criterion {
@@ -335,6 +575,7 @@ pub fn search_spec(values: &Map<String, Value>) -> Result<SearchSpec, ApiError> 
     }
     let mut id = None;
     let mut status_states: Option<Vec<State>> = None;
+    let mut matches_nothing = false;
     for c in &criteria {
         let unsupported = || {
             ApiError::unsupported(format!(
@@ -371,11 +612,19 @@ pub fn search_spec(values: &Map<String, Value>) -> Result<SearchSpec, ApiError> 
                     .ok_or_else(unsupported)?;
                 q.priority = Some(Reference::name(level.as_str()));
             }
-            14 => q.ticket_type = v.parse().ok().and_then(type_to_canonical),
+            14 => match v.parse().ok().and_then(type_to_canonical) {
+                Some(t) => q.ticket_type = Some(t),
+                None => matches_nothing = true,
+            },
             7 => q.category = Some(Reference::guess(v)),
             5 => q.assignee = Some(Reference::guess(v)),
             8 => q.group = Some(Reference::guess(v)),
-            9 => q.source = v.parse().ok().map(requesttype_to_source),
+            9 if v.is_empty() => {}
+            9 => match request_sources(&c.searchtype, v).as_slice() {
+                [] => matches_nothing = true,
+                [one] => q.source = Some(*one),
+                _ => return Err(unsupported()),
+            },
             15 => {
                 let t = parse_date(v).ok_or_else(unsupported)?;
                 match c.searchtype.as_str() {
@@ -440,7 +689,32 @@ pub fn search_spec(values: &Map<String, Value>) -> Result<SearchSpec, ApiError> 
         order,
         start,
         end,
+        matches_nothing,
+        uid_cols: values.get("uid_cols").is_some_and(crate::mapping::as_bool),
     })
+}
+
+/// The canonical sources whose stock request type (id or name) a criterion on
+/// option 9 selects: `equals` by id, `contains` by name as GLPI's LIKE does.
+fn request_sources(searchtype: &str, value: &str) -> Vec<ticketgate_model::Source> {
+    let mut out = Vec::new();
+    for id in 1..=6 {
+        let name = crate::mapping::requesttype_name(id);
+        let hit = match searchtype {
+            "equals" => value.parse::<i64>().ok() == Some(id),
+            _ => {
+                let needle = value.trim().to_lowercase();
+                // GLPI anchors `^…$` in a contains search; an empty one matches all.
+                let needle = needle.trim_start_matches('^').trim_end_matches('$');
+                name.to_lowercase().contains(needle) || value.trim() == id.to_string()
+            }
+        };
+        let source = requesttype_to_source(id);
+        if hit && !out.contains(&source) {
+            out.push(source);
+        }
+    }
+    out
 }
 
 fn name_or_id(r: Option<&Reference>) -> Value {
@@ -497,6 +771,18 @@ pub fn search_row(t: &Ticket, columns: &[u32]) -> Map<String, Value> {
         m.insert(c.to_string(), v);
     }
     m
+}
+
+/// A result row keyed by option uid (`uid_cols=true`). Options sharing a uid
+/// overwrite one another in column order, as GLPI's own array assignment does.
+pub fn by_uid(mut row: Map<String, Value>, columns: &[u32]) -> Map<String, Value> {
+    let mut out = Map::new();
+    for c in columns {
+        if let (Some(v), Some(o)) = (row.remove(&c.to_string()), option(*c)) {
+            out.insert(o.uid.to_owned(), v);
+        }
+    }
+    out
 }
 
 fn crit(
@@ -779,6 +1065,47 @@ pub fn page_from_search(body: &Value, offset: u32, limit: u32) -> Result<Page<Ti
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn uids_are_glpis_and_uid_cols_overwrite_like_glpi() {
+        let uid = |id| option(id).unwrap().uid;
+        assert_eq!(uid(9), "Ticket.RequestType.name");
+        assert_eq!(uid(7), "Ticket.ITILCategory.completename");
+        for id in [8, 65, 71] {
+            assert_eq!(uid(id), "Ticket.Group_Ticket.Group.completename");
+        }
+        assert_eq!(uid(80), "Ticket.Entity.completename");
+        assert_eq!(uid(83), "Ticket.Location.completename");
+        assert_eq!(uid(4), uid(5));
+        let mut row = Map::new();
+        row.insert("4".into(), Value::Null);
+        row.insert("5".into(), json!("2"));
+        row.insert("2".into(), json!(7));
+        let by = by_uid(row, &[2, 4, 5]);
+        assert_eq!(
+            Value::Object(by),
+            json!({"Ticket.id": 7, "Ticket.Ticket_User.User.name": "2"})
+        );
+    }
+
+    #[test]
+    fn a_criterion_nothing_meets_is_not_dropped() {
+        let spec = |field: &str, st: &str, value: &str| {
+            let mut v = Map::new();
+            v.insert(
+                "criteria".into(),
+                json!([{"field": field, "searchtype": st, "value": value}]),
+            );
+            search_spec(&v).unwrap()
+        };
+        assert!(spec("9", "contains", "zzzq").matches_nothing);
+        let s = spec("9", "contains", "Helpdesk");
+        assert!(!s.matches_nothing);
+        assert_eq!(s.query.source, Some(ticketgate_model::Source::Api));
+        assert!(spec("9", "equals", "42").matches_nothing);
+        assert!(spec("14", "equals", "9").matches_nothing);
+        assert!(!spec("14", "equals", "2").matches_nothing);
+    }
+
     use super::*;
     use crate::params::parse_php_query;
 

@@ -46,6 +46,12 @@ pub struct ServerConfig {
     /// The API's own URL for links, `Location` and error documentation
     /// (`https://help.example.com/apirest.php`); default: from the Host header.
     pub url_base: Option<String>,
+    /// The consumers' own app tokens (`itsmng_app_token`), filled in by the gateway:
+    /// with `app_tokens` they are every token an API client may present. Any other
+    /// `App-Token` is refused with `ERROR_WRONG_APP_TOKEN_PARAMETER`, as GLPI refuses
+    /// an unknown one even when a client without a token exists.
+    #[serde(skip)]
+    pub consumer_app_tokens: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -57,6 +63,7 @@ impl Default for ServerConfig {
             allow_credentials_login: false,
             session_idle_secs: 3600,
             url_base: None,
+            consumer_app_tokens: Vec::new(),
         }
     }
 }
@@ -73,6 +80,10 @@ impl std::fmt::Debug for ServerConfig {
             .field("allow_credentials_login", &self.allow_credentials_login)
             .field("session_idle_secs", &self.session_idle_secs)
             .field("url_base", &self.url_base)
+            .field(
+                "consumer_app_tokens",
+                &format_args!("<{} redacted>", self.consumer_app_tokens.len()),
+            )
             .finish()
     }
 }
@@ -255,11 +266,11 @@ impl Call<'_> {
             None if cfg.require_app_token => Err(ApiError::app_token_missing()),
             None => Ok(()),
             Some(t) => {
-                if cfg.app_tokens.is_empty()
-                    || cfg
-                        .app_tokens
-                        .iter()
-                        .any(|k| bool::from(k.as_bytes().ct_eq(t.as_bytes())))
+                if cfg
+                    .app_tokens
+                    .iter()
+                    .chain(&cfg.consumer_app_tokens)
+                    .any(|k| bool::from(k.as_bytes().ct_eq(t.as_bytes())))
                 {
                     Ok(())
                 } else {
@@ -580,6 +591,7 @@ async fn dispatch(call: &Call<'_>, path: &str) -> Outcome {
             call.session()?;
             match rest.first() {
                 Some(t) if t.eq_ignore_ascii_case("Ticket") => listing::search_tickets(call).await,
+                Some(t) if t.eq_ignore_ascii_case("User") => listing::search_users(call).await,
                 Some(t) if items::Dropdown::parse(t).is_some() => Err(ApiError::unsupported(
                     format!("search on {t} is not supported by ticketgate; list it with GET /{t}"),
                 )),

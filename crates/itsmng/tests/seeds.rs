@@ -30,6 +30,8 @@ async fn with_tickets(rig: &Rig, n: usize) {
 #[tokio::test]
 async fn rest_api_overview_examples() {
     let rig = rig_with(ServerConfig {
+        // The examples send `App-Token: your_app_token`: a known token.
+        app_tokens: vec!["your_app_token".into()],
         allow_credentials_login: true,
         ..ServerConfig::default()
     })
@@ -90,7 +92,11 @@ async fn rest_api_overview_examples() {
 /// The Ticket resource: get, create, update, followup, search, upload, delete.
 #[tokio::test]
 async fn ticket_resource_examples() {
-    let rig = rig().await;
+    let rig = rig_with(ServerConfig {
+        app_tokens: vec!["your_app_token".into()],
+        ..ServerConfig::default()
+    })
+    .await;
     let url = rig.url();
     with_tickets(&rig, 123).await;
     let token = session(&rig).await;
@@ -267,7 +273,11 @@ async fn ticket_resource_examples() {
 /// Status 2 on a new ticket with nobody assigned is ignored, as on the real server.
 #[tokio::test]
 async fn processing_without_assignee_is_ignored() {
-    let rig = rig().await;
+    let rig = rig_with(ServerConfig {
+        app_tokens: vec!["your_app_token".into()],
+        ..ServerConfig::default()
+    })
+    .await;
     with_tickets(&rig, 1).await;
     let token = session(&rig).await;
     let a = send(

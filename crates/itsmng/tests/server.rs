@@ -353,7 +353,7 @@ async fn search_shapes() {
     assert_eq!(a.status, 200);
     assert_eq!(
         a.json(),
-        json!({"totalcount": 0, "count": 0, "sort": 1, "order": "ASC", "content-range": "0-0/0"})
+        json!({"totalcount": 0, "count": 0, "sort": ["1"], "order": ["ASC"], "content-range": "0--1/0"})
     );
     assert!(a.header("content-range").is_none());
     assert_eq!(a.header("accept-range").unwrap(), "Ticket 1000");
@@ -365,8 +365,9 @@ async fn search_shapes() {
     // "Ticket 1", "Ticket 10" … "Ticket 19": eleven.
     assert_eq!(v["totalcount"], 11);
     assert_eq!(v["count"], 5);
-    assert_eq!(v["sort"], 2);
-    assert_eq!(v["order"], "DESC");
+    // GLPI 10 answers the sort and the order as lists.
+    assert_eq!(v["sort"], json!(["2"]));
+    assert_eq!(v["order"], json!(["DESC"]));
     assert_eq!(v["content-range"], "0-4/11");
     assert_eq!(a.header("content-range").unwrap(), "0-4/11");
     // Column 2 first, then 1, then the display preferences.
@@ -394,7 +395,8 @@ async fn search_shapes() {
     // Search options.
     let a = send(get("/listSearchOptions/Ticket")).await;
     let v = a.json();
-    assert_eq!(v["common"], "Characteristics");
+    assert_eq!(v["common"], json!({"name": "Characteristics"}));
+    assert_eq!(v["9"]["uid"], "Ticket.RequestType.name");
     assert_eq!(v["12"]["field"], "status");
     assert_eq!(v["83"]["table"], "glpi_locations");
 }
@@ -419,6 +421,30 @@ async fn dropdowns_and_options() {
     assert_eq!(a.json()["name"], "Network");
     let a = send(get("/User?searchText[name]=sam")).await;
     assert_eq!(a.json().as_array().unwrap().len(), 1);
+    let sam_id = a.json()[0]["id"].clone();
+    // search/User as glpi-provider's find_user_by_username sends it (GLPI's shape).
+    let a = send(get("/search/user/?forcedisplay[0]=2&forcedisplay[1]=9&forcedisplay[2]=34&criteria[0][field]=1&criteria[0][searchtype]=contains&criteria[0][value]=sam")).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(
+        a.json(),
+        json!({"totalcount": 1, "count": 1, "sort": ["1"], "order": ["ASC"],
+               "data": [{"1": "Sam Support", "2": sam_id, "9": null, "34": null}], "content-range": "0-0/1"})
+    );
+    let a = send(get("/search/User?criteria[0][field]=1&criteria[0][searchtype]=contains&criteria[0][value]=^nobody$")).await;
+    assert_eq!(
+        a.json(),
+        json!({"totalcount": 0, "count": 0, "sort": ["1"], "order": ["ASC"], "content-range": "0--1/0"})
+    );
+    let a = send(get("/search/User?criteria[0][field]=99999&criteria[0][searchtype]=contains&criteria[0][value]=x")).await;
+    assert_eq!(a.status, 400);
+    let a = send(get(
+        "/search/User?criteria[0][field]=6&criteria[0][searchtype]=contains&criteria[0][value]=555",
+    ))
+    .await;
+    assert_eq!(
+        a.status, 501,
+        "a criterion ticketgate cannot search is never ignored"
+    );
     let a = send(get("/Location/99")).await;
     assert_eq!(a.status, 404);
     let a = send(get("/Entity")).await;
@@ -506,4 +532,83 @@ async fn gateway_outcomes_of_a_create() {
     let a = send(create()).await;
     assert_eq!(a.status, 202);
     assert_eq!(a.json()["id"], "q-1");
+}
+
+/// A ticket's sub-items as GLPI 10 lists them: range, sort and order, 206 with
+/// Content-Range for a part, 400 past the end or for a column the table lacks; the
+/// solution listed; tasks none; documents through Document_Item only.
+#[tokio::test]
+async fn sub_items_are_ranged_sorted_and_solutions_listed() {
+    let rig = rig().await;
+    let url = rig.url();
+    seed(&rig, 1).await;
+    let s = session(&rig).await;
+    let post = |path: &str, body: Value| {
+        http()
+            .post(format!("{url}{path}"))
+            .header("Session-Token", s.clone())
+            .json(&body)
+    };
+    let get = |path: &str| {
+        http()
+            .get(format!("{url}{path}"))
+            .header("Session-Token", s.clone())
+    };
+    for i in 1..=3 {
+        let a = send(post(
+            "/ITILFollowup",
+            json!({"input": {"itemtype": "Ticket", "items_id": 1, "content": format!("reply {i}")}}),
+        ))
+        .await;
+        assert_eq!(a.status, 201, "{}", a.body);
+    }
+    let a = send(get("/Ticket/1/ITILFollowup?range=0-1&sort=id&order=DESC")).await;
+    assert_eq!(a.status, 206, "{}", a.body);
+    assert_eq!(a.header("content-range").unwrap(), "0-1/3");
+    let contents: Vec<Value> = a
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["content"].clone())
+        .collect();
+    assert_eq!(contents, [json!("reply 3"), json!("reply 2")]);
+    let a = send(get("/Ticket/1/ITILFollowup")).await;
+    assert_eq!(a.status, 200);
+    assert_eq!(a.header("content-range").unwrap(), "0-2/3");
+    let a = send(get("/Ticket/1/ITILFollowup?range=10-20")).await;
+    assert_eq!(a.status, 400);
+    assert_eq!(a.json()[0], "ERROR_RANGE_EXCEED_TOTAL");
+    let a = send(get("/Ticket/1/ITILFollowup?sort=nosuchfield")).await;
+    assert_eq!(a.status, 400);
+    assert!(
+        a.json()[1]
+            .as_str()
+            .unwrap()
+            .starts_with("sort param is not a field of glpi_itilfollowups")
+    );
+
+    let a = send(get("/Ticket/1/TicketTask")).await;
+    assert_eq!((a.status, a.json()), (200, json!([])));
+    assert!(a.header("content-range").is_none());
+    let a = send(get("/Ticket/1/ITILSolution")).await;
+    assert_eq!((a.status, a.json()), (200, json!([])));
+
+    let a = send(post(
+        "/ITILSolution",
+        json!({"input": {"itemtype": "Ticket", "items_id": 1, "content": "Replaced the <b>fuser</b>"}}),
+    ))
+    .await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    let a = send(get("/Ticket/1/ITILSolution?get_hateoas=false")).await;
+    assert_eq!(a.status, 200);
+    assert_eq!(a.header("content-range").unwrap(), "0-0/1");
+    let row = &a.json()[0];
+    assert_eq!(row["content"], "Replaced the &#60;b&#62;fuser&#60;/b&#62;");
+    assert_eq!(row["status"], 2, "waiting for approval while solved");
+    assert_eq!(row["items_id"], 1);
+
+    let a = send(get("/Ticket/1/Document")).await;
+    assert_eq!((a.status, a.json()), (200, json!([])));
+    assert!(a.header("content-range").is_none());
 }

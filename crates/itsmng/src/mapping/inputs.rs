@@ -461,7 +461,21 @@ pub fn followup_input(ticket_id: &str, e: &NewEntry) -> Result<Map<String, Value
         "is_private".into(),
         json!(i64::from(e.kind == EntryKind::Note)),
     );
-    if e.reopen {
+    // GLPI's timeline puts the requester's side left and the helpdesk's right; the
+    // API user is rarely an actor, so GLPI would put every followup it adds on the
+    // left. Saying it keeps a message a message when it is read back.
+    m.insert(
+        "timeline_position".into(),
+        json!(if e.kind == EntryKind::Message {
+            TIMELINE_LEFT
+        } else {
+            TIMELINE_RIGHT
+        }),
+    );
+    // A message is the requester writing: on GLPI that reopens a solved, closed or
+    // pending ticket (`needReopen`), but only when the author is a requester, and the
+    // API user is not. `add_reopen` is GLPI's own "reopen with this followup".
+    if e.reopen || e.kind == EntryKind::Message {
         m.insert("add_reopen".into(), json!(1));
     }
     Ok(m)
@@ -620,4 +634,71 @@ pub fn delete_mode(force_purge: Option<&Value>) -> DeleteMode {
 pub fn delete_query(mode: DeleteMode) -> Vec<(String, String)> {
     let purge = matches!(mode, DeleteMode::Purge);
     vec![("force_purge".to_owned(), purge.to_string())]
+}
+
+/// The `input` of `POST /User` for a requester known by email: the address is the
+/// login and the user's email, the name is split into first name and surname at the
+/// last space, the phone keeps its extension as ` x…`.
+pub fn requester_user_input(r: &Requester, email: &str) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("name".into(), json!(email));
+    m.insert("_useremails".into(), json!([email]));
+    if let Some(name) = r.name.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
+        match name.rsplit_once(' ') {
+            Some((first, last)) => {
+                m.insert("firstname".into(), json!(first.trim()));
+                m.insert("realname".into(), json!(last.trim()));
+            }
+            None => {
+                m.insert("realname".into(), json!(name));
+            }
+        }
+    }
+    if let Some(phone) = r.phone.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
+        let phone = match r
+            .phone_ext
+            .as_deref()
+            .map(str::trim)
+            .filter(|x| !x.is_empty())
+        {
+            Some(ext) => format!("{phone} x{ext}"),
+            None => phone.to_owned(),
+        };
+        m.insert("phone".into(), json!(phone));
+    }
+    m
+}
+
+/// Name, login and phone of a requester from their `GET /User/:id` row.
+pub fn apply_user_row(r: &mut Requester, row: &Value) {
+    let text = |k: &str| {
+        row.get(k)
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    let full = [text("firstname"), text("realname")]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+    if !full.is_empty() {
+        r.name = Some(full);
+    }
+    if let Some(login) = text("name") {
+        if r.name.is_none() {
+            r.name = Some(login.clone());
+        }
+        r.username = Some(login);
+    }
+    if let Some(phone) = text("phone") {
+        match phone.rsplit_once(" x") {
+            Some((p, ext)) if !ext.is_empty() && ext.bytes().all(|b| b.is_ascii_digit()) => {
+                r.phone = Some(p.to_owned());
+                r.phone_ext = Some(ext.to_owned());
+            }
+            _ => r.phone = Some(phone),
+        }
+    }
 }

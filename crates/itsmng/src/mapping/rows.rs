@@ -62,7 +62,10 @@ pub fn ticket_row(t: &Ticket, expand_dropdowns: bool) -> Map<String, Value> {
             Value::from(requesttype)
         },
     );
-    put("content", Value::String(t.body.content.clone()));
+    put(
+        "content",
+        Value::String(encode_stored_html(&t.body.content)),
+    );
     put("urgency", Value::from(t.urgency.unwrap_or(3)));
     put("impact", Value::from(t.impact.unwrap_or(3)));
     put("priority", Value::from(vendor_priority(t)));
@@ -214,7 +217,7 @@ pub fn followup_row(ticket_id: &str, e: &ThreadEntry) -> Map<String, Value> {
     m.insert("date".into(), json!(date));
     m.insert("users_id".into(), json!(0));
     m.insert("users_id_editor".into(), json!(0));
-    m.insert("content".into(), json!(e.body.content));
+    m.insert("content".into(), json!(encode_stored_html(&e.body.content)));
     m.insert(
         "is_private".into(),
         json!(i64::from(e.kind == EntryKind::Note)),
@@ -222,7 +225,14 @@ pub fn followup_row(ticket_id: &str, e: &ThreadEntry) -> Map<String, Value> {
     m.insert("requesttypes_id".into(), json!(1));
     m.insert("date_mod".into(), json!(date));
     m.insert("date_creation".into(), json!(date));
-    m.insert("timeline_position".into(), json!(1));
+    m.insert(
+        "timeline_position".into(),
+        json!(if e.kind == EntryKind::Message {
+            TIMELINE_LEFT
+        } else {
+            TIMELINE_RIGHT
+        }),
+    );
     m.insert("sourceitems_id".into(), json!(0));
     m.insert("sourceof_items_id".into(), json!(0));
     m
@@ -236,6 +246,7 @@ pub fn entry_from_followup(row: &Value) -> Option<ThreadEntry> {
         .and_then(Value::as_str)
         .unwrap_or_default();
     let private = row.get("is_private").is_some_and(as_bool);
+    let left = row.get("timeline_position").and_then(as_i64) == Some(TIMELINE_LEFT);
     let created_at = row
         .get("date")
         .and_then(Value::as_str)
@@ -245,6 +256,8 @@ pub fn entry_from_followup(row: &Value) -> Option<ThreadEntry> {
         id,
         kind: if private {
             EntryKind::Note
+        } else if left {
+            EntryKind::Message
         } else {
             EntryKind::Response
         },
@@ -393,4 +406,61 @@ pub fn ticket_from_row(row: &Value) -> Result<Ticket, Error> {
         custom_fields: Default::default(),
         email: None,
     })
+}
+
+/// A ticket's solution as `GET /Ticket/:id/ITILSolution` lists it. ticketgate keeps a
+/// solution as the public response written when the ticket was resolved, so the row
+/// is that response; status 2 (waiting for approval) while resolved, 3 (accepted)
+/// once closed. A ticket closed without a solution has none, as on GLPI.
+pub fn solution_rows(t: &Ticket) -> Vec<Map<String, Value>> {
+    let Some(solved) = t.solved_at else {
+        return vec![];
+    };
+    let window = chrono::Duration::seconds(2);
+    let Some(e) = t.entries.iter().rev().find(|e| {
+        e.kind == EntryKind::Response
+            && e.created_at <= solved + window
+            && e.created_at >= solved - window
+    }) else {
+        return vec![];
+    };
+    let date = format_date(&e.created_at);
+    let closed = t.status.state == State::Closed;
+    let mut m = Map::new();
+    m.insert("id".into(), id_value(&e.id));
+    m.insert("itemtype".into(), json!("Ticket"));
+    m.insert("items_id".into(), id_value(&t.id));
+    m.insert("solutiontypes_id".into(), json!(0));
+    m.insert("solutiontype_name".into(), Value::Null);
+    m.insert("content".into(), json!(encode_stored_html(&e.body.content)));
+    m.insert("date_creation".into(), json!(date));
+    m.insert("date_mod".into(), json!(date));
+    m.insert(
+        "date_approval".into(),
+        if closed {
+            date_value(t.closed_at.as_ref())
+        } else {
+            Value::Null
+        },
+    );
+    m.insert("users_id".into(), json!(0));
+    m.insert("user_name".into(), Value::Null);
+    m.insert("users_id_editor".into(), json!(0));
+    m.insert("users_id_approval".into(), json!(0));
+    m.insert("user_name_approval".into(), Value::Null);
+    m.insert("status".into(), json!(if closed { 3 } else { 2 }));
+    m.insert("itilfollowups_id".into(), Value::Null);
+    vec![m]
+}
+
+/// The `GET /Ticket/:id/Group_Ticket` rows: the assigned group (type 2).
+pub fn group_rows(t: &Ticket) -> Vec<Value> {
+    t.group
+        .iter()
+        .filter(|g| ref_fk(Some(g)) > 0)
+        .enumerate()
+        .map(|(i, g)| {
+            json!({"id": i + 1, "tickets_id": id_value(&t.id), "groups_id": ref_fk(Some(g)), "type": 2})
+        })
+        .collect()
 }

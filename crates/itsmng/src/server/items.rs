@@ -331,6 +331,9 @@ async fn create_tickets(call: &Call<'_>) -> Outcome {
         if single {
             ticket.attachments = files_as_attachments(call);
         }
+        if let Some(cat) = ticket.category.take() {
+            ticket.category = known_category(call, &consumer, cat).await;
+        }
         let options = CreateOptions {
             idempotency_key: None,
             may_queue: false,
@@ -355,6 +358,29 @@ async fn create_tickets(call: &Call<'_>) -> Outcome {
         }
     }
     add_reply(call, "Ticket", results, single)
+}
+
+/// GLPI takes any `itilcategories_id` without checking it (an unknown one leaves
+/// the ticket pointing at nothing). The helpdesk behind may check it, so an id its
+/// categories do not have is left out rather than failing the create; when the
+/// categories cannot be listed, the id is passed on as given.
+async fn known_category(
+    call: &Call<'_>,
+    consumer: &Consumer,
+    cat: ticketgate_model::Reference,
+) -> Option<ticketgate_model::Reference> {
+    match call
+        .cx
+        .helpdesk(consumer)
+        .lookup(LookupKind::Categories)
+        .await
+    {
+        Ok(items) if !items.iter().any(|i| Some(&i.id) == cat.id.as_ref()) => {
+            tracing::debug!(category = ?cat.id, "itsmng: unknown itilcategories_id left out");
+            None
+        }
+        _ => Some(cat),
+    }
 }
 
 async fn get_ticket(call: &Call<'_>, id: &str) -> Outcome {
@@ -416,8 +442,9 @@ async fn ticket_subitems(call: &Call<'_>, id: &str, sub: &str) -> Outcome {
             call.method
         )));
     }
-    let rows: Vec<Value> = match lower.as_str() {
-        "itilfollowup" | "ticket_user" | "document_item" => {
+    let (itemtype, table, rows): (&str, &str, Vec<Value>) = match lower.as_str() {
+        "itilfollowup" | "ticket_user" | "document_item" | "itilsolution" | "group_ticket"
+        | "tickettask" => {
             let (consumer, _) = call.consumer(Permission::Read)?;
             let t = call
                 .cx
@@ -425,47 +452,122 @@ async fn ticket_subitems(call: &Call<'_>, id: &str, sub: &str) -> Outcome {
                 .get(id)
                 .await
                 .map_err(|e| ApiError::from_canonical(&e, Stage::Read))?;
+            let hateoas = call.flag("get_hateoas", true);
+            let ticket_link = |mut row: Map<String, Value>| {
+                if hateoas {
+                    row.insert(
+                        "links".into(),
+                        json!([{"rel": "Ticket", "href": format!("{}/Ticket/{}", call.api_url, t.id)}]),
+                    );
+                }
+                Value::Object(row)
+            };
             match lower.as_str() {
-                "itilfollowup" => t
-                    .entries
-                    .iter()
-                    .map(|e| {
-                        let mut row = mapping::followup_row(&t.id, e);
-                        if call.flag("get_hateoas", true) {
-                            row.insert(
-                                "links".into(),
-                                json!([{"rel": "Ticket", "href": format!("{}/Ticket/{}", call.api_url, t.id)}]),
-                            );
-                        }
-                        Value::Object(row)
-                    })
-                    .collect(),
-                "ticket_user" => mapping::actor_rows(&t),
-                _ => t
-                    .attachments
-                    .iter()
-                    .enumerate()
-                    .map(|(i, a)| {
-                        let doc = a.id.clone().unwrap_or_else(|| (i + 1).to_string());
-                        json!({"id": i + 1, "documents_id": id_value(&doc), "items_id": id_value(&t.id), "itemtype": "Ticket"})
-                    })
-                    .collect(),
+                "itilfollowup" => (
+                    "ITILFollowup",
+                    "glpi_itilfollowups",
+                    t.entries
+                        .iter()
+                        .map(|e| ticket_link(mapping::followup_row(&t.id, e)))
+                        .collect(),
+                ),
+                "itilsolution" => (
+                    "ITILSolution",
+                    "glpi_itilsolutions",
+                    mapping::solution_rows(&t)
+                        .into_iter()
+                        .map(ticket_link)
+                        .collect(),
+                ),
+                "group_ticket" => ("Group_Ticket", "glpi_groups_tickets", mapping::group_rows(&t)),
+                // ticketgate keeps no tasks: none can be added through it, so a ticket
+                // it serves has none (see the README).
+                "tickettask" => ("TicketTask", "glpi_tickettasks", vec![]),
+                "ticket_user" => ("Ticket_User", "glpi_tickets_users", mapping::actor_rows(&t)),
+                _ => (
+                    "Document_Item",
+                    "glpi_documents_items",
+                    t.attachments
+                        .iter()
+                        .enumerate()
+                        .map(|(i, a)| {
+                            let doc = a.id.clone().unwrap_or_else(|| (i + 1).to_string());
+                            json!({"id": i + 1, "documents_id": id_value(&doc), "items_id": id_value(&t.id), "itemtype": "Ticket"})
+                        })
+                        .collect(),
+                ),
             }
         }
-        "itilsolution" | "tickettask" | "ticketvalidation" | "group_ticket" | "item_ticket" => {
+        // GLPI lists a ticket's documents through Document_Item; `/Ticket/N/Document`
+        // answers an empty list, with no Content-Range.
+        "document" => {
+            call.consumer(Permission::Read)?;
+            return Ok(Reply::json(200, json!([])));
+        }
+        "ticketvalidation" | "item_ticket" => {
             return Err(ApiError::unsupported(format!(
                 "listing {sub} of a ticket is not supported by ticketgate"
             )));
         }
         _ => return Err(ApiError::itemtype_not_found()),
     };
-    let total = rows.len();
-    let mut reply = Reply::json(200, Value::Array(rows))
-        .header("accept-range", format!("{sub} {}", listing::MAX_INPUT_VARS));
+    sub_list(call, itemtype, table, rows)
+}
+
+/// A ticket's sub-items as GLPI lists them: `sort` (a column of the table, else 400),
+/// `order`, `range` (400 past the end), `Content-Range`, and 206 for a part.
+fn sub_list(call: &Call<'_>, itemtype: &str, table: &str, mut rows: Vec<Value>) -> Outcome {
+    let p = &call.params;
+    let sort = p.text("sort").unwrap_or_else(|| "id".to_owned());
+    if let Some(first) = rows.first()
+        && first.get(&sort).is_none()
+    {
+        return Err(ApiError::bad_request(&format!(
+            "sort param is not a field of {table}"
+        )));
+    }
+    let desc = match p.text("order").map(|o| o.to_ascii_uppercase()).as_deref() {
+        None | Some("ASC") => false,
+        Some("DESC") => true,
+        Some(_) => return Err(ApiError::bad_request("order must be DESC or ASC")),
+    };
+    rows.sort_by(|a, b| {
+        let o = compare_json(a.get(&sort), b.get(&sort));
+        if desc { o.reverse() } else { o }
+    });
+    let total = rows.len() as u64;
+    let (start, end) = listing::parse_range_param(p.get("range"))?;
+    if total > 0 && start >= total || total == 0 && start > 0 {
+        return Err(ApiError::range_exceed_total(total));
+    }
+    let last = end.min(total.saturating_sub(1));
+    let page: Vec<Value> = rows
+        .into_iter()
+        .skip(usize::try_from(start).unwrap_or(usize::MAX))
+        .take(usize::try_from(last.saturating_sub(start) + 1).unwrap_or(0))
+        .collect();
+    let mut reply = Reply::json(200, Value::Array(page)).header(
+        "accept-range",
+        format!("{itemtype} {}", listing::MAX_INPUT_VARS),
+    );
     if total > 0 {
-        reply = reply.header("content-range", format!("0-{}/{total}", total - 1));
+        reply = reply.header("content-range", format!("{start}-{last}/{total}"));
+        if last + 1 - start < total {
+            reply.status = 206;
+        }
     }
     Ok(reply)
+}
+
+/// Column values in SQL's order: numbers as numbers, the rest as text, null first.
+fn compare_json(a: Option<&Value>, b: Option<&Value>) -> std::cmp::Ordering {
+    match (a.and_then(as_i64), b.and_then(as_i64)) {
+        (Some(x), Some(y)) => x.cmp(&y),
+        _ => {
+            let text = |v: Option<&Value>| v.and_then(mapping::as_text).unwrap_or_default();
+            text(a).cmp(&text(b))
+        }
+    }
 }
 
 /// The ids of update/delete items: the path id, or each item's `id`.

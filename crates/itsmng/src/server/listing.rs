@@ -27,6 +27,11 @@ fn range_end(start: u64, end: u64, limit: u32, total: u64) -> u64 {
         .min(start.saturating_add(u64::from(limit)).saturating_sub(1))
 }
 
+/// A sub-list's `range`: GLPI's default window is the first 1000 rows.
+pub fn parse_range_param(v: Option<&Value>) -> Result<(u64, u64), ApiError> {
+    Ok(parse_range(v)?.unwrap_or((0, u64::from(MAX_INPUT_VARS) - 1)))
+}
+
 fn column_sort(column: &str) -> SortField {
     match column {
         "name" => SortField::Subject,
@@ -137,6 +142,7 @@ pub async fn search_tickets(call: &Call<'_>) -> Outcome {
         limit = u32::try_from(LIST_LIMIT).unwrap_or(15);
     }
     let (items, total) = match &spec.id {
+        _ if spec.matches_nothing => (vec![], 0),
         Some(id) => match helpdesk.get(id).await {
             Ok(t) if matches_states(&t, &spec.query) => (vec![t], 1),
             Ok(_) => (vec![], 0),
@@ -161,27 +167,43 @@ pub async fn search_tickets(call: &Call<'_>) -> Outcome {
     }
     let rows: Vec<Value> = items
         .iter()
-        .map(|t| Value::Object(search::search_row(t, &spec.columns)))
+        .map(|t| {
+            let row = search::search_row(t, &spec.columns);
+            if spec.uid_cols {
+                Value::Object(search::by_uid(row, &spec.columns))
+            } else {
+                Value::Object(row)
+            }
+        })
         .collect();
     let count = rows.len() as u64;
     let last = range_end(spec.start, spec.end, limit, total);
+    // GLPI 10 answers the sort and order as lists (one per sort column), and an
+    // empty result as the range `start-(start-1)`: `0--1/0`.
     let mut body = json!({
         "totalcount": total,
         "count": count,
-        "sort": spec.sort,
-        "order": spec.order,
+        "sort": [spec.sort.to_string()],
+        "order": [spec.order],
     });
     if count > 0 {
         body["data"] = Value::Array(rows);
     }
-    body["content-range"] = json!(format!("{}-{last}/{total}", spec.start));
+    let body_range = if total == 0 {
+        format!("{}-{}/0", spec.start, i128::from(spec.start) - 1)
+    } else {
+        format!("{}-{last}/{total}", spec.start)
+    };
+    body["content-range"] = json!(body_range);
     let mut reply = Reply::json(if count >= total { 200 } else { 206 }, body)
         .header("accept-range", format!("Ticket {MAX_INPUT_VARS}"));
     let mut order: Vec<String> = ["totalcount", "count", "sort", "order", "data"]
         .into_iter()
         .map(str::to_owned)
         .collect();
-    order.extend(spec.columns.iter().map(u32::to_string));
+    if !spec.uid_cols {
+        order.extend(spec.columns.iter().map(u32::to_string));
+    }
     order.push("content-range".into());
     reply.key_order = Some(order);
     if total > 0 {
@@ -233,4 +255,139 @@ pub async fn list_dropdown(call: &Call<'_>, d: Dropdown) -> Outcome {
         limit,
         total,
     ))
+}
+
+/// `search/User` over the helpdesk's agents: criteria on the login (option 1) and
+/// the id (2), GLPI's default columns (login, surname, emails, phone, location,
+/// active) or `forcedisplay`, GLPI's paging. ticketgate knows an agent's login and
+/// id only: the other columns are null, and a criterion on them is a 501.
+pub async fn search_users(call: &Call<'_>) -> Outcome {
+    const KNOWN: &[u32] = &[1, 2, 3, 5, 6, 8, 9, 11, 13, 14, 15, 20, 34, 80, 150];
+    let p = &call.params;
+    let mut needles: Vec<(u32, String, String)> = Vec::new();
+    if let Some(c) = p.get("criteria") {
+        for c in crate::params::list(c) {
+            let field = c
+                .get("field")
+                .and_then(mapping::as_i64)
+                .and_then(|n| u32::try_from(n).ok())
+                .filter(|f| KNOWN.contains(f))
+                .ok_or_else(|| ApiError::bad_request("Bad field ID in search criteria"))?;
+            let searchtype = c
+                .get("searchtype")
+                .and_then(mapping::as_text)
+                .unwrap_or_else(|| "contains".to_owned())
+                .to_ascii_lowercase();
+            let value = c
+                .get("value")
+                .and_then(mapping::as_text)
+                .unwrap_or_default();
+            if !matches!(field, 1 | 2) || !matches!(searchtype.as_str(), "contains" | "equals") {
+                return Err(ApiError::unsupported(format!(
+                    "search criterion {searchtype} on User field {field} is not supported by ticketgate"
+                )));
+            }
+            needles.push((field, searchtype, value));
+        }
+    }
+    let (consumer, _) = call.consumer(Permission::Read)?;
+    let rows = super::items::dropdown_rows(call, &consumer, Dropdown::User).await?;
+    let matches = |row: &Value| {
+        needles.iter().all(|(field, searchtype, value)| {
+            let have = row
+                .get(if *field == 1 { "name" } else { "id" })
+                .and_then(mapping::as_text)
+                .unwrap_or_default()
+                .to_lowercase();
+            let want = value.trim().to_lowercase();
+            match searchtype.as_str() {
+                "equals" => have == want,
+                _ => {
+                    let core = want.trim_start_matches('^').trim_end_matches('$');
+                    match (want.starts_with('^'), want.ends_with('$')) {
+                        (true, true) => have == core,
+                        (true, false) => have.starts_with(core),
+                        (false, true) => have.ends_with(core),
+                        (false, false) => have.contains(core),
+                    }
+                }
+            }
+        })
+    };
+    let mut found: Vec<&Value> = rows.iter().filter(|r| matches(r)).collect();
+    found.sort_by_key(|r| {
+        r.get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_lowercase()
+    });
+    let forced: Vec<u32> = p
+        .get("forcedisplay")
+        .map(|f| {
+            crate::params::list(f)
+                .into_iter()
+                .filter_map(mapping::as_i64)
+                .filter_map(|n| u32::try_from(n).ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut columns = vec![1u32];
+    let display = if forced.is_empty() {
+        vec![34, 5, 6, 3, 8]
+    } else {
+        forced
+    };
+    for c in display {
+        if !columns.contains(&c) {
+            columns.push(c);
+        }
+    }
+    let total = found.len() as u64;
+    let (start, end) = parse_range(p.get("range"))?.unwrap_or((0, LIST_LIMIT - 1));
+    if start > total {
+        return Err(ApiError::range_exceed_total(total));
+    }
+    let (offset, limit) = window(start, end);
+    let data: Vec<Value> = found
+        .into_iter()
+        .skip(offset as usize)
+        .take(limit as usize)
+        .map(|r| {
+            let mut m = serde_json::Map::new();
+            for c in &columns {
+                let v = match c {
+                    1 => r.get("name").cloned().unwrap_or(Value::Null),
+                    2 => r.get("id").cloned().unwrap_or(Value::Null),
+                    8 => json!(1),
+                    _ => Value::Null,
+                };
+                m.insert(c.to_string(), v);
+            }
+            Value::Object(m)
+        })
+        .collect();
+    let count = data.len() as u64;
+    let last = range_end(start, end, limit, total);
+    let mut body = json!({"totalcount": total, "count": count, "sort": ["1"], "order": ["ASC"]});
+    if count > 0 {
+        body["data"] = Value::Array(data);
+    }
+    body["content-range"] = json!(if total == 0 {
+        format!("{start}-{}/0", i128::from(start) - 1)
+    } else {
+        format!("{start}-{last}/{total}")
+    });
+    let mut reply = Reply::json(if count >= total { 200 } else { 206 }, body)
+        .header("accept-range", format!("User {MAX_INPUT_VARS}"));
+    let mut order: Vec<String> = ["totalcount", "count", "sort", "order", "data"]
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    order.extend(columns.iter().map(u32::to_string));
+    order.push("content-range".into());
+    reply.key_order = Some(order);
+    if total > 0 {
+        reply = reply.header("content-range", format!("{start}-{last}/{total}"));
+    }
+    Ok(reply)
 }
