@@ -28,6 +28,7 @@ pub mod time;
 pub use db::DataDirLock;
 pub use embedded::EmbeddedHelpdesk;
 pub use state::{
+    Pruned,
     Enqueue, GatewayState, IdempotencyRecord, MailRecord, OutboxItem, OutboxKind, OutboxState,
     OutboxSummary,
 };

@@ -595,7 +595,7 @@ fn ticket_id(key: &str) -> Result<&str, Error> {
     }
 }
 
-fn subticket_error(e: Error) -> Error {
+pub(super) fn subticket_error(e: Error) -> Error {
     match e.kind {
         ErrorKind::Forbidden => Error::forbidden("API key not authorized for subticket operations"),
         ErrorKind::Unsupported => Error {
