@@ -159,7 +159,14 @@ pub fn run(cli: Cli) -> ExitCode {
             common,
             listen,
             admin_listen,
-        } => runtime().block_on(serve(common, listen, admin_listen)),
+        } => {
+            let rt = runtime();
+            let code = rt.block_on(serve(common, listen, admin_listen));
+            // A decoding still running on a blocking thread after its request gave up
+            // must not hold the exit: in-flight requests had their grace already.
+            rt.shutdown_timeout(std::time::Duration::from_secs(1));
+            code
+        }
         Command::Token {
             common,
             consumer,

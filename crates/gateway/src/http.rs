@@ -43,12 +43,21 @@ pub enum Listener {
     Admin,
 }
 
-/// What the listeners share: the cap on requests in flight and the budget of buffered
-/// request body bytes.
+/// A body at least this large is handled off the async workers (see [`Edge`]).
+pub const HEAVY_BODY_BYTES: usize = 32 * 1024;
+
+/// What the listeners share: the cap on requests in flight, the budget of buffered
+/// request body bytes, and the slots for heavy requests.
+///
+/// A request with a large body (XML, MIME, multipart, big JSON) is handled on a
+/// blocking thread holding one of a few heavy slots (half the cores), so decoding it
+/// cannot stall the async workers that accept connections, check credentials and
+/// answer everyone else; and no more of them run at once than there are slots.
 #[derive(Clone)]
 pub struct Edge {
     in_flight: Arc<Semaphore>,
     budget: Arc<Semaphore>,
+    heavy: Arc<Semaphore>,
 }
 
 impl Edge {
@@ -60,6 +69,9 @@ impl Edge {
                     .limits
                     .buffered_bytes
                     .clamp(1, Semaphore::MAX_PERMITS),
+            )),
+            heavy: Arc::new(Semaphore::new(
+                std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
             )),
         }
     }
@@ -184,7 +196,7 @@ pub async fn handle(
         req.headers(),
         &gateway.config().server.trusted_proxies,
     );
-    let cx = RequestContext::new(gateway.clone(), client);
+    let cx = Arc::new(RequestContext::new(gateway.clone(), client));
     let mount = match role {
         Listener::Public => gateway.mounts.iter().find(|m| mounted_at(m, &path)),
         Listener::Admin => None,
@@ -290,12 +302,13 @@ async fn run_face(
     edge: &Edge,
     mount: &Mount,
     req: Request<Incoming>,
-    cx: &RequestContext,
+    cx: &Arc<RequestContext>,
 ) -> Response<Bytes> {
     let config = gateway.config();
     let face = &mount.face;
     let sub_path = req.uri().path()[mount.prefix.len()..].to_owned();
     let (mut parts, body) = req.into_parts();
+    let cx_ref: &RequestContext = cx;
     let declared = parts
         .headers
         .get(header::CONTENT_LENGTH)
@@ -303,7 +316,7 @@ async fn run_face(
         .and_then(|v| v.parse::<u64>().ok());
 
     // The head phase: who is calling is settled before a byte of the body is read.
-    let admission = match face.admit(&sub_path, &mut parts, cx) {
+    let admission = match face.admit(&sub_path, &mut parts, cx_ref) {
         Ok(a) => a,
         Err(refusal) => return refuse_unread(refusal, body, declared, &config).await,
     };
@@ -358,15 +371,55 @@ async fn run_face(
     };
     // The budget is held until the face is done with the body.
     let (bytes, _held) = (body.bytes, body.permit);
+    let heavy = bytes.len() >= HEAVY_BODY_BYTES;
     let request = Request::from_parts(parts, bytes);
-    match tokio::time::timeout(deadline, face.handle(&sub_path, request, cx)).await {
-        Ok(r) => r,
-        Err(_) => face.error_response_at(
+    let outcome = if heavy {
+        tokio::time::timeout(
+            deadline,
+            handle_heavy(edge, face.clone(), sub_path.clone(), request, cx.clone()),
+        )
+        .await
+        .ok()
+        .flatten()
+    } else {
+        tokio::time::timeout(deadline, face.handle(&sub_path, request, cx_ref))
+            .await
+            .ok()
+    };
+    outcome.unwrap_or_else(|| {
+        face.error_response_at(
             &sub_path,
             &Error::upstream_unavailable("the request did not complete in time")
                 .with_upstream_status(504),
-        ),
-    }
+        )
+    })
+}
+
+/// Run a face on a heavy request on a blocking thread, once a heavy slot is free.
+/// When the caller stops waiting (the deadline answered 504), the work stops at its
+/// next await: decoding under way finishes (decoders are bounded by the body limit),
+/// but no upstream call starts after it. `None` if the work was stopped or failed.
+async fn handle_heavy(
+    edge: &Edge,
+    face: Arc<dyn ticketgate_model::ServerFace>,
+    path: String,
+    request: Request<Bytes>,
+    cx: Arc<RequestContext>,
+) -> Option<Response<Bytes>> {
+    let slot = edge.heavy.clone().acquire_owned().await.ok()?;
+    // Dropped with this future when the deadline passes, which stops the work.
+    let (_waiting, gave_up) = tokio::sync::oneshot::channel::<()>();
+    let runtime = tokio::runtime::Handle::current();
+    let job = tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        runtime.block_on(async move {
+            tokio::select! {
+                r = face.handle(&path, request, &*cx) => Some(r),
+                _ = gave_up => None,
+            }
+        })
+    });
+    job.await.ok().flatten()
 }
 
 /// A refusal from the head phase. The body is never buffered: a small declared one is
