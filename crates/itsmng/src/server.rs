@@ -287,7 +287,12 @@ pub(crate) struct Call<'a> {
 
 impl Call<'_> {
     fn check_app_token(&self) -> Result<(), ApiError> {
-        check_app_token(&self.server.inner.config, self.params.app_token.as_deref())
+        check_app_token(&self.server.inner.config, self.params.app_token.as_deref()).inspect_err(
+            |_| {
+                // A wrong or missing app token is a failed authentication too.
+                self.cx.failed_authentication();
+            },
+        )
     }
 
     /// The live session of this request.

@@ -49,7 +49,10 @@ pub(super) fn admit(
             // `handle` gives the exact refusal; nothing of size is needed for it.
             return Ok(Admission::Unverified);
         }
-        check_app_token(cfg, app_token.as_deref()).map_err(refuse)?;
+        check_app_token(cfg, app_token.as_deref()).map_err(|e| {
+            cx.failed_authentication();
+            refuse(e)
+        })?;
         let by_token = matches!(credential, Credential::UserToken { .. });
         return match cx.admit(&credential, None) {
             Ok(_) => Ok(Admission::Verified),
@@ -63,7 +66,10 @@ pub(super) fn admit(
     else {
         return Ok(Admission::Unverified);
     };
-    check_app_token(cfg, app_token.as_deref()).map_err(refuse)?;
+    check_app_token(cfg, app_token.as_deref()).map_err(|e| {
+        cx.failed_authentication();
+        refuse(e)
+    })?;
     let Some(session) = server.inner.sessions.touch(&token) else {
         cx.failed_authentication();
         return Err(refuse(ApiError::session_token_invalid()));
