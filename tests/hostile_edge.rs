@@ -33,7 +33,9 @@ struct Attack {
 /// for up to `for_how_long`, counting what the connection takes.
 async fn slow_body(addr: &str, head: String, for_how_long: Duration) -> Attack {
     let mut s = TcpStream::connect(addr).await.expect("connect");
-    s.write_all(head.as_bytes()).await.expect("the head is sent");
+    s.write_all(head.as_bytes())
+        .await
+        .expect("the head is sent");
     // The refusal comes from the head alone, before any body byte is sent.
     let mut buf = vec![0u8; 4096];
     let status = match tokio::time::timeout(Duration::from_millis(1500), s.read(&mut buf)).await {
@@ -74,7 +76,9 @@ async fn unauthenticated_bodies_are_refused_from_the_head_and_never_buffered() {
     let create = |subject: &str| {
         c.post(g.url("/v1/tickets"))
             .header("Authorization", support::DEMO_BEARER)
-            .json(&json!({"subject": subject, "body": "b", "requester": {"email": "a@example.com"}}))
+            .json(
+                &json!({"subject": subject, "body": "b", "requester": {"email": "a@example.com"}}),
+            )
             .send()
     };
     assert_eq!(create("warm-up").await.unwrap().status(), 201);
@@ -213,7 +217,10 @@ async fn the_buffered_body_budget_refuses_quickly_with_retry_after() {
     let p = problem(r, 503).await;
     assert_eq!(p["retryable"], true, "{p}");
     assert_eq!(retry_after.as_deref(), Some("1"));
-    assert!(elapsed < Duration::from_secs(1), "refused after {elapsed:?}");
+    assert!(
+        elapsed < Duration::from_secs(1),
+        "refused after {elapsed:?}"
+    );
     // Once the holder is done (its body never completes: 408 or cut), the budget is
     // back and the same request goes through.
     let _ = holder.await.unwrap();
@@ -325,8 +332,7 @@ bearer_key = "far-key"
 permissions = ["create", "read", "search"]
 "#;
 
-const STRICT_FAILED_AUTH: &str =
-    "[rate_limits]\nfailed_auth = { per_second = 0.01, burst = 3 }\n";
+const STRICT_FAILED_AUTH: &str = "[rate_limits]\nfailed_auth = { per_second = 0.01, burst = 3 }\n";
 
 async fn get_as(c: &reqwest::Client, g: &Gateway, key: &str, forwarded_for: &str) -> u16 {
     c.get(g.url("/v1/tickets?limit=1"))
@@ -401,17 +407,16 @@ async fn failed_jwts_and_session_tokens_are_counted_like_wrong_keys() {
     for i in 0..4 {
         let r = c
             .post(g.url("/api/TicketsApi/list"))
-            .header("Authorization", format!("Bearer eyJhbGciOiJIUzI1NiJ9.e30.forged{i}"))
+            .header(
+                "Authorization",
+                format!("Bearer eyJhbGciOiJIUzI1NiJ9.e30.forged{i}"),
+            )
             .header("X-Forwarded-For", jwt_guesser)
             .json(&json!({"page": 1, "length": 1}))
             .send()
             .await
             .unwrap();
-        assert!(
-            [401, 429].contains(&r.status().as_u16()),
-            "{}",
-            r.status()
-        );
+        assert!([401, 429].contains(&r.status().as_u16()), "{}", r.status());
         let r = c
             .get(g.url("/apirest.php/Ticket"))
             .header("Session-Token", format!("{i:040x}"))
@@ -419,11 +424,7 @@ async fn failed_jwts_and_session_tokens_are_counted_like_wrong_keys() {
             .send()
             .await
             .unwrap();
-        assert!(
-            [401, 429].contains(&r.status().as_u16()),
-            "{}",
-            r.status()
-        );
+        assert!([401, 429].contains(&r.status().as_u16()), "{}", r.status());
     }
     assert_eq!(get_as(&c, &g, "far-key", jwt_guesser).await, 429);
     assert_eq!(get_as(&c, &g, "far-key", session_guesser).await, 429);
@@ -453,8 +454,7 @@ permissions = ["create", "read"]
 networks = ["127.0.0.0/8"]
 quota.create = { per_second = 100000.0, burst = 100000 }
 "#;
-    const SHORT: &str =
-        "[retention]\nidempotency_hours = 0.0003\ndelivered_hours = 0.0003\nprune_interval_secs = 0.25\n";
+    const SHORT: &str = "[retention]\nidempotency_hours = 0.0003\ndelivered_hours = 0.0003\nprune_interval_secs = 0.25\n";
     // The central gateway remembers the edge's delivery keys too: as briefly.
     let central = Gateway::start(&format!(
         "[dialects.canonical]\nprefix = \"/v1\"\n[upstreams.embedded]\nkind = \"embedded\"\ndurability = \"normal\"\n{SHORT}\n{FAST}"

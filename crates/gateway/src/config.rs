@@ -621,9 +621,15 @@ impl Config {
             ));
         }
         for (key, v) in [
-            ("retention.idempotency_hours", self.retention.idempotency_hours),
+            (
+                "retention.idempotency_hours",
+                self.retention.idempotency_hours,
+            ),
             ("retention.delivered_hours", self.retention.delivered_hours),
-            ("retention.prune_interval_secs", self.retention.prune_interval_secs),
+            (
+                "retention.prune_interval_secs",
+                self.retention.prune_interval_secs,
+            ),
         ] {
             if !(v.is_finite() && v > 0.0) {
                 return Err(format!(
@@ -744,6 +750,17 @@ impl Config {
         {
             out.push(
                 "the gateway listens beyond loopback and some consumers have no network restriction".into(),
+            );
+        }
+        if !self.server.admin_listen.ip().is_loopback() {
+            out.push(format!(
+                "server.admin_listen ({}) is beyond loopback: /metrics and /readyz answer without authentication, so only your monitoring should reach it",
+                self.server.admin_listen
+            ));
+        }
+        if self.server.trusted_proxies.iter().any(|c| c.prefix == 0) {
+            out.push(
+                "server.trusted_proxies trusts every address: any client can then choose the address it is counted and checked as".into(),
             );
         }
         out

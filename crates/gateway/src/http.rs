@@ -220,20 +220,18 @@ pub async fn handle(
         (Ok(_), Listener::Public, _) if path == "/healthz" => ("ops", healthz()),
         (Ok(_), Listener::Public, None) => ("none", not_found(&path)),
         (Ok(_), Listener::Public, Some(mount)) => {
-            {
-                let dialect = mount.face.dialect();
-                let work = run_face(&gateway, edge, mount, req, &cx);
-                let r = match std::panic::AssertUnwindSafe(work).catch_unwind().await {
-                    Ok(r) => r,
-                    Err(_) => {
-                        tracing::error!(request_id, dialect, "a request handler panicked");
-                        mount
-                            .face
-                            .error_response(&Error::internal("internal error"))
-                    }
-                };
-                (dialect, r)
-            }
+            let dialect = mount.face.dialect();
+            let work = run_face(&gateway, edge, mount, req, &cx);
+            let r = match std::panic::AssertUnwindSafe(work).catch_unwind().await {
+                Ok(r) => r,
+                Err(_) => {
+                    tracing::error!(request_id, dialect, "a request handler panicked");
+                    mount
+                        .face
+                        .error_response(&Error::internal("internal error"))
+                }
+            };
+            (dialect, r)
         }
     };
 
@@ -334,11 +332,8 @@ async fn run_face(
         return closing(face.error_response_at(&sub_path, &too_large(limit)));
     }
     let deadline = Duration::from_millis(config.server.request_timeout_ms);
-    let body = match tokio::time::timeout(
-        deadline,
-        read_body(body, limit, declared, &edge.budget),
-    )
-    .await
+    let body = match tokio::time::timeout(deadline, read_body(body, limit, declared, &edge.budget))
+        .await
     {
         Ok(Ok(read)) => read,
         Ok(Err(BodyError::TooLarge)) => {
@@ -670,4 +665,65 @@ fn text(status: StatusCode, content_type: &'static str, body: String) -> Respons
         .header(header::CONTENT_TYPE, content_type)
         .body(Bytes::from(body))
         .expect("static headers are valid")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Cidr;
+
+    fn headers(pairs: &[(&str, &str)]) -> http::HeaderMap {
+        let mut h = http::HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn the_client_is_the_rightmost_untrusted_hop_from_a_trusted_peer_only() {
+        let trusted: Vec<Cidr> = vec!["10.0.0.0/8".parse().unwrap()];
+        let proxy: IpAddr = "10.1.2.3".parse().unwrap();
+        let stranger: IpAddr = "192.0.2.9".parse().unwrap();
+        let xff = |v: &str| headers(&[("x-forwarded-for", v)]);
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(
+            client_address(proxy, &xff("198.51.100.1"), &trusted),
+            ip("198.51.100.1")
+        );
+        // Spoofed hops left of the real one are ignored; trusted hops are skipped.
+        assert_eq!(
+            client_address(proxy, &xff("1.1.1.1, 198.51.100.1, 10.9.9.9"), &trusted),
+            ip("198.51.100.1")
+        );
+        // Several header lines are one list.
+        let two = headers(&[
+            ("x-forwarded-for", "1.1.1.1"),
+            ("x-forwarded-for", "198.51.100.2"),
+        ]);
+        assert_eq!(client_address(proxy, &two, &trusted), ip("198.51.100.2"));
+        // From an untrusted peer, or with nothing trusted, the headers mean nothing.
+        assert_eq!(
+            client_address(stranger, &xff("198.51.100.1"), &trusted),
+            stranger
+        );
+        assert_eq!(client_address(proxy, &xff("198.51.100.1"), &[]), proxy);
+        // Garbage stops the walk at the nearest hop that could be trusted.
+        assert_eq!(client_address(proxy, &xff("nonsense"), &trusted), proxy);
+        // RFC 7239, with ports, quotes and IPv6 brackets; it wins over X-Forwarded-For.
+        let fwd = headers(&[
+            (
+                "forwarded",
+                "for=192.0.2.60;proto=http, for=\"[2001:db8::1]:4711\"",
+            ),
+            ("x-forwarded-for", "198.51.100.1"),
+        ]);
+        assert_eq!(client_address(proxy, &fwd, &trusted), ip("2001:db8::1"));
+        let hidden = headers(&[("forwarded", "for=_hidden")]);
+        assert_eq!(client_address(proxy, &hidden, &trusted), proxy);
+        assert_eq!(parse_hop("192.0.2.1:80"), Some(ip("192.0.2.1")));
+    }
 }

@@ -37,7 +37,10 @@ pub async fn prune_once(gateway: &Gateway) {
     };
     match gateway
         .state
-        .prune(before(retention.idempotency()), before(retention.delivered()))
+        .prune(
+            before(retention.idempotency()),
+            before(retention.delivered()),
+        )
         .await
     {
         Ok(p) if p.idempotency + p.delivered > 0 => tracing::debug!(
@@ -49,7 +52,10 @@ pub async fn prune_once(gateway: &Gateway) {
         Err(e) => tracing::warn!(error = %e, "pruning the gateway state failed"),
     }
     if let Some(store) = &gateway.embedded {
-        match store.prune_create_keys(before(retention.idempotency())).await {
+        match store
+            .prune_create_keys(before(retention.idempotency()))
+            .await
+        {
             Ok(n) if n > 0 => tracing::debug!(create_keys = n, "pruned delivery keys"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "pruning the delivery keys failed"),

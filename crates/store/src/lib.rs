@@ -28,7 +28,6 @@ pub mod time;
 pub use db::DataDirLock;
 pub use embedded::EmbeddedHelpdesk;
 pub use state::{
-    Pruned,
     Enqueue, GatewayState, IdempotencyRecord, MailRecord, OutboxItem, OutboxKind, OutboxState,
-    OutboxSummary,
+    OutboxSummary, Pruned,
 };

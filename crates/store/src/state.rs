@@ -201,7 +201,10 @@ impl GatewayState {
         idempotency_before: DateTime<Utc>,
         delivered_before: DateTime<Utc>,
     ) -> Result<Pruned> {
-        let (idem, delivered) = (time::to_db(&idempotency_before), time::to_db(&delivered_before));
+        let (idem, delivered) = (
+            time::to_db(&idempotency_before),
+            time::to_db(&delivered_before),
+        );
         self.db
             .call(move |c| {
                 let tx = c.transaction().map_err(sql_error)?;

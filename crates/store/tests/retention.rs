@@ -60,7 +60,10 @@ async fn pruning_forgets_old_keys_and_delivered_items_but_not_what_is_still_need
         assert!(state.idempotency("demo", key).await.unwrap().is_none());
     }
     assert!(state.item(&b).await.unwrap().is_none(), "delivered and old");
-    assert!(state.item(&a).await.unwrap().is_some(), "a pending reply names it");
+    assert!(
+        state.item(&a).await.unwrap().is_some(),
+        "a pending reply names it"
+    );
     assert!(state.item(&pending).await.unwrap().is_some(), "pending");
     assert!(state.item(&reply).await.unwrap().is_some(), "pending");
 }
@@ -78,8 +81,14 @@ async fn old_delivery_keys_are_forgotten() {
         },
         ..Default::default()
     };
-    let first = store.create_idempotent(ticket(), "delivery-1").await.unwrap();
-    let again = store.create_idempotent(ticket(), "delivery-1").await.unwrap();
+    let first = store
+        .create_idempotent(ticket(), "delivery-1")
+        .await
+        .unwrap();
+    let again = store
+        .create_idempotent(ticket(), "delivery-1")
+        .await
+        .unwrap();
     assert_eq!(first.id, again.id, "a repeated delivery is recognised");
     assert_eq!(
         store
@@ -95,6 +104,9 @@ async fn old_delivery_keys_are_forgotten() {
             .unwrap(),
         1
     );
-    let after = store.create_idempotent(ticket(), "delivery-1").await.unwrap();
+    let after = store
+        .create_idempotent(ticket(), "delivery-1")
+        .await
+        .unwrap();
     assert_ne!(first.id, after.id, "past retention the key is new");
 }

@@ -31,9 +31,14 @@ pub fn permission(method: &Method, path: &str) -> Option<Permission> {
         | (Method::GET, ["lookups", _])
         | (Method::GET, ["capabilities"]) => Permission::Read,
         (Method::PATCH, ["tickets", _])
-        | (Method::POST, ["tickets", _, "entries" | "resolve" | "close" | "assign" | "attachments"]) => {
-            Permission::Update
-        }
+        | (
+            Method::POST,
+            [
+                "tickets",
+                _,
+                "entries" | "resolve" | "close" | "assign" | "attachments",
+            ],
+        ) => Permission::Update,
         (Method::DELETE, ["tickets", _]) => Permission::Delete,
         (Method::POST, ["tickets", _, "children"])
         | (Method::DELETE, ["tickets", _, "children", _]) => Permission::Subtickets,
