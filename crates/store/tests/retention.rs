@@ -18,13 +18,13 @@ fn create(key: &str) -> Enqueue {
 }
 
 #[tokio::test]
-async fn pruning_forgets_old_keys_and_delivered_items_but_not_what_is_still_needed() {
+async fn pruning_forgets_old_keys_and_delivered_items_but_not_pending_ones() {
     let dir = tempfile::tempdir().unwrap();
     let state = GatewayState::open(&dir.path().join("gateway.sqlite")).unwrap();
     let a = state.enqueue(create("key-a")).await.unwrap();
     let b = state.enqueue(create("key-b")).await.unwrap();
     let pending = state.enqueue(create("key-c")).await.unwrap();
-    // A reply queued behind `a`, not yet delivered: `a` must stay to resolve it.
+    // A reply queued behind `a`, not yet delivered.
     let reply = state
         .enqueue(Enqueue {
             kind: OutboxKind::Entry,
@@ -47,23 +47,26 @@ async fn pruning_forgets_old_keys_and_delivered_items_but_not_what_is_still_need
     );
     assert!(state.idempotency("demo", "key-a").await.unwrap().is_some());
 
+    // Delivering `a` pointed the reply at the ticket itself: `a` is not needed for it.
+    assert_eq!(
+        state.item(&reply).await.unwrap().unwrap().target.as_deref(),
+        Some("7")
+    );
+
     let later = Utc::now() + Duration::seconds(1);
     let pruned = state.prune(later, later).await.unwrap();
     assert_eq!(
         pruned,
         Pruned {
             idempotency: 3,
-            delivered: 1
+            delivered: 2
         }
     );
     for key in ["key-a", "key-b", "key-c"] {
         assert!(state.idempotency("demo", key).await.unwrap().is_none());
     }
+    assert!(state.item(&a).await.unwrap().is_none(), "delivered and old");
     assert!(state.item(&b).await.unwrap().is_none(), "delivered and old");
-    assert!(
-        state.item(&a).await.unwrap().is_some(),
-        "a pending reply names it"
-    );
     assert!(state.item(&pending).await.unwrap().is_some(), "pending");
     assert!(state.item(&reply).await.unwrap().is_some(), "pending");
 }
