@@ -66,6 +66,9 @@ pub trait ServerFace: Send + Sync + 'static {
     ///
     /// The default admits nothing on the head's word: the body is read only up to the
     /// small unauthenticated bound.
+    // The refusal is the response the face would send anyway, built only for a refused
+    // request: boxing it would add an allocation to every refusal for nothing.
+    #[allow(clippy::result_large_err)]
     fn admit(
         &self,
         path: &str,

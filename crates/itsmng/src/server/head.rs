@@ -15,6 +15,8 @@ use http::request::Parts;
 use http::{HeaderMap, Method, Response};
 use ticketgate_model::{Admission, Credential, GatewayContext, Permission};
 
+// The refusal is the answer itself (see `ServerFace::admit`).
+#[allow(clippy::result_large_err)]
 pub(super) fn admit(
     server: &ItsmngServer,
     path: &str,
