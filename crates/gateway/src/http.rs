@@ -207,11 +207,13 @@ pub async fn handle(
         (Err((e, report)), _, mount) => {
             // The refusal shows the global policy it came from.
             *cx.rate.lock().unwrap_or_else(|p| p.into_inner()) = Some(report);
-            let r = match mount {
-                Some(m) => m.face.error_response_at(&path[m.prefix.len()..], &e),
-                None => crate::canonical::problem_response(&e),
-            };
-            ("limited", r)
+            match mount {
+                Some(m) => (
+                    m.face.dialect(),
+                    m.face.error_response_at(&path[m.prefix.len()..], &e),
+                ),
+                None => ("ops", crate::canonical::problem_response(&e)),
+            }
         }
         (Ok(_), Listener::Admin, _) => match operations(&gateway, &path).await {
             Some(r) => ("ops", r),
