@@ -4,7 +4,7 @@
 mod support;
 
 use serde_json::{Value, json};
-use support::{Gateway, canonical_config, client, problem};
+use support::{DEMO_BEARER, Gateway, canonical_config, client, problem};
 
 const DEMO: &str = "Bearer demo-key";
 
@@ -542,7 +542,7 @@ async fn operations_endpoints() {
     let c = client();
     assert_eq!(c.get(g.url("/healthz")).send().await.unwrap().status(), 200);
     let ready: Value = c
-        .get(g.url("/readyz"))
+        .get(g.admin_url("/readyz"))
         .send()
         .await
         .unwrap()
@@ -552,7 +552,7 @@ async fn operations_endpoints() {
     assert_eq!(ready["ready"], true);
     create(&g, "Counted").await;
     let metrics = c
-        .get(g.url("/metrics"))
+        .get(g.admin_url("/metrics"))
         .send()
         .await
         .unwrap()
@@ -565,6 +565,20 @@ async fn operations_endpoints() {
     );
     assert!(metrics.contains("ticketgate_outbox_depth 0"));
     problem(c.get(g.url("/nowhere")).send().await.unwrap(), 404).await;
+    // The public listener answers only the cheap liveness check.
+    for path in ["/metrics", "/readyz"] {
+        problem(c.get(g.url(path)).send().await.unwrap(), 404).await;
+    }
+    // The admin listener serves nothing but operations.
+    assert_eq!(
+        c.get(g.admin_url("/v1/tickets"))
+            .header("Authorization", DEMO_BEARER)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
 }
 
 #[tokio::test]

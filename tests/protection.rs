@@ -433,7 +433,7 @@ async fn reads_beyond_the_queue_are_refused_at_once_and_the_upstream_sees_only_i
         shed.len()
     );
     // The operator sees the same refusals, by reason.
-    let metrics = send_text(c.get(b.url("/metrics"))).await;
+    let metrics = send_text(c.get(b.admin_url("/metrics"))).await;
     assert_eq!(
         metric(
             &metrics,
@@ -571,7 +571,7 @@ async fn a_failing_upstream_opens_the_circuit_and_one_probe_closes_it() {
     // Open: B answers at once, without calling it.
     let open_at = Instant::now();
     let calls = standin.calls();
-    let ready = send(c.get(b.url("/readyz"))).await;
+    let ready = send(c.get(b.admin_url("/readyz"))).await;
     assert_eq!(ready.status, 503);
     assert!(
         ready.body["problems"].to_string().contains("circuit open"),
@@ -593,7 +593,7 @@ async fn a_failing_upstream_opens_the_circuit_and_one_probe_closes_it() {
     }
     assert_eq!(standin.calls(), calls, "an open circuit calls nobody");
     let circuit = "ticketgate_upstream_circuit_open{upstream=\"standin\"}";
-    let metrics = send_text(c.get(b.url("/metrics"))).await;
+    let metrics = send_text(c.get(b.admin_url("/metrics"))).await;
     assert_eq!(metric(&metrics, circuit), Some(1.0));
     assert_eq!(
         metric(
@@ -638,8 +638,8 @@ async fn a_failing_upstream_opens_the_circuit_and_one_probe_closes_it() {
         calls + 11,
         "closed: every call goes through"
     );
-    assert_eq!(send(c.get(b.url("/readyz"))).await.status, 200);
-    let metrics = send_text(c.get(b.url("/metrics"))).await;
+    assert_eq!(send(c.get(b.admin_url("/readyz"))).await.status, 200);
+    let metrics = send_text(c.get(b.admin_url("/metrics"))).await;
     assert_eq!(metric(&metrics, circuit), Some(0.0));
 }
 

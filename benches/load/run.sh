@@ -191,7 +191,7 @@ TOML
 
 start_gateway() { # config data-dir -> prints address; the pid goes to data-dir.pid
   mkdir -p "$2"
-  TICKETGATE_LOG=warn "$BIN" serve --config "$1" --data-dir "$2" --listen 127.0.0.1:0 > "$2.out" 2>"$2.err" &
+  TICKETGATE_LOG=warn "$BIN" serve --config "$1" --data-dir "$2" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 > "$2.out" 2>"$2.err" &
   local pid=$!
   echo "$pid" > "$2.pid"
   for _ in $(seq 200); do

@@ -72,6 +72,8 @@ networks = ["192.0.2.0/24"]
 /// A running `ticketgate serve`, stopped (SIGTERM, then kill) when dropped.
 pub struct Gateway {
     pub addr: String,
+    /// The admin listener (`/metrics`, `/readyz`), on a port of its own.
+    pub admin: String,
     pub child: Child,
     pub dir: PathBuf,
     pub config: PathBuf,
@@ -106,14 +108,17 @@ impl Gateway {
             .arg(dir.join("data"))
             .arg("--listen")
             .arg(listen)
+            .arg("--admin-listen")
+            .arg("127.0.0.1:0")
             .env("TICKETGATE_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("ticketgate starts");
         let stdout = child.stdout.take().expect("stdout is piped");
+        let mut stdout = BufReader::new(stdout);
         let mut line = String::new();
-        BufReader::new(stdout)
+        stdout
             .read_line(&mut line)
             .expect("ticketgate prints its address");
         let addr = line
@@ -121,8 +126,18 @@ impl Gateway {
             .strip_prefix("listening on ")
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
             .to_owned();
+        line.clear();
+        stdout
+            .read_line(&mut line)
+            .expect("ticketgate prints its admin address");
+        let admin = line
+            .trim()
+            .strip_prefix("admin listening on ")
+            .unwrap_or_else(|| panic!("unexpected second line {line:?}"))
+            .to_owned();
         Self {
             addr,
+            admin,
             child,
             dir: dir.to_owned(),
             config: config_path,
@@ -132,6 +147,11 @@ impl Gateway {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
+    }
+
+    /// A URL on the admin listener (`/metrics`, `/readyz`).
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{}", self.admin, path)
     }
 
     /// Stop with SIGTERM and wait for a clean exit.

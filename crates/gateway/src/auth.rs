@@ -184,6 +184,24 @@ impl Consumers {
         Ok(entry)
     }
 
+    /// The head phase: authenticate and, when `need` is given, check the permission,
+    /// without taking a quota token.
+    pub fn admit(
+        &self,
+        credential: &Credential,
+        need: Option<Permission>,
+        peer: IpAddr,
+    ) -> Result<&ConsumerEntry, Error> {
+        let entry = self.authenticate(credential, peer)?;
+        match need {
+            Some(p) if !entry.consumer.permissions.has(p) => Err(Error::forbidden(format!(
+                "this consumer lacks the {} permission",
+                p.as_str()
+            ))),
+            _ => Ok(entry),
+        }
+    }
+
     /// Authenticate, check the permission, and take a token from the consumer's quota.
     pub fn authorize(
         &self,
@@ -252,7 +270,7 @@ impl Consumers {
 
     /// Count a failed authentication; past the quota the address is refused for a while
     /// before its credentials are even looked at.
-    fn note_failure(&self, peer: IpAddr) {
+    pub fn note_failure(&self, peer: IpAddr) {
         let key = failure_key(peer);
         if self.failed_auth.check_key(&key).is_err() {
             let pause = Duration::from_secs_f64(1.0 / self.failed_auth_rate.per_second);

@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response, StatusCode, header};
 use serde::Serialize;
-use ticketgate_model::{Credential, Error, GatewayContext, ServerFace};
+use ticketgate_model::{Admission, Credential, Error, GatewayContext, ServerFace};
 use ticketgate_store::GatewayState;
 
 pub struct CanonicalFace {
@@ -48,6 +48,22 @@ impl ServerFace for CanonicalFace {
             BodyClass::Upload
         } else {
             BodyClass::Standard
+        }
+    }
+
+    fn admit(
+        &self,
+        path: &str,
+        head: &mut http::request::Parts,
+        cx: &dyn GatewayContext,
+    ) -> Result<Admission, Response<Bytes>> {
+        // An unknown route is answered by `handle` (404 or 405) on a small body.
+        let Some(need) = routes::permission(&head.method, path) else {
+            return Ok(Admission::Unverified);
+        };
+        match cx.admit(&credential(&head.headers), Some(need)) {
+            Ok(_) => Ok(Admission::Verified),
+            Err(e) => Err(problem_response(&e)),
         }
     }
 

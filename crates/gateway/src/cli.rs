@@ -56,6 +56,10 @@ pub enum Command {
         /// The address to listen on (overrides `server.listen`); port 0 picks a free one.
         #[arg(long)]
         listen: Option<SocketAddr>,
+        /// The admin listener's address for `/metrics` and `/readyz` (overrides
+        /// `server.admin_listen`); port 0 picks a free one.
+        #[arg(long)]
+        admin_listen: Option<SocketAddr>,
     },
     /// Validate the configuration and report warnings.
     Check {
@@ -186,7 +190,18 @@ pub fn run(cli: Cli) -> ExitCode {
                 code
             }
         }
-        Command::Serve { common, listen } => runtime().block_on(serve(common, listen)),
+        Command::Serve {
+            common,
+            listen,
+            admin_listen,
+        } => {
+            let rt = runtime();
+            let code = rt.block_on(serve(common, listen, admin_listen));
+            // A decoding still running on a blocking thread after its request gave up
+            // must not hold the exit: in-flight requests had their grace already.
+            rt.shutdown_timeout(std::time::Duration::from_secs(1));
+            code
+        }
         Command::Token {
             common,
             consumer,
@@ -332,13 +347,20 @@ fn check(common: &Common) -> ExitCode {
     }
 }
 
-async fn serve(common: Common, listen: Option<SocketAddr>) -> ExitCode {
+async fn serve(
+    common: Common,
+    listen: Option<SocketAddr>,
+    admin_listen: Option<SocketAddr>,
+) -> ExitCode {
     let mut config = match load(&common) {
         Ok(c) => c,
         Err(e) => return fail(exit::CONFIG, e),
     };
     if let Some(addr) = listen {
         config.server.listen = addr;
+    }
+    if let Some(addr) = admin_listen {
+        config.server.admin_listen = addr;
     }
     init_logging(config.server.log_format == "json");
     for w in config.warnings() {
@@ -357,6 +379,18 @@ async fn serve(common: Common, listen: Option<SocketAddr>) -> ExitCode {
             );
         }
     };
+    let admin = match tokio::net::TcpListener::bind(config.server.admin_listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            return fail(
+                exit::UNAVAILABLE,
+                format!(
+                    "cannot listen on {} (server.admin_listen): {e}",
+                    config.server.admin_listen
+                ),
+            );
+        }
+    };
     let gateway = match Gateway::build(config) {
         Ok(g) => g,
         Err(e) => return fail(exit::UNAVAILABLE, e),
@@ -365,12 +399,17 @@ async fn serve(common: Common, listen: Option<SocketAddr>) -> ExitCode {
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
+    let admin_addr = admin
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
     println!("listening on {addr}");
+    println!("admin listening on {admin_addr}");
     let _ = std::io::stdout().flush();
     tracing::info!(%addr, "ticketgate serving");
     let (tx, rx) = watch::channel(false);
     tokio::spawn(signals(tx, gateway.clone(), common.clone(), listen));
-    crate::serve(listener, gateway, rx).await;
+    crate::serve_with_admin(listener, Some(admin), gateway, rx).await;
     tracing::info!("ticketgate stopped");
     ExitCode::from(exit::OK)
 }

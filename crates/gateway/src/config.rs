@@ -45,6 +45,9 @@ pub struct Config {
     pub outbox: OutboxConfig,
     #[serde(default)]
     pub pipe: PipeConfig,
+    /// How long the gateway's own records are kept.
+    #[serde(default)]
+    pub retention: RetentionConfig,
     /// Email ingestion: threading, loop protection, sender lists, bounds.
     #[serde(default)]
     pub mail: ticketgate_mail::MailConfig,
@@ -72,10 +75,52 @@ impl PipeConfig {
     }
 }
 
+/// How long records that only serve to recognise a repeat are kept, and how often
+/// older ones are pruned.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Idempotency records and the embedded store's delivery keys (Stripe keeps
+    /// idempotency keys 24 hours): a retry later than this is a new request.
+    pub idempotency_hours: f64,
+    /// Delivered outbox items (and with them the `q-…` tracking ids' answers).
+    pub delivered_hours: f64,
+    /// How often the pruning runs.
+    pub prune_interval_secs: f64,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            idempotency_hours: 24.0,
+            delivered_hours: 24.0,
+            prune_interval_secs: 600.0,
+        }
+    }
+}
+
+impl RetentionConfig {
+    pub fn idempotency(&self) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(self.idempotency_hours * 3600.0)
+    }
+    pub fn delivered(&self) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(self.delivered_hours * 3600.0)
+    }
+    pub fn prune_interval(&self) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(self.prune_interval_secs)
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerConfig {
     pub listen: SocketAddr,
+    /// The operations listener (`/metrics`, `/readyz`, `/healthz`), kept off the
+    /// public one so only the monitoring network reaches it.
+    pub admin_listen: SocketAddr,
+    /// Proxies whose `X-Forwarded-For` / `Forwarded` say who the client is; from any
+    /// other peer those headers are ignored.
+    pub trusted_proxies: Vec<Cidr>,
     pub data_dir: PathBuf,
     /// Connections beyond this wait in the kernel's accept queue.
     pub max_connections: usize,
@@ -99,6 +144,8 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            admin_listen: SocketAddr::from(([127, 0, 0, 1], 9090)),
+            trusted_proxies: Vec::new(),
             data_dir: PathBuf::from("./data"),
             max_connections: 20_000,
             max_in_flight: 4_096,
@@ -119,6 +166,12 @@ pub struct Limits {
     pub body_bytes: usize,
     pub email_bytes: usize,
     pub upload_bytes: usize,
+    /// The most body a request whose head carries no checked credential may send (its
+    /// credentials may travel in the body, as in an ITSM-NG login form).
+    pub unauthenticated_body_bytes: usize,
+    /// Request body bytes buffered at once, all requests together; a body that would
+    /// go over it is refused with 503 and `Retry-After`.
+    pub buffered_bytes: usize,
 }
 
 impl Default for Limits {
@@ -127,6 +180,8 @@ impl Default for Limits {
             body_bytes: 1024 * 1024,
             email_bytes: 25 * 1024 * 1024,
             upload_bytes: 25 * 1024 * 1024,
+            unauthenticated_body_bytes: 64 * 1024,
+            buffered_bytes: 512 * 1024 * 1024,
         }
     }
 }
@@ -567,6 +622,37 @@ impl Config {
                 }
             }
         }
+        let largest = self
+            .limits
+            .body_bytes
+            .max(self.limits.email_bytes)
+            .max(self.limits.upload_bytes);
+        if self.limits.buffered_bytes < largest {
+            // Else a body within its route's limit would be refused as "busy" forever.
+            return Err(format!(
+                "limits.buffered_bytes ({}) must be at least the largest body limit ({largest}){}",
+                self.limits.buffered_bytes,
+                at("buffered_bytes")
+            ));
+        }
+        for (key, v) in [
+            (
+                "retention.idempotency_hours",
+                self.retention.idempotency_hours,
+            ),
+            ("retention.delivered_hours", self.retention.delivered_hours),
+            (
+                "retention.prune_interval_secs",
+                self.retention.prune_interval_secs,
+            ),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(format!(
+                    "{key} must be a positive number{}",
+                    at(key.rsplit('.').next().unwrap_or(key))
+                ));
+            }
+        }
         if let Some(p) = &self.pipe.consumer
             && !names.contains(p.as_str())
         {
@@ -698,6 +784,17 @@ impl Config {
         {
             out.push(
                 "the gateway listens beyond loopback and some consumers have no network restriction".into(),
+            );
+        }
+        if !self.server.admin_listen.ip().is_loopback() {
+            out.push(format!(
+                "server.admin_listen ({}) is beyond loopback: /metrics and /readyz answer without authentication, so only your monitoring should reach it",
+                self.server.admin_listen
+            ));
+        }
+        if self.server.trusted_proxies.iter().any(|c| c.prefix == 0) {
+            out.push(
+                "server.trusted_proxies trusts every address: any client can then choose the address it is counted and checked as".into(),
             );
         }
         out

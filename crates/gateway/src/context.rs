@@ -48,6 +48,17 @@ impl GatewayContext for RequestContext {
         Ok(entry.consumer.clone())
     }
 
+    fn admit(&self, credential: &Credential, need: Option<Permission>) -> Result<Consumer> {
+        let consumers = self.gateway.consumers();
+        let entry = consumers.admit(credential, need, self.peer)?;
+        self.note_consumer(&entry.consumer);
+        Ok(entry.consumer.clone())
+    }
+
+    fn failed_authentication(&self) {
+        self.gateway.consumers().note_failure(self.peer);
+    }
+
     fn authorize(&self, credential: &Credential, need: Permission) -> Result<Consumer> {
         let consumers = self.gateway.consumers();
         match consumers.authorize(credential, need, self.peer) {

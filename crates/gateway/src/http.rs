@@ -1,9 +1,13 @@
-//! The HTTP edge: the accept loop (HTTP/1.1 and h2c, keep-alive, graceful shutdown)
-//! and the per-request pipeline every dialect shares:
+//! The HTTP edge: the accept loops (HTTP/1.1 and h2c, keep-alive, graceful shutdown)
+//! of the public and the admin listener, and the per-request pipeline every dialect
+//! shares:
 //!
-//! request id → operations endpoints → global quota → mount by prefix → body limit
-//! (checked on `Content-Length` before reading, and while reading) → the dialect's
-//! server face under the request deadline → `RateLimit` headers → metrics and access log.
+//! request id → client address (trusted proxies) → global quota → `/healthz` (public)
+//! or the operations endpoints (admin) → mount by prefix → the face's head phase
+//! (credentials checked before any body is read) → body limit (checked on
+//! `Content-Length` before reading, and while reading) and the global budget of
+//! buffered body bytes → the dialect's server face under the request deadline →
+//! `RateLimit` headers → metrics and access log.
 //!
 //! A failure here is answered in the dialect of the mount the request was for.
 
@@ -12,29 +16,79 @@ use crate::gateway::{Gateway, Mount};
 use bytes::Bytes;
 use futures_util::FutureExt as _;
 use http::{HeaderValue, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Body as _, Incoming};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use ticketgate_model::dialect::BodyClass;
+use ticketgate_model::dialect::{Admission, BodyClass};
 use ticketgate_model::{Error, ErrorKind};
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::{ServiceBuilder, ServiceExt as _};
 
 static REQUEST_SEQ: AtomicU64 = AtomicU64::new(1);
+
+/// Which listener a request came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    /// The dialects, and a cheap `/healthz`.
+    Public,
+    /// `/metrics`, `/readyz` and `/healthz`, for monitoring only.
+    Admin,
+}
+
+/// A body at least this large is handled off the async workers (see [`Edge`]).
+pub const HEAVY_BODY_BYTES: usize = 32 * 1024;
+
+/// What the listeners share: the cap on requests in flight, the budget of buffered
+/// request body bytes, and the slots for heavy requests.
+///
+/// A request with a large body (XML, MIME, multipart, big JSON) is handled on a
+/// blocking thread holding one of a few heavy slots (half the cores), so decoding it
+/// cannot stall the async workers that accept connections, check credentials and
+/// answer everyone else; and no more of them run at once than there are slots.
+#[derive(Clone)]
+pub struct Edge {
+    in_flight: Arc<Semaphore>,
+    budget: Arc<Semaphore>,
+    heavy: Arc<Semaphore>,
+}
+
+impl Edge {
+    pub fn new(config: &crate::Config) -> Self {
+        Self {
+            in_flight: Arc::new(Semaphore::new(config.server.max_in_flight.max(1))),
+            budget: Arc::new(Semaphore::new(
+                config
+                    .limits
+                    .buffered_bytes
+                    .clamp(1, Semaphore::MAX_PERMITS),
+            )),
+            heavy: Arc::new(Semaphore::new(
+                std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
+            )),
+        }
+    }
+
+    /// Body bytes that may still be buffered now.
+    pub fn budget_left(&self) -> usize {
+        self.budget.available_permits()
+    }
+}
 
 /// Accept connections until `shutdown` turns true, then let in-flight requests finish
 /// (up to the configured grace) and return.
 pub async fn accept_loop(
     listener: TcpListener,
     gateway: Arc<Gateway>,
+    edge: Edge,
+    role: Listener,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let config = gateway.config();
@@ -52,7 +106,6 @@ pub async fn accept_loop(
         .max_header_list_size(u32::try_from(config.server.max_header_bytes).unwrap_or(u32::MAX));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(config.server.max_connections.max(1)));
-    let in_flight = Arc::new(Semaphore::new(config.server.max_in_flight.max(1)));
     loop {
         let permit = tokio::select! {
             p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
@@ -78,13 +131,14 @@ pub async fn accept_loop(
         let pipeline = ServiceBuilder::new()
             .load_shed()
             .layer(GlobalConcurrencyLimitLayer::with_semaphore(
-                in_flight.clone(),
+                edge.in_flight.clone(),
             ))
             .service_fn({
                 let gw = gateway.clone();
+                let edge = edge.clone();
                 move |req| {
-                    let gw = gw.clone();
-                    async move { Ok::<_, Infallible>(handle(gw, req, peer).await) }
+                    let (gw, edge) = (gw.clone(), edge.clone());
+                    async move { Ok::<_, Infallible>(handle(gw, &edge, role, req, peer).await) }
                 }
             });
         let service = hyper::service::service_fn(move |req: Request<Incoming>| {
@@ -122,6 +176,8 @@ pub async fn accept_loop(
 /// One request through the pipeline. Never fails: every outcome is a response.
 pub async fn handle(
     gateway: Arc<Gateway>,
+    edge: &Edge,
+    role: Listener,
     req: Request<Incoming>,
     peer: SocketAddr,
 ) -> Response<Full<Bytes>> {
@@ -135,27 +191,50 @@ pub async fn handle(
         .unwrap_or_else(|| format!("tg-{:x}", REQUEST_SEQ.fetch_add(1, Ordering::Relaxed)));
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    let cx = RequestContext::new(gateway.clone(), peer.ip());
+    let client = client_address(
+        peer.ip(),
+        req.headers(),
+        &gateway.config().server.trusted_proxies,
+    );
+    let cx = Arc::new(RequestContext::new(gateway.clone(), client));
+    let mount = match role {
+        Listener::Public => gateway.mounts.iter().find(|m| mounted_at(m, &path)),
+        Listener::Admin => None,
+    };
 
-    let (dialect, mut response) = match operations(&gateway, &path).await {
-        Some(r) => ("ops", r),
-        None => match gateway.mounts.iter().find(|m| mounted_at(m, &path)) {
-            None => ("none", not_found(&path)),
-            Some(mount) => {
-                let dialect = mount.face.dialect();
-                let work = run_face(&gateway, mount, req, &cx);
-                let r = match std::panic::AssertUnwindSafe(work).catch_unwind().await {
-                    Ok(r) => r,
-                    Err(_) => {
-                        tracing::error!(request_id, dialect, "a request handler panicked");
-                        mount
-                            .face
-                            .error_response(&Error::internal("internal error"))
-                    }
-                };
-                (dialect, r)
+    let global = gateway.global.check();
+    let (dialect, mut response) = match (global, role, mount) {
+        (Err((e, report)), _, mount) => {
+            // The refusal shows the global policy it came from.
+            *cx.rate.lock().unwrap_or_else(|p| p.into_inner()) = Some(report);
+            match mount {
+                Some(m) => (
+                    m.face.dialect(),
+                    m.face.error_response_at(&path[m.prefix.len()..], &e),
+                ),
+                None => ("ops", crate::canonical::problem_response(&e)),
             }
+        }
+        (Ok(_), Listener::Admin, _) => match operations(&gateway, &path).await {
+            Some(r) => ("ops", r),
+            None => ("none", not_found(&path)),
         },
+        (Ok(_), Listener::Public, _) if path == "/healthz" => ("ops", healthz()),
+        (Ok(_), Listener::Public, None) => ("none", not_found(&path)),
+        (Ok(_), Listener::Public, Some(mount)) => {
+            let dialect = mount.face.dialect();
+            let work = run_face(&gateway, edge, mount, req, &cx);
+            let r = match std::panic::AssertUnwindSafe(work).catch_unwind().await {
+                Ok(r) => r,
+                Err(_) => {
+                    tracing::error!(request_id, dialect, "a request handler panicked");
+                    mount
+                        .face
+                        .error_response(&Error::internal("internal error"))
+                }
+            };
+            (dialect, r)
+        }
     };
 
     let limited = response.status() == StatusCode::TOO_MANY_REQUESTS;
@@ -190,6 +269,7 @@ pub async fn handle(
         status,
         consumer = consumer.as_deref().unwrap_or("-"),
         peer = %peer.ip(),
+        client = %client,
         micros = elapsed.as_micros() as u64,
         "request"
     );
@@ -219,43 +299,59 @@ fn mounted_at(mount: &Mount, path: &str) -> bool {
 
 async fn run_face(
     gateway: &Gateway,
+    edge: &Edge,
     mount: &Mount,
     req: Request<Incoming>,
-    cx: &RequestContext,
+    cx: &Arc<RequestContext>,
 ) -> Response<Bytes> {
     let config = gateway.config();
     let face = &mount.face;
     let sub_path = req.uri().path()[mount.prefix.len()..].to_owned();
-    if let Err((e, report)) = gateway.global.check() {
-        // The refusal shows the global policy it came from.
-        *cx.rate.lock().unwrap_or_else(|p| p.into_inner()) = Some(report);
-        return face.error_response_at(&sub_path, &e);
-    }
-    let limit = match face.body_class(req.method(), &sub_path) {
+    let (mut parts, body) = req.into_parts();
+    let cx_ref: &RequestContext = cx;
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+
+    // The head phase: who is calling is settled before a byte of the body is read.
+    let admission = match face.admit(&sub_path, &mut parts, cx_ref) {
+        Ok(a) => a,
+        Err(refusal) => return refuse_unread(refusal, body, declared, &config).await,
+    };
+    let route_limit = match face.body_class(&parts.method, &sub_path) {
         BodyClass::Standard => config.limits.body_bytes,
         BodyClass::Email => config.limits.email_bytes,
         BodyClass::Upload => config.limits.upload_bytes,
     };
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let limit = match admission {
+        Admission::Verified => route_limit,
+        Admission::Unverified => route_limit.min(config.limits.unauthenticated_body_bytes),
+    };
     if declared.is_some_and(|n| n > limit as u64) {
         // The body is not read, so the connection cannot be reused: say so.
         return closing(face.error_response_at(&sub_path, &too_large(limit)));
     }
     let deadline = Duration::from_millis(config.server.request_timeout_ms);
-    let (parts, body) = req.into_parts();
-    let body = match tokio::time::timeout(deadline, Limited::new(body, limit).collect()).await {
-        Ok(Ok(collected)) => collected.to_bytes(),
-        Ok(Err(e))
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
+    let body = match tokio::time::timeout(deadline, read_body(body, limit, declared, &edge.budget))
+        .await
+    {
+        Ok(Ok(read)) => read,
+        Ok(Err(BodyError::TooLarge)) => {
             return closing(face.error_response_at(&sub_path, &too_large(limit)));
         }
-        Ok(Err(_)) => {
+        Ok(Err(BodyError::OverBudget)) => {
+            gateway.metrics.request("over_budget", 503, Duration::ZERO);
+            let e = Error::upstream_unavailable(
+                "the gateway is holding as many request bodies as it may; retry shortly",
+            )
+            .retry_after(Duration::from_secs(1));
+            let mut r = face.error_response_at(&sub_path, &e);
+            *r.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+            return closing(r);
+        }
+        Ok(Err(BodyError::Unreadable)) => {
             return closing(face.error_response_at(
                 &sub_path,
                 &Error::bad_input("the request body could not be read"),
@@ -270,15 +366,223 @@ async fn run_face(
             return closing(r);
         }
     };
-    let request = Request::from_parts(parts, body);
-    match tokio::time::timeout(deadline, face.handle(&sub_path, request, cx)).await {
-        Ok(r) => r,
-        Err(_) => face.error_response_at(
+    // The budget is held until the face is done with the body.
+    let (bytes, _held) = (body.bytes, body.permit);
+    let heavy = bytes.len() >= HEAVY_BODY_BYTES;
+    let request = Request::from_parts(parts, bytes);
+    let outcome = if heavy {
+        tokio::time::timeout(
+            deadline,
+            handle_heavy(edge, face.clone(), sub_path.clone(), request, cx.clone()),
+        )
+        .await
+        .ok()
+        .flatten()
+    } else {
+        tokio::time::timeout(deadline, face.handle(&sub_path, request, cx_ref))
+            .await
+            .ok()
+    };
+    outcome.unwrap_or_else(|| {
+        face.error_response_at(
             &sub_path,
             &Error::upstream_unavailable("the request did not complete in time")
                 .with_upstream_status(504),
-        ),
+        )
+    })
+}
+
+/// Run a face on a heavy request on a blocking thread, once a heavy slot is free.
+/// When the caller stops waiting (the deadline answered 504), the work stops at its
+/// next await: decoding under way finishes (decoders are bounded by the body limit),
+/// but no upstream call starts after it. `None` if the work was stopped or failed.
+async fn handle_heavy(
+    edge: &Edge,
+    face: Arc<dyn ticketgate_model::ServerFace>,
+    path: String,
+    request: Request<Bytes>,
+    cx: Arc<RequestContext>,
+) -> Option<Response<Bytes>> {
+    let slot = edge.heavy.clone().acquire_owned().await.ok()?;
+    // Dropped with this future when the deadline passes, which stops the work.
+    let (_waiting, gave_up) = tokio::sync::oneshot::channel::<()>();
+    let runtime = tokio::runtime::Handle::current();
+    let job = tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        runtime.block_on(async move {
+            tokio::select! {
+                r = face.handle(&path, request, &*cx) => Some(r),
+                _ = gave_up => None,
+            }
+        })
+    });
+    job.await.ok().flatten()
+}
+
+/// A refusal from the head phase. The body is never buffered: a small declared one is
+/// read and dropped, so the client gets its answer on a connection it can reuse; any
+/// other is left unread and the connection closed after the answer.
+async fn refuse_unread(
+    refusal: Response<Bytes>,
+    body: Incoming,
+    declared: Option<u64>,
+    config: &crate::Config,
+) -> Response<Bytes> {
+    let small = config.limits.unauthenticated_body_bytes as u64;
+    match declared {
+        Some(0) => refusal,
+        Some(n) if n <= small => {
+            let drained = tokio::time::timeout(Duration::from_secs(1), async {
+                let mut body = body;
+                while let Some(frame) = body.frame().await {
+                    if frame.is_err() {
+                        return false;
+                    }
+                }
+                true
+            })
+            .await;
+            if matches!(drained, Ok(true)) {
+                refusal
+            } else {
+                closing(refusal)
+            }
+        }
+        _ if body.is_end_stream() => refusal,
+        _ => closing(refusal),
     }
+}
+
+/// A body read within its limit and the global budget, with the budget it holds.
+struct ReadBody {
+    bytes: Bytes,
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+enum BodyError {
+    TooLarge,
+    OverBudget,
+    Unreadable,
+}
+
+/// Read a body up to `limit` bytes, taking each byte from the global budget before it
+/// is buffered: the declared length at once, a chunked body as it arrives.
+async fn read_body(
+    mut body: Incoming,
+    limit: usize,
+    declared: Option<u64>,
+    budget: &Arc<Semaphore>,
+) -> Result<ReadBody, BodyError> {
+    let take = |n: usize| -> Result<Option<OwnedSemaphorePermit>, BodyError> {
+        if n == 0 {
+            return Ok(None);
+        }
+        let n = u32::try_from(n).map_err(|_| BodyError::TooLarge)?;
+        budget
+            .clone()
+            .try_acquire_many_owned(n)
+            .map(Some)
+            .map_err(|_| BodyError::OverBudget)
+    };
+    let reserved_upfront = declared.map_or(0, |n| n as usize);
+    let mut permit = take(reserved_upfront)?;
+    let mut reserved = reserved_upfront;
+    let mut buf = bytes::BytesMut::with_capacity(reserved_upfront);
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| BodyError::Unreadable)?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        let total = buf.len() + data.len();
+        if total > limit {
+            return Err(BodyError::TooLarge);
+        }
+        if total > reserved {
+            let more = take(total - reserved)?;
+            permit = match (permit, more) {
+                (Some(mut p), Some(m)) => {
+                    p.merge(m);
+                    Some(p)
+                }
+                (p, m) => p.or(m),
+            };
+            reserved = total;
+        }
+        buf.extend_from_slice(&data);
+    }
+    Ok(ReadBody {
+        bytes: buf.freeze(),
+        permit,
+    })
+}
+
+/// The client's address: the peer, or, when the peer is a trusted proxy, the
+/// rightmost address in `Forwarded` (else `X-Forwarded-For`) that is not itself a
+/// trusted proxy. Hops to the left of it were written by the client and prove nothing.
+pub fn client_address(
+    peer: IpAddr,
+    headers: &http::HeaderMap,
+    trusted: &[crate::config::Cidr],
+) -> IpAddr {
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|c| c.contains(ip));
+    if trusted.is_empty() || !is_trusted(peer) {
+        return peer;
+    }
+    let forwarded: Vec<&str> = headers
+        .get_all(header::FORWARDED)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .collect();
+    let hops: Vec<Option<IpAddr>> = if !forwarded.is_empty() {
+        forwarded
+            .iter()
+            .map(|element| {
+                element.split(';').find_map(|pair| {
+                    let (k, v) = pair.trim().split_once('=')?;
+                    k.trim()
+                        .eq_ignore_ascii_case("for")
+                        .then(|| parse_hop(v.trim().trim_matches('"')))
+                })?
+            })
+            .collect()
+    } else {
+        headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(|hop| parse_hop(hop.trim()))
+            .collect()
+    };
+    let mut client = peer;
+    for hop in hops.into_iter().rev() {
+        match hop {
+            Some(ip) => {
+                client = ip;
+                if !is_trusted(ip) {
+                    break;
+                }
+            }
+            // Garbage (or an obfuscated `for=_hidden`): nothing to its left can be
+            // trusted, so the nearest hop that could be stays the client.
+            None => break,
+        }
+    }
+    client
+}
+
+/// One hop: `192.0.2.1`, `192.0.2.1:4711`, `2001:db8::1` or `[2001:db8::1]:4711`.
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    if let Ok(ip) = hop.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    if let Ok(sa) = hop.parse::<SocketAddr>() {
+        return Some(sa.ip());
+    }
+    hop.strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .and_then(|h| h.parse().ok())
 }
 
 /// Mark a response as the last on its connection (its request body was not read to
@@ -301,10 +605,15 @@ fn not_found(path: &str) -> Response<Bytes> {
     crate::canonical::problem_response(&Error::not_found(format!("nothing is mounted at {path}")))
 }
 
-/// `/healthz`, `/readyz` and `/metrics`, answered before any dialect.
+fn healthz() -> Response<Bytes> {
+    text(StatusCode::OK, "text/plain", "ok\n".into())
+}
+
+/// The admin listener's endpoints: `/healthz`, `/readyz` and `/metrics`. Their storage
+/// reads go to read-only connections, never the writer creates queue on.
 async fn operations(gateway: &Gateway, path: &str) -> Option<Response<Bytes>> {
     match path {
-        "/healthz" => Some(text(StatusCode::OK, "text/plain", "ok\n".into())),
+        "/healthz" => Some(healthz()),
         "/readyz" => {
             let mut problems = Vec::new();
             if let Err(e) = gateway.state.summary().await {
@@ -358,4 +667,65 @@ fn text(status: StatusCode, content_type: &'static str, body: String) -> Respons
         .header(header::CONTENT_TYPE, content_type)
         .body(Bytes::from(body))
         .expect("static headers are valid")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Cidr;
+
+    fn headers(pairs: &[(&str, &str)]) -> http::HeaderMap {
+        let mut h = http::HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn the_client_is_the_rightmost_untrusted_hop_from_a_trusted_peer_only() {
+        let trusted: Vec<Cidr> = vec!["10.0.0.0/8".parse().unwrap()];
+        let proxy: IpAddr = "10.1.2.3".parse().unwrap();
+        let stranger: IpAddr = "192.0.2.9".parse().unwrap();
+        let xff = |v: &str| headers(&[("x-forwarded-for", v)]);
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(
+            client_address(proxy, &xff("198.51.100.1"), &trusted),
+            ip("198.51.100.1")
+        );
+        // Spoofed hops left of the real one are ignored; trusted hops are skipped.
+        assert_eq!(
+            client_address(proxy, &xff("1.1.1.1, 198.51.100.1, 10.9.9.9"), &trusted),
+            ip("198.51.100.1")
+        );
+        // Several header lines are one list.
+        let two = headers(&[
+            ("x-forwarded-for", "1.1.1.1"),
+            ("x-forwarded-for", "198.51.100.2"),
+        ]);
+        assert_eq!(client_address(proxy, &two, &trusted), ip("198.51.100.2"));
+        // From an untrusted peer, or with nothing trusted, the headers mean nothing.
+        assert_eq!(
+            client_address(stranger, &xff("198.51.100.1"), &trusted),
+            stranger
+        );
+        assert_eq!(client_address(proxy, &xff("198.51.100.1"), &[]), proxy);
+        // Garbage stops the walk at the nearest hop that could be trusted.
+        assert_eq!(client_address(proxy, &xff("nonsense"), &trusted), proxy);
+        // RFC 7239, with ports, quotes and IPv6 brackets; it wins over X-Forwarded-For.
+        let fwd = headers(&[
+            (
+                "forwarded",
+                "for=192.0.2.60;proto=http, for=\"[2001:db8::1]:4711\"",
+            ),
+            ("x-forwarded-for", "198.51.100.1"),
+        ]);
+        assert_eq!(client_address(proxy, &fwd, &trusted), ip("2001:db8::1"));
+        let hidden = headers(&[("forwarded", "for=_hidden")]);
+        assert_eq!(client_address(proxy, &hidden, &trusted), proxy);
+        assert_eq!(parse_hop("192.0.2.1:80"), Some(ip("192.0.2.1")));
+    }
 }

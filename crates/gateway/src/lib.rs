@@ -7,7 +7,9 @@
 //!
 //! # Layout
 //! - [`config`]: `gateway.toml` — parsing, `${ENV}` expansion, validation with line numbers.
-//! - [`http`]: the accept loop and the request pipeline shared by every dialect.
+//! - [`http`]: the public and admin accept loops, client addresses behind trusted
+//!   proxies, and the request pipeline shared by every dialect (credentials from the
+//!   head before the body, the global budget of buffered body bytes).
 //! - [`gateway`]: shared state; routing a consumer to its upstream; creates with
 //!   idempotency and the outbox.
 //! - [`context`]: the per-request [`GatewayContext`](ticketgate_model::GatewayContext) a
@@ -16,6 +18,7 @@
 //! - [`ratelimit`]: GCRA limiters and the IETF `RateLimit` headers.
 //! - [`upstream`]: building upstreams and shielding them (concurrency, rate, breaker).
 //! - [`outbox`]: the delivery worker.
+//! - [`retention`]: pruning idempotency records, delivery keys and delivered items.
 //! - [`email`]: mail ingestion: threading, deduplication, loop protection.
 //! - [`canonical`]: the canonical `/v1` API.
 //! - [`metrics`]: Prometheus counters and histograms.
@@ -32,6 +35,7 @@ pub mod http;
 pub mod metrics;
 pub mod outbox;
 pub mod ratelimit;
+pub mod retention;
 pub mod upstream;
 
 pub use config::Config;
@@ -51,9 +55,32 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-/// Serve on `listener` until `shutdown` turns true: the entry point for the binary,
-/// the end-to-end tests and the benches. In-flight requests finish before it returns.
+/// Serve on `listener` until `shutdown` turns true, with no admin listener: for the
+/// benches. In-flight requests finish before it returns.
 pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>, shutdown: watch::Receiver<bool>) {
+    serve_with_admin(listener, None, gateway, shutdown).await
+}
+
+/// Serve the dialects on `listener` and the operations endpoints on `admin` until
+/// `shutdown` turns true: the entry point for the binary. In-flight requests finish
+/// before it returns.
+pub async fn serve_with_admin(
+    listener: TcpListener,
+    admin: Option<TcpListener>,
+    gateway: Arc<Gateway>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let edge = http::Edge::new(&gateway.config());
+    let admin = admin.map(|admin| {
+        tokio::spawn(http::accept_loop(
+            admin,
+            gateway.clone(),
+            edge.clone(),
+            http::Listener::Admin,
+            shutdown.clone(),
+        ))
+    });
+    let retention = tokio::spawn(retention::run(gateway.clone(), shutdown.clone()));
     let outbox = tokio::spawn(outbox::run(gateway.clone(), shutdown.clone()));
     let housekeeping = {
         let gateway = gateway.clone();
@@ -67,9 +94,20 @@ pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>, shutdown: watch
             }
         })
     };
-    http::accept_loop(listener, gateway.clone(), shutdown).await;
+    http::accept_loop(
+        listener,
+        gateway.clone(),
+        edge,
+        http::Listener::Public,
+        shutdown,
+    )
+    .await;
     let _ = outbox.await;
+    if let Some(admin) = admin {
+        let _ = admin.await;
+    }
     housekeeping.abort();
+    retention.abort();
     for upstream in gateway.upstreams.values() {
         ticketgate_model::Helpdesk::shutdown(upstream.as_ref()).await;
     }

@@ -6,6 +6,7 @@
 //! endpoints live here; Ticket and dropdown items in `items`, lists and the search
 //! engine in `listing`.
 
+mod head;
 mod items;
 mod listing;
 mod sessions;
@@ -21,7 +22,7 @@ use std::time::Duration;
 use subtle::ConstantTimeEq;
 use ticketgate_model::dialect::BodyClass;
 use ticketgate_model::{
-    Consumer, Credential, Error, ErrorKind, GatewayContext, Permission, ServerFace,
+    Admission, Consumer, Credential, Error, ErrorKind, GatewayContext, Permission, ServerFace,
 };
 
 use sessions::Session;
@@ -130,17 +131,20 @@ impl ItsmngServer {
     }
 
     fn api_url(&self, req: &Request<Bytes>) -> String {
+        self.api_url_of(req.headers(), req.uri())
+    }
+
+    fn api_url_of(&self, headers: &http::HeaderMap, uri: &http::Uri) -> String {
         if let Some(base) = &self.inner.config.url_base {
             return base.trim_end_matches('/').to_owned();
         }
-        let host = req
-            .headers()
+        let host = headers
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())
             .map(str::to_owned)
-            .or_else(|| req.uri().authority().map(|a| a.to_string()))
+            .or_else(|| uri.authority().map(|a| a.to_string()))
             .unwrap_or_else(|| "localhost".to_owned());
-        let scheme = req.uri().scheme_str().unwrap_or("http");
+        let scheme = uri.scheme_str().unwrap_or("http");
         format!(
             "{scheme}://{host}{}",
             self.inner.config.prefix.trim_end_matches('/')
@@ -250,6 +254,41 @@ impl Reply {
 
 pub(crate) type Outcome = Result<Reply, ApiError>;
 
+/// The app token check, on the token a request presents (header or parameter).
+fn check_app_token(cfg: &ServerConfig, presented: Option<&str>) -> Result<(), ApiError> {
+    match presented.filter(|t| !t.is_empty()) {
+        None if cfg.require_app_token => Err(ApiError::app_token_missing()),
+        None => Ok(()),
+        // Like GLPI, a token that matches no configured one is refused (400
+        // ERROR_WRONG_APP_TOKEN_PARAMETER), even where none is required.
+        Some(t) => {
+            if cfg
+                .app_tokens
+                .iter()
+                .chain(&cfg.consumer_app_tokens)
+                .any(|k| bool::from(k.as_bytes().ct_eq(t.as_bytes())))
+            {
+                Ok(())
+            } else {
+                Err(ApiError::wrong_app_token())
+            }
+        }
+    }
+}
+
+/// How `initSession` answers a credential the gateway refused.
+fn login_refusal(e: &Error, by_token: bool, peer: std::net::IpAddr) -> ApiError {
+    match e.kind {
+        ErrorKind::Forbidden => ApiError::not_allowed_ip(&peer.to_string()),
+        ErrorKind::RateLimited
+        | ErrorKind::UpstreamUnavailable
+        | ErrorKind::StorageUnavailable
+        | ErrorKind::Internal => ApiError::from_canonical(e, crate::errors::Stage::Read),
+        _ if by_token => ApiError::glpi_login_user_token(),
+        _ => ApiError::glpi_login(),
+    }
+}
+
 /// One request in flight.
 pub(crate) struct Call<'a> {
     pub server: &'a ItsmngServer,
@@ -261,40 +300,25 @@ pub(crate) struct Call<'a> {
 
 impl Call<'_> {
     fn check_app_token(&self) -> Result<(), ApiError> {
-        let cfg = &self.server.inner.config;
-        match self.params.app_token.as_deref().filter(|t| !t.is_empty()) {
-            None if cfg.require_app_token => Err(ApiError::app_token_missing()),
-            None => Ok(()),
-            Some(t) => {
-                if cfg
-                    .app_tokens
-                    .iter()
-                    .chain(&cfg.consumer_app_tokens)
-                    .any(|k| bool::from(k.as_bytes().ct_eq(t.as_bytes())))
-                {
-                    Ok(())
-                } else {
-                    Err(ApiError::wrong_app_token())
-                }
-            }
-        }
+        check_app_token(&self.server.inner.config, self.params.app_token.as_deref()).inspect_err(
+            |_| {
+                // A wrong or missing app token is a failed authentication too.
+                self.cx.failed_authentication();
+            },
+        )
     }
 
     /// The live session of this request.
     fn session(&self) -> Result<(String, Session), ApiError> {
         self.check_app_token()?;
-        let token = self
-            .params
-            .session_token
-            .clone()
-            .filter(|t| !t.is_empty())
-            .ok_or_else(ApiError::session_token_missing)?;
-        let s = self
-            .server
-            .inner
-            .sessions
-            .touch(&token)
-            .ok_or_else(ApiError::session_token_invalid)?;
+        let Some(token) = self.params.session_token.clone().filter(|t| !t.is_empty()) else {
+            self.cx.failed_authentication();
+            return Err(ApiError::session_token_missing());
+        };
+        let Some(s) = self.server.inner.sessions.touch(&token) else {
+            self.cx.failed_authentication();
+            return Err(ApiError::session_token_invalid());
+        };
         Ok((token, s))
     }
 
@@ -359,6 +383,15 @@ impl ServerFace for ItsmngServer {
         } else {
             BodyClass::Standard
         }
+    }
+
+    fn admit(
+        &self,
+        path: &str,
+        head: &mut http::request::Parts,
+        cx: &dyn GatewayContext,
+    ) -> Result<Admission, Response<Bytes>> {
+        head::admit(self, path, head, cx)
     }
 
     async fn handle(
@@ -640,15 +673,7 @@ async fn init_session(call: &Call<'_>) -> Outcome {
     let consumer = call
         .cx
         .authenticate(&credential)
-        .map_err(|e| match e.kind {
-            ErrorKind::Forbidden => ApiError::not_allowed_ip(&call.cx.peer().to_string()),
-            ErrorKind::RateLimited
-            | ErrorKind::UpstreamUnavailable
-            | ErrorKind::StorageUnavailable
-            | ErrorKind::Internal => ApiError::from_canonical(&e, crate::errors::Stage::Read),
-            _ if by_token => ApiError::glpi_login_user_token(),
-            _ => ApiError::glpi_login(),
-        })?;
+        .map_err(|e| login_refusal(&e, by_token, call.cx.peer()))?;
     let (profile, _, _) = profile_of(&consumer);
     let token = call
         .server

@@ -26,7 +26,26 @@ pub enum BodyClass {
     Upload,
 }
 
+/// What a face concluded from a request head, before the gateway reads the body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// The credential in the head was checked (identity, source network and, where the
+    /// route names one, the permission): the body may be read up to the route's limit.
+    Verified,
+    /// The head carries no credential the face can check (a login form whose
+    /// credentials travel in the body, a session token sent as a body parameter): the
+    /// body is read only up to the gateway's small bound for unauthenticated bodies,
+    /// and [`ServerFace::handle`] decides.
+    Unverified,
+}
+
 /// A dialect's server face, mounted by the gateway at a path prefix.
+///
+/// A request goes through two phases, like a proxy's request filter before its body
+/// phase: [`admit`](ServerFace::admit) sees only the head and says whether the caller
+/// may send a body at all, then the gateway reads the body (bounded) and calls
+/// [`handle`](ServerFace::handle). So a client without valid credentials can never make
+/// the gateway buffer a large body.
 #[async_trait]
 pub trait ServerFace: Send + Sync + 'static {
     /// The dialect's name in logs and metrics (`osticket`, `itsmng`, …).
@@ -37,6 +56,27 @@ pub trait ServerFace: Send + Sync + 'static {
     fn body_class(&self, method: &http::Method, path: &str) -> BodyClass {
         let _ = (method, path);
         BodyClass::Standard
+    }
+
+    /// The head phase: check the request's credential from its head alone, through
+    /// [`GatewayContext::admit`] (or [`GatewayContext::failed_authentication`] for a
+    /// credential the face verifies itself, such as a JWT or a session token). `Err` is
+    /// the refusal to send, in the dialect; the body is then never read. A face may leave
+    /// what it learnt in `head.extensions` for `handle`.
+    ///
+    /// The default admits nothing on the head's word: the body is read only up to the
+    /// small unauthenticated bound.
+    // The refusal is the response the face would send anyway, built only for a refused
+    // request: boxing it would add an allocation to every refusal for nothing.
+    #[allow(clippy::result_large_err)]
+    fn admit(
+        &self,
+        path: &str,
+        head: &mut http::request::Parts,
+        cx: &dyn GatewayContext,
+    ) -> std::result::Result<Admission, Response<Bytes>> {
+        let _ = (path, head, cx);
+        Ok(Admission::Unverified)
     }
 
     /// Answer one request. `path` is the request path with the mount prefix removed
@@ -114,6 +154,26 @@ pub trait GatewayContext: Send + Sync {
     /// Identify the consumer behind a credential, with no permission check: for
     /// dialects that open a session first (ITSM-NG `initSession`).
     fn authenticate(&self, credential: &Credential) -> Result<Consumer>;
+
+    /// The head phase's check: identify the consumer, check the source network and,
+    /// when `need` is given, the permission, without taking a quota token (the face's
+    /// `authorize` takes it once the body is read). A failure is counted against the
+    /// client's address like any failed authentication.
+    fn admit(&self, credential: &Credential, need: Option<Permission>) -> Result<Consumer> {
+        let consumer = self.authenticate(credential)?;
+        match need {
+            Some(p) if !consumer.permissions.has(p) => Err(Error::forbidden(format!(
+                "this consumer lacks the {} permission",
+                p.as_str()
+            ))),
+            _ => Ok(consumer),
+        }
+    }
+
+    /// Count an authentication failure the face found itself (a JWT that does not
+    /// verify, an unknown session token), so every dialect's failures feed the same
+    /// per-address limiter that blocks an address after too many.
+    fn failed_authentication(&self) {}
 
     /// Identify the consumer, check the source network and the permission, and take
     /// one token from the consumer's quota for the permission's route class.

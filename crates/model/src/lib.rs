@@ -31,7 +31,9 @@ pub mod xml;
 pub mod serde_util;
 
 pub use access::{Consumer, Credential, Permission, Permissions, RouteClass};
-pub use dialect::{BodyClass, CreateOptions, Created, GatewayContext, Ingested, ServerFace};
+pub use dialect::{
+    Admission, BodyClass, CreateOptions, Created, GatewayContext, Ingested, ServerFace,
+};
 pub use error::{Error, ErrorKind, Origin, Result};
 pub use helpdesk::{Capabilities, Helpdesk, Operation};
 pub use ops::{

@@ -48,7 +48,7 @@ use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response, StatusCode, header};
 use serde::{Deserialize, Serialize};
 use ticketgate_model::{
-    BodyClass, Credential, Error, ErrorKind, GatewayContext, Permission, ServerFace,
+    Admission, BodyClass, Credential, Error, ErrorKind, GatewayContext, Permission, ServerFace,
 };
 
 /// The server face's settings, as embedded in the gateway's configuration.
@@ -139,6 +139,26 @@ impl ServerFace for OsticketServer {
         }
     }
 
+    fn admit(
+        &self,
+        path: &str,
+        head: &mut http::request::Parts,
+        cx: &dyn GatewayContext,
+    ) -> Result<Admission, Response<Bytes>> {
+        // Routes `handle` refuses on their own (a wrong method or format, an unknown
+        // endpoint) are answered there, on a small body.
+        let Some(need) = head_permission(&head.method, path) else {
+            return Ok(Admission::Unverified);
+        };
+        match cx.admit(&credential(&head.headers), Some(need)) {
+            Ok(_) => Ok(Admission::Verified),
+            Err(e) if need == Permission::Subtickets => {
+                Err(self.error_response_at(path, &plugin::subticket_error(e)))
+            }
+            Err(e) => Err(self.error_response_at(path, &e)),
+        }
+    }
+
     async fn handle(
         &self,
         path: &str,
@@ -164,6 +184,44 @@ impl ServerFace for OsticketServer {
             Route::Plugin { .. } => plugin::error(error),
             _ => core_api::error_response(error),
         }
+    }
+}
+
+/// The permission a route needs, from the head alone; `None` for a request `handle`
+/// refuses whatever the key (the same routes as `core_api` and `plugin` dispatch).
+fn head_permission(method: &Method, path: &str) -> Option<Permission> {
+    match route(path) {
+        Route::Create("json" | "xml" | "email") if method == Method::POST => {
+            Some(Permission::Create)
+        }
+        Route::Plugin { endpoint, arg } => {
+            // `{number}.{json|xml}`: anything else is refused by `plugin` first.
+            let key = match arg {
+                Some(a) if a.ends_with(".json") || a.ends_with(".xml") => true,
+                Some(_) => return None,
+                None => false,
+            };
+            Some(match (endpoint, method.clone(), key) {
+                ("tickets-get.php", Method::GET, true) => Permission::Read,
+                ("tickets-update.php", Method::PATCH, true) => Permission::Update,
+                ("tickets-delete.php", Method::DELETE, true) => Permission::Delete,
+                ("tickets-search.php", Method::GET, false) => Permission::Search,
+                ("tickets-stats.php" | "tickets-statuses.php", Method::GET, false) => {
+                    Permission::Stats
+                }
+                (
+                    "tickets-subtickets-parent.php" | "tickets-subtickets-list.php",
+                    Method::GET,
+                    true,
+                )
+                | ("tickets-subtickets-create.php", Method::POST, false)
+                | ("tickets-subtickets-unlink.php", Method::DELETE, false) => {
+                    Permission::Subtickets
+                }
+                _ => return None,
+            })
+        }
+        _ => None,
     }
 }
 

@@ -307,4 +307,45 @@ mod tests {
             .unwrap();
         assert!(err.message.contains("newer"), "{}", err.message);
     }
+
+    /// `/readyz` and `/metrics` read through a reader: a writer busy with a long
+    /// transaction does not hold them up.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_read_does_not_wait_for_a_busy_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(
+            &dir.path().join("r.sqlite"),
+            Durability::Normal,
+            &["CREATE TABLE t(x)"],
+        )
+        .unwrap()
+        .with_readers(1)
+        .unwrap();
+        let writer = db.clone();
+        let busy = std::thread::spawn(move || {
+            writer.call_blocking(|c| {
+                let tx = c.transaction().map_err(sql_error)?;
+                tx.execute("INSERT INTO t VALUES (1)", [])
+                    .map_err(sql_error)?;
+                std::thread::sleep(std::time::Duration::from_millis(1500));
+                tx.commit().map_err(sql_error)
+            })
+        });
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let started = std::time::Instant::now();
+        let n: i64 = db
+            .read(|c| {
+                c.query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+                    .map_err(sql_error)
+            })
+            .await
+            .unwrap();
+        assert_eq!(n, 0, "the uncommitted row is not seen");
+        assert!(
+            started.elapsed() < std::time::Duration::from_millis(700),
+            "the read waited {:?} for the writer",
+            started.elapsed()
+        );
+        busy.join().unwrap().unwrap();
+    }
 }

@@ -157,9 +157,24 @@ impl EmbeddedHelpdesk {
     }
 
     /// A cheap write-and-read probe for `/readyz`.
+    /// Forget the delivery keys of creates made before `before`: a delivery repeated
+    /// later than that is not expected (the outbox gives up long before), so the keys
+    /// would only grow the file. Returns how many went.
+    pub async fn prune_create_keys(&self, before: chrono::DateTime<chrono::Utc>) -> Result<u64> {
+        let before = time::to_db(&before);
+        self.db
+            .call(move |c| {
+                c.execute("DELETE FROM create_keys WHERE created_at < ?1", [&before])
+                    .map(|n| n as u64)
+                    .map_err(sql_error)
+            })
+            .await
+    }
+
+    /// A cheap read probe for `/readyz`, on a read-only connection.
     pub async fn probe(&self) -> Result<()> {
         self.db
-            .call(|c| {
+            .read(|c| {
                 c.query_row("SELECT count(*) FROM lookups", [], |r| r.get::<_, i64>(0))
                     .map_err(sql_error)?;
                 Ok(())

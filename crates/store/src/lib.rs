@@ -29,5 +29,5 @@ pub use db::DataDirLock;
 pub use embedded::EmbeddedHelpdesk;
 pub use state::{
     Enqueue, GatewayState, IdempotencyRecord, MailRecord, OutboxItem, OutboxKind, OutboxState,
-    OutboxSummary,
+    OutboxSummary, Pruned,
 };

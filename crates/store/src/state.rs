@@ -170,6 +170,13 @@ pub struct OutboxSummary {
     pub oldest_pending: Option<DateTime<Utc>>,
 }
 
+/// What one pruning removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    pub idempotency: u64,
+    pub delivered: u64,
+}
+
 #[derive(Clone)]
 pub struct GatewayState {
     db: Db,
@@ -178,9 +185,47 @@ pub struct GatewayState {
 impl GatewayState {
     pub fn open(path: &Path) -> Result<Self> {
         // The outbox is the promise behind every 202: always synchronous=FULL.
+        // One read-only connection, so `/readyz` and `/metrics` read beside the writer
+        // instead of queueing behind the creates on it.
         Ok(Self {
-            db: Db::open(path, Durability::Full, MIGRATIONS)?,
+            db: Db::open(path, Durability::Full, MIGRATIONS)?.with_readers(1)?,
         })
+    }
+
+    /// Forget what only served to recognise a repeat: idempotency records created
+    /// before `idempotency_before`, and delivered outbox items last updated before
+    /// `delivered_before` (a delivered create that a pending item still names as its
+    /// target is kept until that item is done). Returns how many rows of each went.
+    pub async fn prune(
+        &self,
+        idempotency_before: DateTime<Utc>,
+        delivered_before: DateTime<Utc>,
+    ) -> Result<Pruned> {
+        let (idem, delivered) = (
+            time::to_db(&idempotency_before),
+            time::to_db(&delivered_before),
+        );
+        self.db
+            .call(move |c| {
+                let tx = c.transaction().map_err(sql_error)?;
+                let idempotency = tx
+                    .execute("DELETE FROM idempotency WHERE created_at < ?1", [&idem])
+                    .map_err(sql_error)?;
+                let delivered = tx
+                    .execute(
+                        "DELETE FROM outbox WHERE state = 'delivered' AND updated_at < ?1 \
+                         AND NOT EXISTS (SELECT 1 FROM outbox p \
+                             WHERE p.state != 'delivered' AND p.target = outbox.tracking_id)",
+                        [&delivered],
+                    )
+                    .map_err(sql_error)?;
+                tx.commit().map_err(sql_error)?;
+                Ok(Pruned {
+                    idempotency: idempotency as u64,
+                    delivered: delivered as u64,
+                })
+            })
+            .await
     }
 
     /// Queue a delivery; returns the tracking id. Committed before this returns.
@@ -419,7 +464,7 @@ impl GatewayState {
 
     pub async fn summary(&self) -> Result<OutboxSummary> {
         self.db
-            .call(move |c| {
+            .read(move |c| {
                 let mut s = OutboxSummary::default();
                 let mut stmt = c
                     .prepare_cached(

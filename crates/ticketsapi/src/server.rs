@@ -23,7 +23,8 @@ use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response, header};
 use std::time::Duration;
 use ticketgate_model::{
-    BodyClass, Consumer, Credential, Error, GatewayContext, Permission, ServerFace,
+    Admission, BodyClass, Consumer, Credential, Error, ErrorKind, GatewayContext, Permission,
+    ServerFace,
 };
 
 /// The TicketsApi dialect's server face.
@@ -102,6 +103,13 @@ impl TicketsApiServer {
         need: Permission,
         claim: Option<&str>,
     ) -> Result<(Consumer, VerifiedToken), Error> {
+        let token = self.verified(headers, claim)?;
+        let consumer = cx.authorize(&Credential::JwtSubject(token.subject.clone()), need)?;
+        Ok((consumer, token))
+    }
+
+    /// The bearer token, verified, with the permission claim `claim` when one is named.
+    fn verified(&self, headers: &HeaderMap, claim: Option<&str>) -> Result<VerifiedToken, Error> {
         let raw = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
@@ -119,8 +127,7 @@ impl TicketsApiServer {
                 "the token does not grant {claim}"
             )));
         }
-        let consumer = cx.authorize(&Credential::JwtSubject(token.subject.clone()), need)?;
-        Ok((consumer, token))
+        Ok(token)
     }
 }
 
@@ -142,6 +149,28 @@ impl ServerFace for TicketsApiServer {
         } else {
             BodyClass::Standard
         }
+    }
+
+    fn admit(
+        &self,
+        path: &str,
+        head: &mut http::request::Parts,
+        cx: &dyn GatewayContext,
+    ) -> Result<Admission, Response<Bytes>> {
+        let Some((need, claim)) = routes::need(&head.method, path) else {
+            return Ok(Admission::Unverified);
+        };
+        let token = self.verified(&head.headers, claim).map_err(|e| {
+            if e.kind == ErrorKind::Unauthorized {
+                // A token that does not verify is a failed authentication like a
+                // wrong key, and counts against the client's address.
+                cx.failed_authentication();
+            }
+            problem::error_response(&e)
+        })?;
+        cx.admit(&Credential::JwtSubject(token.subject), Some(need))
+            .map(|_| Admission::Verified)
+            .map_err(|e| problem::error_response(&e))
     }
 
     async fn handle(

@@ -18,6 +18,39 @@ pub const OPENAPI: &str = include_str!("openapi.json");
 /// The longest `Idempotency-Key` accepted.
 const MAX_IDEMPOTENCY_KEY: usize = 255;
 
+/// The permission a route needs, read from the head alone (`None`: no such route), so
+/// the credential is checked before the body is read. Kept beside [`dispatch`], whose
+/// arms name the same permissions.
+pub fn permission(method: &Method, path: &str) -> Option<Permission> {
+    let segments: Vec<&str> = path
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
+    Some(match (method.clone(), segments.as_slice()) {
+        (Method::POST, ["tickets"]) => Permission::Create,
+        (Method::GET, ["tickets"]) => Permission::Search,
+        (Method::GET, ["tickets", _])
+        | (Method::GET, ["tickets", _, "children" | "parent"])
+        | (Method::GET, ["lookups", _])
+        | (Method::GET, ["capabilities"]) => Permission::Read,
+        (Method::PATCH, ["tickets", _])
+        | (
+            Method::POST,
+            [
+                "tickets",
+                _,
+                "entries" | "resolve" | "close" | "assign" | "attachments",
+            ],
+        ) => Permission::Update,
+        (Method::DELETE, ["tickets", _]) => Permission::Delete,
+        (Method::POST, ["tickets", _, "children"])
+        | (Method::DELETE, ["tickets", _, "children", _]) => Permission::Subtickets,
+        (Method::GET, ["stats"]) => Permission::Stats,
+        _ => return None,
+    })
+}
+
 pub async fn dispatch(
     face: &CanonicalFace,
     path: &str,

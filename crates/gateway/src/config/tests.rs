@@ -164,3 +164,36 @@ fn a_demo_jwt_secret_reachable_from_anywhere_is_warned_about() {
         config.warnings()
     );
 }
+
+#[test]
+fn edge_keys_parse_and_are_checked() {
+    let c = Config::parse(
+        r#"
+[server]
+admin_listen = "0.0.0.0:9091"
+trusted_proxies = ["10.0.0.0/8", "0.0.0.0/0"]
+[limits]
+buffered_bytes = 33554432
+[retention]
+idempotency_hours = 0.5
+"#,
+        &|_| None,
+    )
+    .unwrap();
+    assert_eq!(c.server.admin_listen.port(), 9091);
+    assert_eq!(c.server.trusted_proxies.len(), 2);
+    assert_eq!(c.retention.idempotency().as_secs(), 1800);
+    assert_eq!(c.retention.delivered().as_secs(), 24 * 3600);
+    let w = c.warnings();
+    assert!(w.iter().any(|w| w.contains("admin_listen")), "{w:?}");
+    assert!(
+        w.iter().any(|w| w.contains("trusts every address")),
+        "{w:?}"
+    );
+
+    // A budget smaller than a route's limit would refuse that route forever.
+    let e = Config::parse("[limits]\nbuffered_bytes = 1024\n", &|_| None).unwrap_err();
+    assert!(e.to_string().contains("limits.buffered_bytes"), "{e}");
+    let e = Config::parse("[retention]\ndelivered_hours = 0\n", &|_| None).unwrap_err();
+    assert!(e.to_string().contains("retention.delivered_hours"), "{e}");
+}

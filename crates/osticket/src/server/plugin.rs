@@ -658,7 +658,7 @@ fn subticket_number(number: &str) -> Result<&str, Error> {
 }
 
 /// A helpdesk without subtickets is the plugin without the Subticket Manager plugin.
-fn subticket_error(e: Error) -> Error {
+pub(super) fn subticket_error(e: Error) -> Error {
     match e.kind {
         ErrorKind::Unsupported => Error {
             message: "Subticket plugin not available".to_owned(),

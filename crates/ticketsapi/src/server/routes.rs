@@ -12,6 +12,35 @@ use ticketgate_model::{
     Helpdesk, LookupItem, LookupKind, NewTicket, Permission, Reference, State, Ticket,
 };
 
+/// What a route needs, from the head alone: the canonical permission and the token's
+/// `Tickets.*` claim, the same as the arms of [`dispatch`] ask `caller` for. `None`:
+/// no such route.
+pub fn need(method: &Method, path: &str) -> Option<(Permission, Option<&'static str>)> {
+    let segments: Vec<&str> = path
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
+    Some(match (method, segments.as_slice()) {
+        (&Method::POST, [] | ["list"]) => (Permission::Search, None),
+        (&Method::POST, ["register"]) => (Permission::Create, Some("Tickets.Create")),
+        (&Method::POST, ["new"]) => (Permission::Create, None),
+        (&Method::GET, ["appmetadata" | "metadata"] | ["metadata", _] | [_]) => {
+            (Permission::Read, None)
+        }
+        (&Method::POST, ["read", _]) => (Permission::Read, None),
+        (&Method::DELETE, [_]) => (Permission::Delete, Some("Tickets.Delete")),
+        (&Method::POST, ["update", _]) => (Permission::Update, Some("Tickets.Update")),
+        (&Method::POST, ["forward", _]) => (Permission::Update, Some("Tickets.Forward")),
+        (&Method::POST, ["reply", _]) => (Permission::Update, Some("Tickets.Reply")),
+        (&Method::POST, ["close", _]) => (Permission::Update, Some("Tickets.Close")),
+        (&Method::POST, ["resolve", _]) => (Permission::Update, Some("Tickets.Resolve")),
+        (&Method::POST, ["pickup", _]) => (Permission::Update, Some("Tickets.Pickup")),
+        (&Method::POST, ["reqreply" | "addfiles", _]) => (Permission::Update, None),
+        _ => return None,
+    })
+}
+
 pub async fn dispatch(
     face: &TicketsApiServer,
     path: &str,
