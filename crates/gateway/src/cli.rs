@@ -7,6 +7,7 @@ use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use ticketgate_model::ErrorKind;
 use tokio::sync::watch;
 
 /// sysexits(3): the codes mail servers and init systems understand.
@@ -237,17 +238,13 @@ async fn probe_upstreams(common: &Common) -> ExitCode {
     let mut failed = false;
     for name in names {
         let upstream = &gateway.upstreams[name];
-        let query = ticketgate_model::Query {
-            limit: 1,
-            ..Default::default()
-        };
         let outcome = tokio::time::timeout(
             std::time::Duration::from_secs(10),
-            ticketgate_model::Helpdesk::search(upstream.as_ref(), &query),
+            ticketgate_model::Helpdesk::probe(upstream.as_ref()),
         )
         .await;
         match outcome {
-            Ok(Ok(page)) => println!("upstream {name}: ok ({} ticket(s))", page.total),
+            Ok(Ok(found)) => println!("upstream {name}: {found}"),
             Ok(Err(e)) if e.kind == ticketgate_model::ErrorKind::Unsupported => {
                 println!(
                     "upstream {name}: not probed: it has no read operation to probe with ({e})"
@@ -376,7 +373,7 @@ async fn signals(
 
 async fn pipe(common: Common, consumer: Option<String>) -> ExitCode {
     use std::io::Read as _;
-    use ticketgate_model::{ErrorKind, Ingested, Permission};
+    use ticketgate_model::{Ingested, Permission};
     let config = match load(&common) {
         Ok(c) => c,
         Err(e) => return fail(exit::CONFIG, e),
@@ -418,7 +415,8 @@ async fn pipe(common: Common, consumer: Option<String>) -> ExitCode {
         );
     }
     let consumer = entry.consumer.clone();
-    match crate::email::ingest(&gateway, &consumer, &raw).await {
+    // A mail server keeps what `pipe` refuses as temporary, but a queued message frees it.
+    match crate::email::ingest(&gateway, &consumer, &raw, true).await {
         Ok(Ingested::Created(t)) => println!("created ticket {}", t.number),
         Ok(Ingested::Replied { ticket, .. }) => {
             println!("added a reply to ticket {}", ticket.number)
@@ -432,19 +430,33 @@ async fn pipe(common: Common, consumer: Option<String>) -> ExitCode {
         Ok(Ingested::Ignored { reason }) => {
             return fail(exit::DATAERR, format!("not a ticket: {reason}"));
         }
-        Err(e) => {
-            let code = match e.kind {
-                ErrorKind::Unauthorized | ErrorKind::Forbidden => exit::NOPERM,
-                ErrorKind::BadInput
-                | ErrorKind::PayloadTooLarge
-                | ErrorKind::UnsupportedMediaType => exit::DATAERR,
-                ErrorKind::Unsupported => exit::UNAVAILABLE,
-                _ => exit::TEMPFAIL,
-            };
-            return fail(code, e);
-        }
+        Err(e) => return fail(pipe_exit_code(&e), e),
     }
     ExitCode::from(exit::OK)
+}
+
+/// The sysexits code for a message `pipe` could not deliver or queue. Only a failure
+/// that may pass is 75 (the mail server keeps the message and tries again); a permanent
+/// one (the one classification: `Error::retryable` false) never is, so a message the
+/// helpdesk will always refuse bounces instead of being retried for days.
+fn pipe_exit_code(e: &ticketgate_model::Error) -> u8 {
+    match e.kind {
+        ErrorKind::Unauthorized | ErrorKind::Forbidden => exit::NOPERM,
+        ErrorKind::BadInput | ErrorKind::PayloadTooLarge | ErrorKind::UnsupportedMediaType => {
+            exit::DATAERR
+        }
+        ErrorKind::Unsupported => exit::UNAVAILABLE,
+        _ if e.retryable => exit::TEMPFAIL,
+        // The helpdesk refused this message's ticket as invalid: the data is at fault.
+        ErrorKind::UpstreamRejected | ErrorKind::NotFound | ErrorKind::Conflict
+            if e.http_status() < 500 =>
+        {
+            exit::DATAERR
+        }
+        // The helpdesk refused the gateway's credentials, or answers what cannot be
+        // read: the service is unavailable for good until someone fixes it.
+        _ => exit::UNAVAILABLE,
+    }
 }
 
 async fn outbox(common: Common, action: OutboxAction) -> ExitCode {
@@ -559,5 +571,54 @@ async fn outbox_action(
                 Ok(exit::DATAERR)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ticketgate_model::{Error, UpstreamAnswer, UpstreamHint, classify_upstream};
+
+    fn osticket(status: u16, hint: UpstreamHint) -> Error {
+        classify_upstream(
+            "osTicket",
+            &UpstreamAnswer {
+                status,
+                hint,
+                message: "m",
+                retry_after: None,
+            },
+        )
+    }
+
+    #[test]
+    fn pipe_exits_permanent_for_a_permanent_failure_and_75_only_for_a_temporary_one() {
+        // osTicket's 500 "Unable to create new ticket :<reason>": the message is at fault.
+        assert_eq!(
+            pipe_exit_code(&osticket(500, UpstreamHint::Refused)),
+            exit::DATAERR
+        );
+        // The gateway's key refused: unavailable until someone fixes the configuration.
+        assert_eq!(
+            pipe_exit_code(&osticket(401, UpstreamHint::None)),
+            exit::UNAVAILABLE
+        );
+        assert_eq!(
+            pipe_exit_code(&ticketgate_model::upstream_unreadable("osTicket", "x")),
+            exit::UNAVAILABLE
+        );
+        // Down, overloaded, timing out: the mail server keeps the message.
+        for status in [429, 500, 502, 503, 504] {
+            assert_eq!(
+                pipe_exit_code(&osticket(status, UpstreamHint::None)),
+                exit::TEMPFAIL
+            );
+        }
+        assert_eq!(
+            pipe_exit_code(&Error::storage_unavailable("disk full")),
+            exit::TEMPFAIL
+        );
+        assert_eq!(pipe_exit_code(&Error::bad_input("x")), exit::DATAERR);
+        assert_eq!(pipe_exit_code(&Error::forbidden("x")), exit::NOPERM);
     }
 }

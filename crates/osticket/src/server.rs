@@ -148,7 +148,7 @@ impl ServerFace for OsticketServer {
             Route::Plugin { endpoint, arg } => {
                 plugin::handle(self, endpoint, arg, request, cx).await
             }
-            Route::Unknown => text_response(404, "Unknown API endpoint"),
+            Route::Unknown => core_api::url_not_supported(),
         }
     }
 
