@@ -196,7 +196,7 @@ async fn creates_through_every_face_land_in_the_real_osticket() {
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
              <ticket alert=\"false\"><name>Di Xml</name><email>di.xml@example.com</email>\
              <phone>555-0111</phone><subject>{subject}</subject>\
-             <message type=\"text/plain\"><![CDATA[Line one\nLine <two>]]></message>\
+             <message type=\"text/plain\"><![CDATA[Line one\nLine two & three]]></message>\
              <attachments><file name=\"x.bin\" type=\"application/octet-stream\" encoding=\"base64\">{}</file></attachments></ticket>",
             B64.encode(&xml_file)
         ))
@@ -206,7 +206,8 @@ async fn creates_through_every_face_land_in_the_real_osticket() {
     assert_eq!(resp.status(), 201);
     let t = db.ticket(&subject);
     assert_eq!(resp.text().await.unwrap(), t.number);
-    assert_eq!(t.body, "Line one\nLine <two>");
+    // osTicket keeps a text body HTML-escaped (its TextThreadEntryBody).
+    assert_eq!(t.body, "Line one\nLine two &amp; three");
     assert_eq!(
         (t.name.as_str(), t.email.as_str()),
         ("Di Xml", "di.xml@example.com")

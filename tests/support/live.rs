@@ -93,8 +93,13 @@ pub fn vendor(vendor: Vendor) -> Option<HashMap<String, String>> {
         return None;
     };
     let _guard = LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    // `-o`: the lock is the bring-up's, not the vendor's. Without it the daemons up.sh
+    // starts (MariaDB, Apache) inherit the locked descriptor and hold the lock for as
+    // long as they run, so every later bring-up waits for ever. (A new file name, so
+    // that daemons started under the old lock do not hold this one.)
     let out = Command::new("flock")
-        .arg("/tmp/ticketgate-live.lock")
+        .arg("-o")
+        .arg("/tmp/ticketgate-live-bringup.lock")
         .arg("bash")
         .arg(shared.join(vendor.script()))
         .envs(vendor.knobs().iter().copied())

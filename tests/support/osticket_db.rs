@@ -62,7 +62,7 @@ impl OsticketDb {
     /// The tickets whose subject is exactly `subject`.
     pub fn tickets_with_subject(&self, subject: &str) -> Vec<StoredTicket> {
         let rows = self.query(&format!(
-            "SELECT HEX(t.ticket_id), HEX(t.number), HEX(t.source), HEX(c.subject), \
+            "SELECT HEX(CAST(t.ticket_id AS CHAR)), HEX(t.number), HEX(t.source), HEX(c.subject), \
              HEX(IFNULL(u.name, '')), HEX(IFNULL(ue.address, '')), HEX(IFNULL(uc.phone, '')) \
              FROM ost_ticket t JOIN ost_ticket__cdata c USING (ticket_id) \
              LEFT JOIN ost_user u ON u.id = t.user_id \
@@ -101,7 +101,7 @@ impl OsticketDb {
 
     fn first_message(&self, ticket_id: u64) -> (String, String, Option<u64>) {
         let rows = self.query(&format!(
-            "SELECT HEX(e.format), HEX(e.body), HEX(e.id) FROM ost_thread th \
+            "SELECT HEX(e.format), HEX(e.body), HEX(CAST(e.id AS CHAR)) FROM ost_thread th \
              JOIN ost_thread_entry e ON e.thread_id = th.id \
              WHERE th.object_type = 'T' AND th.object_id = {ticket_id} AND e.type = 'M' \
              ORDER BY e.id LIMIT 1"
@@ -118,7 +118,7 @@ impl OsticketDb {
 
     fn attachments(&self, entry_id: u64) -> Vec<(String, String, Vec<u8>)> {
         let files = self.query(&format!(
-            "SELECT HEX(f.id), HEX(f.name), HEX(f.type) FROM ost_attachment a \
+            "SELECT HEX(CAST(f.id AS CHAR)), HEX(f.name), HEX(f.type) FROM ost_attachment a \
              JOIN ost_file f ON f.id = a.file_id \
              WHERE a.type = 'H' AND a.object_id = {entry_id} ORDER BY a.id"
         ));

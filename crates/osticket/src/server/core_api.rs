@@ -6,7 +6,8 @@ use crate::wire::{CreateResponse, WireId};
 use bytes::Bytes;
 use http::{Method, Request, Response};
 use ticketgate_model::{
-    CreateOptions, Created, Error, ErrorKind, GatewayContext, Ingested, Permission, Ticket,
+    CreateOptions, Created, Error, ErrorKind, GatewayContext, Ingested, LookupKind, Permission,
+    Reference, Ticket,
 };
 
 /// The `Retry-After` of a 503 when the upstream named no time of its own.
@@ -60,7 +61,10 @@ async fn create(
         ticket.parent = Some(parent_id(cx, &consumer, &parent).await?);
     }
     if let Some(topic) = ticket.topic.take() {
-        ticket.topic = known_topic(cx, &consumer, topic).await;
+        ticket.topic = known(cx, &consumer, LookupKind::Topics, topic).await;
+    }
+    if let Some(priority) = ticket.priority.take() {
+        ticket.priority = known(cx, &consumer, LookupKind::Priorities, priority).await;
     }
     let options = CreateOptions {
         idempotency_key,
@@ -103,31 +107,36 @@ async fn parent_id(
     }
 }
 
-/// The help topic as osTicket treats it on create: kept when the helpdesk knows it,
-/// dropped (the ticket is still created, with the default topic) when it does not
-/// (`include/api.tickets.php` and `include/class.ticket.php`: `Topic::lookup`, no error).
-/// An upstream that cannot list its topics (or not now) gets the topic as sent and
-/// decides itself: the look-up never stands between a client and its create.
-async fn known_topic(
+/// A help topic or a priority as osTicket treats it on create: kept when the helpdesk
+/// knows it, dropped (the ticket is still created, with the default) when it does not
+/// (`include/class.ticket.php`, `create`: `Topic::lookup` and the priority look-up
+/// fail silently; verified against the live osTicket, tests/live_osticket_diff.rs).
+/// An upstream that cannot list them (or not now) gets the value as sent and decides
+/// itself: the look-up never stands between a client and its create.
+async fn known(
     cx: &dyn GatewayContext,
     consumer: &ticketgate_model::Consumer,
-    topic: ticketgate_model::Reference,
-) -> Option<ticketgate_model::Reference> {
-    match cx
-        .helpdesk(consumer)
-        .lookup(ticketgate_model::LookupKind::Topics)
-        .await
-    {
-        Ok(known) => {
-            let id = topic.id.as_deref().unwrap_or_default();
-            if known.iter().any(|t| t.id == id) {
-                Some(topic)
-            } else {
-                tracing::info!(topic = id, "unknown help topic ignored, as osTicket does");
-                None
+    kind: LookupKind,
+    wanted: Reference,
+) -> Option<Reference> {
+    match cx.helpdesk(consumer).lookup(kind).await {
+        Ok(items) => {
+            let id = wanted.id.as_deref();
+            let name = wanted.name.as_deref();
+            let found = items.iter().any(|i| {
+                id.is_some_and(|id| i.id == id)
+                    || name.is_some_and(|n| i.name.eq_ignore_ascii_case(n))
+            });
+            if !found {
+                tracing::info!(
+                    kind = kind.as_str(),
+                    value = wanted.label(),
+                    "unknown value ignored, as osTicket does"
+                );
             }
+            found.then_some(wanted)
         }
-        Err(_) => Some(topic),
+        Err(_) => Some(wanted),
     }
 }
 
