@@ -93,6 +93,46 @@ async fn creates_queued_while_osticket_is_down_are_delivered_once_when_it_is_bac
     assert!(out.contains("queued"), "{out}");
     subjects.push(subject);
 
+    // osTicket's own faces have no 202: on the shipped configuration (no
+    // `queue_creates`) a create or a mail the upstream cannot take is a retryable 503,
+    // and nothing is kept.
+    let refused_subject = unique("outage refused");
+    let mail = mail_with_attachment(
+        "Sol",
+        "sol@example.com",
+        &refused_subject,
+        "b",
+        "a.bin",
+        b"x",
+    );
+    for (path, body) in [
+        ("/api/tickets.email", mail),
+        (
+            "/api/tickets.json",
+            json!({"name": "Sol", "email": "sol@example.com", "subject": refused_subject,
+                   "message": "m"})
+            .to_string()
+            .into_bytes(),
+        ),
+    ] {
+        let resp = c
+            .post(g.url(path))
+            .header("X-API-Key", "demo-key")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 503, "{path}");
+        assert!(resp.headers().contains_key("retry-after"), "{path}");
+    }
+    let (_, pending) = outbox(&g.dir, &["list", "--state", "pending"]);
+    assert!(
+        pending
+            .trim_end()
+            .ends_with(&format!("{} item(s)", subjects.len() + 1)),
+        "only the acknowledged creates are queued: {pending}"
+    );
+
     // Back up: every queued create lands, once.
     live::vendor(Vendor::OsTicketCore).expect("osTicket comes back");
     let start = Instant::now();
@@ -117,6 +157,7 @@ async fn creates_queued_while_osticket_is_down_are_delivered_once_when_it_is_bac
         assert_eq!(found.len(), 1, "{s} exactly once");
     }
     assert!(db.tickets_with_subject(&poisoned_subject).is_empty());
+    assert!(db.tickets_with_subject(&refused_subject).is_empty());
 
     // The poisoned item: dead, at once, saying why; counted.
     let (code, shown) = outbox(&g.dir, &["show", &poisoned]);
