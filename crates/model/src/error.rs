@@ -252,6 +252,9 @@ pub enum UpstreamHint {
     NotFound,
     /// The vendor says: come back later (busy, in progress, maintenance).
     TryLater,
+    /// The vendor failed and says a retry will not help (a chained ticketgate's
+    /// non-retryable 5xx, such as an answer from its own upstream it could not read).
+    Fault,
     /// The vendor cannot do this operation at all.
     Unsupported,
 }
@@ -307,6 +310,11 @@ pub fn classify_upstream(vendor: &str, answer: &UpstreamAnswer<'_>) -> Error {
             Error::upstream_rejected(said).with_upstream_status(404)
         }
         (UpstreamHint::Refused, _) => Error::upstream_rejected(said).with_upstream_status(status),
+        (UpstreamHint::Fault, _) => {
+            Error::upstream_unavailable(format!("{vendor} failed ({status}): {said}"))
+                .retryable(false)
+                .with_upstream_status(502)
+        }
         (UpstreamHint::TryLater, _) | (_, 408 | 429 | 500..=599) => {
             Error::upstream_unavailable(format!("{vendor} failed ({status}): {said}"))
                 .with_upstream_status(status)
@@ -404,6 +412,12 @@ mod tests {
             assert_eq!(e.retry_after, Some(Duration::from_secs(3)));
         }
         assert!(answer(200, UpstreamHint::TryLater).retryable);
+        let e = answer(502, UpstreamHint::Fault);
+        assert!(!e.retryable);
+        assert_eq!(
+            (e.kind, e.http_status()),
+            (ErrorKind::UpstreamUnavailable, 502)
+        );
         // Permanent: the request, the credentials or the vendor's will.
         for status in [400, 401, 403, 404, 405, 409, 413, 415, 422, 302] {
             let e = answer(status, UpstreamHint::None);

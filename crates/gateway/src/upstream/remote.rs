@@ -148,6 +148,11 @@ impl RemoteGateway {
             Some("not-found") => UpstreamHint::NotFound,
             // The remote's own upstream refused the request: as permanent here as there.
             Some("bad-input" | "upstream-rejected" | "conflict") => UpstreamHint::Refused,
+            // The remote's own upstream failed in a way it says no retry can fix (an
+            // answer it could not read): the same verdict here.
+            Some("upstream-unavailable") if problem.as_ref().is_some_and(|p| !p.retryable) => {
+                UpstreamHint::Fault
+            }
             _ => UpstreamHint::None,
         };
         let mut e = classify_upstream(
