@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod live;
+pub mod osticket_db;
 
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};

@@ -7,6 +7,7 @@ use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use ticketgate_model::ErrorKind;
 use tokio::sync::watch;
 
 /// sysexits(3): the codes mail servers and init systems understand.
@@ -291,17 +292,13 @@ async fn probe_upstreams(common: &Common) -> ExitCode {
     let mut failed = false;
     for name in names {
         let upstream = &gateway.upstreams[name];
-        let query = ticketgate_model::Query {
-            limit: 1,
-            ..Default::default()
-        };
         let outcome = tokio::time::timeout(
             std::time::Duration::from_secs(10),
-            ticketgate_model::Helpdesk::search(upstream.as_ref(), &query),
+            ticketgate_model::Helpdesk::probe(upstream.as_ref()),
         )
         .await;
         match outcome {
-            Ok(Ok(page)) => println!("upstream {name}: ok ({} ticket(s))", page.total),
+            Ok(Ok(found)) => println!("upstream {name}: {found}"),
             Ok(Err(e)) if e.kind == ticketgate_model::ErrorKind::Unsupported => {
                 println!(
                     "upstream {name}: not probed: it has no read operation to probe with ({e})"
@@ -516,7 +513,8 @@ async fn pipe(common: Common, consumer: Option<String>, recipients: Vec<String>)
         return held_for_config(format!("consumer {name:?} lacks the create permission"));
     }
     let consumer = entry.consumer.clone();
-    let outcome = crate::email::ingest_for(&gateway, &consumer, &raw, &recipients).await;
+    // A mail server keeps what `pipe` refuses as temporary, but a queued message frees it.
+    let outcome = crate::email::ingest_for(&gateway, &consumer, &raw, &recipients, true).await;
     let code = match &outcome {
         Ok(Ingested::Created(t)) => {
             tracing::info!(ticket = %t.number, "mail delivered: ticket created");
@@ -570,6 +568,14 @@ fn mail_exit(e: &ticketgate_model::Error) -> u8 {
         }
         ErrorKind::Forbidden if e.field.as_deref() == Some(crate::email::SENDER_FIELD) => {
             exit::NOPERM
+        }
+        _ if e.retryable => exit::TEMPFAIL,
+        // The helpdesk itself refused this message's ticket as invalid (osTicket's
+        // "Unable to create new ticket: …"): retrying cannot help, the data is at fault.
+        ErrorKind::UpstreamRejected | ErrorKind::NotFound | ErrorKind::Conflict
+            if e.http_status() < 500 =>
+        {
+            exit::DATAERR
         }
         _ => exit::TEMPFAIL,
     }
@@ -759,5 +765,60 @@ async fn outbox_action(
                 Ok(exit::DATAERR)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ticketgate_model::{Error, UpstreamAnswer, UpstreamHint, classify_upstream};
+
+    fn osticket(status: u16, hint: UpstreamHint) -> Error {
+        classify_upstream(
+            "osTicket",
+            &UpstreamAnswer {
+                status,
+                hint,
+                message: "m",
+                retry_after: None,
+            },
+        )
+    }
+
+    #[test]
+    fn pipe_exits_permanent_for_a_permanent_failure_and_75_only_for_a_temporary_one() {
+        // osTicket's 500 "Unable to create new ticket :<reason>": the message is at fault.
+        assert_eq!(
+            mail_exit(&osticket(500, UpstreamHint::Refused)),
+            exit::DATAERR
+        );
+        // The gateway's key refused, an upstream answering what cannot be read: ours to
+        // fix, so the message is held (a mail server bounces anything but 75).
+        assert_eq!(
+            mail_exit(&osticket(401, UpstreamHint::None)),
+            exit::TEMPFAIL
+        );
+        assert_eq!(
+            mail_exit(&ticketgate_model::upstream_unreadable("osTicket", "x")),
+            exit::TEMPFAIL
+        );
+        // Down, overloaded, timing out: the mail server keeps the message.
+        for status in [429, 500, 502, 503, 504] {
+            assert_eq!(
+                mail_exit(&osticket(status, UpstreamHint::None)),
+                exit::TEMPFAIL
+            );
+        }
+        assert_eq!(
+            mail_exit(&Error::storage_unavailable("disk full")),
+            exit::TEMPFAIL
+        );
+        assert_eq!(mail_exit(&Error::bad_input("x")), exit::DATAERR);
+        // A consumer refused is a configuration fault: held. A denied sender bounces.
+        assert_eq!(mail_exit(&Error::forbidden("x")), exit::TEMPFAIL);
+        assert_eq!(
+            mail_exit(&Error::forbidden("x").field(crate::email::SENDER_FIELD)),
+            exit::NOPERM
+        );
     }
 }

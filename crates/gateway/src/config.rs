@@ -819,7 +819,8 @@ fn line_of(raw: &str, needle: &str) -> Option<usize> {
         .map(|(i, _)| i + 1)
 }
 
-/// Replace `${NAME}` by the environment variable NAME, escaped for a TOML basic
+/// Replace `${NAME}` by the environment variable NAME, and `${NAME:-default}` by it or,
+/// when it is unset or empty, by `default` (as a shell does), escaped for a TOML basic
 /// string. Comment lines are left alone, so a commented-out example needs no variable.
 fn expand_env(raw: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
     let mut out = String::with_capacity(raw.len());
@@ -835,15 +836,27 @@ fn expand_env(raw: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String,
             let Some(end) = after.find('}') else {
                 return Err(format!("line {}: unterminated ${{ in a value", i + 1));
             };
-            let name = &after[..end];
+            let (name, default) = match after[..end].split_once(":-") {
+                Some((name, default)) => (name, Some(default)),
+                None => (&after[..end], None),
+            };
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                 return Err(format!(
                     "line {}: {name:?} is not an environment variable name",
                     i + 1
                 ));
             }
-            let value = env(name)
-                .ok_or_else(|| format!("line {}: environment variable {name} is not set", i + 1))?;
+            let value = match (env(name), default) {
+                (Some(v), Some(d)) if v.is_empty() => d.to_owned(),
+                (Some(v), _) => v,
+                (None, Some(d)) => d.to_owned(),
+                (None, None) => {
+                    return Err(format!(
+                        "line {}: environment variable {name} is not set",
+                        i + 1
+                    ));
+                }
+            };
             for c in value.chars() {
                 match c {
                     '"' => out.push_str("\\\""),

@@ -113,9 +113,15 @@ impl GatewayContext for RequestContext {
         }
     }
 
-    async fn ingest_email(&self, consumer: &Consumer, raw: Bytes) -> Result<Ingested> {
+    async fn ingest_email(
+        &self,
+        consumer: &Consumer,
+        raw: Bytes,
+        may_queue: bool,
+    ) -> Result<Ingested> {
         let (gateway, consumer) = (self.gateway.clone(), consumer.clone());
-        detached(async move { crate::email::ingest(&gateway, &consumer, &raw).await }).await
+        detached(async move { crate::email::ingest(&gateway, &consumer, &raw, may_queue).await })
+            .await
     }
 }
 

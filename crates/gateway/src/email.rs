@@ -30,8 +30,15 @@ use crate::upstream::Shielded;
 /// The `field` of the error that refuses a denied sender.
 pub const SENDER_FIELD: &str = "from";
 
-pub async fn ingest(gateway: &Gateway, consumer: &Consumer, raw: &[u8]) -> Result<Ingested> {
-    ingest_for(gateway, consumer, raw, &[]).await
+/// `may_queue`: whether what the upstream cannot take now goes to the outbox
+/// ([`Ingested::Queued`]) or is refused with the retryable error (and kept nowhere).
+pub async fn ingest(
+    gateway: &Gateway,
+    consumer: &Consumer,
+    raw: &[u8],
+    may_queue: bool,
+) -> Result<Ingested> {
+    ingest_for(gateway, consumer, raw, &[], may_queue).await
 }
 
 /// [`ingest`] for a message a mail server delivered to `recipients` (the envelope
@@ -41,6 +48,7 @@ pub async fn ingest_for(
     consumer: &Consumer,
     raw: &[u8],
     recipients: &[String],
+    may_queue: bool,
 ) -> Result<Ingested> {
     let config = gateway.config();
     let mut parsed = ticketgate_mail::parse(raw, &config.mail).map_err(mail_error)?;
@@ -78,12 +86,20 @@ pub async fn ingest_for(
         .await?
     {
         gateway.metrics.mail("duplicate");
+        let (mut ticket_id, mut number) = (seen.ticket_id, seen.number);
+        if ticket_id.is_none()
+            && let Some(tracking) = &seen.tracking_id
+            && let Some(item) = gateway.state.item(tracking).await?
+        {
+            // Delivered since it was queued: answer the ticket, not the tracking id.
+            ticket_id = item.ticket_id;
+            number = number.or(item.number);
+        }
         return Ok(Ingested::Duplicate {
-            ticket_id: seen
-                .ticket_id
+            ticket_id: ticket_id
                 .or(seen.tracking_id)
                 .unwrap_or_else(|| "unknown".to_owned()),
-            number: seen.number,
+            number,
         });
     }
     let upstream = gateway.upstream_for(consumer);
@@ -92,19 +108,22 @@ pub async fn ingest_for(
         Thread::Ticket(ticket)
             if replies_from_anyone || is_participant(&ticket, parsed_sender(&parsed)) =>
         {
-            reply(gateway, consumer, &upstream, &parsed, *ticket).await
+            reply(gateway, consumer, &upstream, &parsed, *ticket, may_queue).await
         }
         Thread::Ticket(ticket) => {
             tracing::info!(
                 ticket = ticket.number,
                 "reply from someone not on the ticket: opening a new ticket"
             );
-            create(gateway, consumer, &upstream, parsed).await
+            create(gateway, consumer, &upstream, parsed, may_queue).await
         }
-        Thread::Unreachable(target) => {
+        Thread::Unreachable(target) if may_queue => {
             queue_reply(gateway, consumer, &upstream, &parsed, target).await
         }
-        Thread::None => create(gateway, consumer, &upstream, parsed).await,
+        Thread::Unreachable(target) => Err(Error::upstream_unavailable(format!(
+            "the ticket this message answers ({target}) cannot be reached now"
+        ))),
+        Thread::None => create(gateway, consumer, &upstream, parsed, may_queue).await,
     }
 }
 
@@ -213,6 +232,7 @@ async fn reply(
     upstream: &Arc<Shielded>,
     parsed: &ParsedMail,
     ticket: Ticket,
+    may_queue: bool,
 ) -> Result<Ingested> {
     let mut entry = parsed.to_entry();
     entry.reopen = true;
@@ -230,7 +250,7 @@ async fn reply(
             gateway.metrics.mail("replied");
             Ok(Ingested::Replied { ticket, entry: e })
         }
-        Err(e) if e.retryable && e.kind != ErrorKind::RateLimited => {
+        Err(e) if may_queue && e.retryable && e.kind != ErrorKind::RateLimited => {
             queue_reply(gateway, consumer, upstream, parsed, ticket.id).await
         }
         Err(e) => Err(e),
@@ -276,11 +296,12 @@ async fn create(
     consumer: &Consumer,
     upstream: &Arc<Shielded>,
     mut parsed: ParsedMail,
+    may_queue: bool,
 ) -> Result<Ingested> {
     let options = CreateOptions {
         // A redelivery of the same message replays the first outcome.
         idempotency_key: Some(format!("mail:{}", parsed.dedup_key)),
-        may_queue: true,
+        may_queue,
     };
     // Moved out, not copied: its attachments may be megabytes.
     let ticket = std::mem::take(&mut parsed.ticket);

@@ -1,19 +1,25 @@
 //! The delivery worker: sends what the outbox holds, in order, with backoff.
 //!
-//! Each upstream's items are delivered one at a time, strictly in the order clients
-//! were acknowledged (so a reply always follows its ticket): an item that is not due
-//! yet, or whose attempt failed, holds back every later item of the same upstream.
-//! A failed attempt is retried after an exponential backoff with jitter; after
-//! `max_attempts`, or on an error that no retry can fix (the upstream refused the
-//! ticket as invalid), the item is dead-lettered with its last error, for
-//! `ticketgate outbox list / retry`, and no longer holds the others back.
+//! Order is owed per ticket, not per upstream: a reply is never delivered before its
+//! own ticket, nor before an earlier reply to the same ticket, but one ticket's item
+//! that is waiting (not due yet, failing, dead) never holds back another ticket's.
+//! Within one pass, a temporary failure (the upstream unreachable, overloaded) stops
+//! that upstream's remaining items until the next pass, so a down upstream is not
+//! called once per queued item.
+//!
+//! A failed attempt is retried after an exponential backoff with jitter. A permanent
+//! failure (the one classification: the error is not retryable — the upstream refused
+//! the ticket as invalid, refused the gateway's credentials) dead-letters the item at
+//! once; a temporary one after `max_attempts`. Either way the reason is kept
+//! (`ticketgate outbox show`), counted (`ticketgate_outbox_dead_letters_total`), and
+//! `ticketgate outbox retry` puts the item back in line.
 
 use crate::gateway::Gateway;
 use chrono::Utc;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
-use ticketgate_model::{Helpdesk, NewEntry, NewTicket};
+use ticketgate_model::{ErrorKind, Helpdesk, NewEntry, NewTicket};
 use ticketgate_store::{OutboxItem, OutboxKind, OutboxState};
 use tokio::sync::watch;
 
@@ -24,16 +30,32 @@ pub async fn run(gateway: Arc<Gateway>, mut shutdown: watch::Receiver<bool>) {
         match gateway.state.pending(256).await {
             Ok(items) => {
                 let now = Utc::now();
-                let mut held: HashSet<String> = HashSet::new();
+                // Tickets with an earlier item still waiting, and upstreams that failed
+                // temporarily in this pass.
+                let mut held_tickets: HashSet<String> = HashSet::new();
+                let mut resting: HashSet<String> = HashSet::new();
                 for item in items {
                     if *shutdown.borrow() {
                         return;
                     }
-                    if held.contains(&item.upstream) {
+                    let ticket = ticket_key(&item).to_owned();
+                    if held_tickets.contains(&ticket) || resting.contains(&item.upstream) {
+                        held_tickets.insert(ticket);
                         continue;
                     }
-                    if item.next_attempt_at > now || !deliver(&gateway, &item).await {
-                        held.insert(item.upstream);
+                    if item.next_attempt_at > now {
+                        held_tickets.insert(ticket);
+                        continue;
+                    }
+                    match deliver(&gateway, &item).await {
+                        Outcome::Done => {}
+                        Outcome::Waiting => {
+                            held_tickets.insert(ticket);
+                        }
+                        Outcome::UpstreamFailing => {
+                            held_tickets.insert(ticket);
+                            resting.insert(item.upstream);
+                        }
                     }
                 }
             }
@@ -47,9 +69,30 @@ pub async fn run(gateway: Arc<Gateway>, mut shutdown: watch::Receiver<bool>) {
     }
 }
 
-/// One attempt; true when the item no longer holds its upstream's queue back
-/// (delivered, or dead-lettered).
-async fn deliver(gateway: &Gateway, item: &OutboxItem) -> bool {
+/// The ticket an item belongs to, for ordering: a create is its own ticket (its
+/// tracking id); an entry belongs to its target (an upstream id, or the tracking id of
+/// the create it is queued behind).
+fn ticket_key(item: &OutboxItem) -> &str {
+    match item.kind {
+        OutboxKind::Create => &item.tracking_id,
+        OutboxKind::Entry => item.target.as_deref().unwrap_or(&item.tracking_id),
+    }
+}
+
+/// What one attempt did to the queue.
+#[derive(Debug, PartialEq, Eq)]
+enum Outcome {
+    /// Delivered or dead-lettered: it holds nothing back any more.
+    Done,
+    /// Still pending (waiting for its ticket, or retried later): later items of the
+    /// same ticket wait.
+    Waiting,
+    /// A temporary failure of the upstream: its other items wait for the next pass.
+    UpstreamFailing,
+}
+
+/// One attempt at one item.
+async fn deliver(gateway: &Gateway, item: &OutboxItem) -> Outcome {
     let config = gateway.config().outbox.clone();
     let upstream = gateway.upstream_named(&item.upstream);
     let mut target = item.target.clone().unwrap_or_default();
@@ -69,7 +112,7 @@ async fn deliver(gateway: &Gateway, item: &OutboxItem) -> bool {
                         Some(Utc::now() + chrono::Duration::seconds(1)),
                     )
                     .await;
-                return false;
+                return Outcome::Waiting;
             }
             _ => {
                 gateway.metrics.outbox_failed(true);
@@ -77,17 +120,19 @@ async fn deliver(gateway: &Gateway, item: &OutboxItem) -> bool {
                     .state
                     .failed(
                         item.seq,
-                        &format!("its ticket {target} was never delivered"),
+                        &format!(
+                            "dead letter: its ticket {target} was never delivered (dead or dropped)"
+                        ),
                         None,
                     )
                     .await;
-                return true;
+                return Outcome::Done;
             }
         }
     }
     if let Err(e) = gateway.state.begin_attempt(item.seq).await {
         tracing::error!(error = %e, "cannot record an outbox attempt; not sending");
-        return false;
+        return Outcome::Waiting;
     }
     let attempt = item.attempts + 1;
     let result = match item.kind {
@@ -123,21 +168,46 @@ async fn deliver(gateway: &Gateway, item: &OutboxItem) -> bool {
             {
                 tracing::error!(error = %e, tracking_id = item.tracking_id, "delivered but not recorded");
             }
-            true
+            Outcome::Done
         }
         Err(e) => {
-            let dead = !e.retryable || attempt >= config.max_attempts;
+            let permanent = !e.retryable;
+            let dead = permanent || attempt >= config.max_attempts;
             let next = (!dead).then(|| Utc::now() + backoff(&config, attempt, e.retry_after));
             gateway.metrics.outbox_failed(dead);
+            let why = if permanent {
+                format!(
+                    "dead letter: permanent failure ({}, upstream status {}): {}",
+                    e.kind.as_str(),
+                    e.upstream_status
+                        .map_or_else(|| "none".to_owned(), |s| s.to_string()),
+                    e.message
+                )
+            } else if dead {
+                format!(
+                    "dead letter: still failing after {attempt} attempt(s): {}",
+                    e.message
+                )
+            } else {
+                e.message.clone()
+            };
             if dead {
-                tracing::warn!(tracking_id = item.tracking_id, attempt, error = %e, "outbox item dead-lettered");
+                tracing::warn!(tracking_id = item.tracking_id, attempt, error = %e, permanent, "outbox item dead-lettered");
             } else {
                 tracing::info!(tracking_id = item.tracking_id, attempt, error = %e, "outbox delivery failed; will retry");
             }
-            if let Err(se) = gateway.state.failed(item.seq, &e.message, next).await {
+            if let Err(se) = gateway.state.failed(item.seq, &why, next).await {
                 tracing::error!(error = %se, "cannot record an outbox failure");
             }
-            dead
+            match (dead, e.kind) {
+                (true, _) => Outcome::Done,
+                // A refusal by the shield or the upstream itself: the upstream is in
+                // trouble, not this item.
+                (false, ErrorKind::UpstreamUnavailable | ErrorKind::RateLimited) => {
+                    Outcome::UpstreamFailing
+                }
+                (false, _) => Outcome::Waiting,
+            }
         }
     }
 }
@@ -165,6 +235,170 @@ fn backoff(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{Config, Protection};
+    use crate::upstream::Shielded;
+    use async_trait::async_trait;
+    use ticketgate_model::{Body, Capabilities, Error, Requester, Ticket};
+    use ticketgate_store::{EmbeddedHelpdesk, Enqueue};
+
+    /// The embedded store, except that it refuses every ticket whose subject starts
+    /// with "poison" with the given error.
+    struct Picky {
+        inner: EmbeddedHelpdesk,
+        poison: Error,
+    }
+
+    #[async_trait]
+    impl Helpdesk for Picky {
+        fn name(&self) -> &str {
+            "picky"
+        }
+        fn capabilities(&self) -> Capabilities {
+            Capabilities::all()
+        }
+        async fn create(&self, t: NewTicket) -> ticketgate_model::Result<Ticket> {
+            if t.subject.starts_with("poison") {
+                return Err(self.poison.clone());
+            }
+            self.inner.create(t).await
+        }
+    }
+
+    fn ticket(subject: &str) -> String {
+        serde_json::to_string(&NewTicket {
+            subject: subject.to_owned(),
+            body: Body::text("b"),
+            requester: Requester {
+                email: Some("a@example.com".to_owned()),
+                ..Requester::default()
+            },
+            ..NewTicket::default()
+        })
+        .expect("a ticket serialises")
+    }
+
+    /// One poisoned create queued first, three good ones after it: the good ones are
+    /// delivered while the poisoned one is still failing (or dead). Returns the
+    /// poisoned item as it ends.
+    async fn poisoned_first(poison: Error) -> (OutboxItem, Arc<Gateway>) {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let text = format!(
+            "[server]\ndata_dir = {:?}\n[outbox]\ninitial_backoff_ms = 100\nmax_backoff_ms = 200\n\
+             poll_ms = 50\nmax_attempts = 1000\n\n[[consumers]]\nname = \"demo\"\n\
+             bearer_key = \"k\"\npermissions = [\"create\"]\n",
+            dir.path().display().to_string()
+        );
+        let config = Config::parse(&text, &|_| None).expect("a valid config");
+        let mut gateway = Gateway::build(config).expect("the gateway builds");
+        let g = Arc::get_mut(&mut gateway).expect("nothing else holds it yet");
+        let store = EmbeddedHelpdesk::open_with(
+            &dir.path().join("picky.sqlite"),
+            ticketgate_store::db::Durability::Normal,
+        )
+        .expect("a store");
+        // A breaker that never opens: this test is about ordering, not the shield.
+        let protection = Protection {
+            failure_threshold: 1_000_000,
+            ..Protection::default()
+        };
+        let picky = Shielded::new(
+            "embedded",
+            Arc::new(Picky {
+                inner: store.clone(),
+                poison,
+            }),
+            protection,
+            g.metrics.clone(),
+        );
+        g.upstreams.insert("embedded".to_owned(), Arc::new(picky));
+        let mut poisoned = String::new();
+        for subject in ["poison", "good 1", "good 2", "good 3"] {
+            let id = gateway
+                .state
+                .enqueue(Enqueue {
+                    upstream: "embedded".to_owned(),
+                    kind: OutboxKind::Create,
+                    target: None,
+                    consumer: "demo".to_owned(),
+                    payload: ticket(subject),
+                    idempotency: None,
+                    delivery_key: None,
+                })
+                .await
+                .expect("queued");
+            if poisoned.is_empty() {
+                poisoned = id;
+            }
+        }
+        let (stop, rx) = watch::channel(false);
+        let worker = tokio::spawn(run(gateway.clone(), rx));
+        let started = std::time::Instant::now();
+        loop {
+            let delivered = gateway
+                .state
+                .list(Some(OutboxState::Delivered), 100)
+                .await
+                .expect("the outbox reads");
+            if delivered.len() == 3 {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "the good tickets were held back behind the poisoned one"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let _ = stop.send(true);
+        let _ = worker.await;
+        let query = ticketgate_model::Query {
+            limit: 10,
+            ..Default::default()
+        };
+        assert_eq!(store.search(&query).await.expect("search").total, 3);
+        let item = gateway
+            .state
+            .item(&poisoned)
+            .await
+            .expect("reads")
+            .expect("the poisoned item is kept");
+        drop(dir);
+        (item, gateway)
+    }
+
+    #[tokio::test]
+    async fn a_ticket_failing_for_now_holds_back_no_other_ticket() {
+        let (item, _) = poisoned_first(
+            Error::upstream_unavailable("busy with this one").with_upstream_status(503),
+        )
+        .await;
+        assert_eq!(item.state, OutboxState::Pending, "still retried: {item:?}");
+        assert!(item.attempts >= 1);
+    }
+
+    #[tokio::test]
+    async fn a_permanent_failure_is_dead_at_once_says_why_and_is_counted() {
+        let refusal = ticketgate_model::classify_upstream(
+            "osTicket",
+            &ticketgate_model::UpstreamAnswer {
+                status: 500,
+                hint: ticketgate_model::UpstreamHint::Refused,
+                message: "Unable to create new ticket :duedate\nDue date must be in the future",
+                retry_after: None,
+            },
+        );
+        let (item, gateway) = poisoned_first(refusal).await;
+        assert_eq!(item.state, OutboxState::Dead);
+        assert_eq!(item.attempts, 1, "dead at the first refusal");
+        let why = item.last_error.unwrap_or_default();
+        assert!(why.contains("permanent failure"), "{why}");
+        assert!(why.contains("Due date must be in the future"), "{why}");
+        assert!(
+            gateway
+                .metrics
+                .render(None)
+                .contains("ticketgate_outbox_dead_letters_total 1"),
+        );
+    }
 
     #[test]
     fn backoff_grows_is_capped_and_honours_retry_after() {

@@ -354,6 +354,9 @@ impl Helpdesk for Shielded {
     async fn lookup(&self, kind: LookupKind) -> Result<Vec<LookupItem>> {
         self.call("lookup", self.inner.lookup(kind)).await
     }
+    async fn probe(&self) -> Result<String> {
+        self.call("probe", self.inner.probe()).await
+    }
     async fn shutdown(&self) {
         self.inner.shutdown().await
     }

@@ -19,7 +19,8 @@ use std::time::Duration;
 use ticketgate_model::{
     Assignment, Attachment, Capabilities, Closure, DeleteMode, EntryKind, Error, ErrorKind,
     Helpdesk, LookupItem, LookupKind, NewEntry, NewTicket, Operation, Page, PriorityLevel, Query,
-    Reference, Resolution, ThreadEntry, Ticket, TicketPatch,
+    Reference, Resolution, ThreadEntry, Ticket, TicketPatch, UpstreamAnswer, UpstreamTransport,
+    classify_upstream, upstream_transport_error, upstream_unreadable,
 };
 
 /// Configuration of an ITSM-NG upstream.
@@ -191,18 +192,14 @@ impl ItsmngClient {
     }
 
     fn transport_error(&self, e: &reqwest::Error) -> Error {
-        let what = if e.is_timeout() {
-            "timed out"
+        let how = if e.is_timeout() {
+            UpstreamTransport::Timeout(self.config.request_timeout_ms)
         } else if e.is_connect() {
-            "could not be reached"
+            UpstreamTransport::Connect
         } else {
-            "failed"
+            UpstreamTransport::Broken
         };
-        let mut err = Error::upstream_unavailable(format!("ITSM-NG upstream {what}"));
-        if e.is_timeout() {
-            err = err.with_upstream_status(504);
-        }
-        err
+        upstream_transport_error("ITSM-NG", how)
     }
 
     async fn init_session(&self) -> Result<String, Error> {
@@ -231,9 +228,7 @@ impl ItsmngClient {
             .and_then(Value::as_str)
             .filter(|t| !t.is_empty())
             .map(str::to_owned)
-            .ok_or_else(|| {
-                Error::upstream_rejected("ITSM-NG initSession answered no session_token")
-            })
+            .ok_or_else(|| upstream_unreadable("ITSM-NG", "initSession answered no session_token"))
     }
 
     /// The shared session token, opening it if needed (single flight).
@@ -556,9 +551,7 @@ impl ItsmngClient {
         v.get("id")
             .filter(|id| !matches!(id, Value::Bool(false)))
             .and_then(as_text)
-            .ok_or_else(|| {
-                Error::upstream_rejected(format!("ITSM-NG {itemtype} add answered no id"))
-            })
+            .ok_or_else(|| upstream_unreadable("ITSM-NG", format!("{itemtype} add answered no id")))
     }
 
     async fn put_ticket(&self, id: &str, input: Map<String, Value>) -> Result<(), Error> {
@@ -648,19 +641,17 @@ fn check(status: StatusCode, body: &Bytes) -> Result<Value, Error> {
         if body.trim_ascii().is_empty() {
             return Ok(Value::Null);
         }
-        return serde_json::from_slice(body)
-            .map_err(|_| Error::upstream_rejected("ITSM-NG answered something that is not JSON"));
+        return serde_json::from_slice(body).map_err(|e| upstream_unreadable("ITSM-NG", e));
     }
     match parse_error_body(body) {
         Some((code, message)) => Err(to_canonical(status.as_u16(), &code, &message)),
-        None if status.is_server_error() => Err(Error::upstream_unavailable(format!(
-            "ITSM-NG answered {status}"
-        ))
-        .with_upstream_status(status.as_u16())),
-        None => Err(
-            Error::upstream_rejected(format!("ITSM-NG answered {status}"))
-                .with_upstream_status(status.as_u16()),
-        ),
+        None => Err(classify_upstream(
+            "ITSM-NG",
+            &UpstreamAnswer {
+                status: status.as_u16(),
+                ..UpstreamAnswer::default()
+            },
+        )),
     }
 }
 

@@ -6,7 +6,7 @@
 //! the API's own URL.
 
 use serde_json::Value;
-use ticketgate_model::{Error, ErrorKind};
+use ticketgate_model::{Error, ErrorKind, UpstreamAnswer, UpstreamHint, classify_upstream};
 
 /// One error answer of the ITSM-NG dialect.
 #[derive(Debug, Clone, PartialEq)]
@@ -323,17 +323,11 @@ pub fn to_canonical(status: u16, code: &str, message: &str) -> Error {
         .next()
         .unwrap_or(message)
         .to_owned();
-    match (status, code) {
-        (_, "ERROR_ITEM_NOT_FOUND") | (404, _) => {
-            Error::upstream_rejected(message).with_upstream_status(404)
-        }
-        (_, "ERROR_GLPI_UPDATE") if message.is_empty() => {
-            // A single update of a missing item comes back with a null message.
-            Error::upstream_rejected("Item not found").with_upstream_status(404)
-        }
-        (_, "ERROR_GLPI_DELETE") if message == "Item not found" => {
-            Error::upstream_rejected(message).with_upstream_status(404)
-        }
+    let hint = match (status, code) {
+        (_, "ERROR_ITEM_NOT_FOUND") => UpstreamHint::NotFound,
+        // A single update of a missing item comes back with a null message.
+        (_, "ERROR_GLPI_UPDATE") if message.is_empty() => UpstreamHint::NotFound,
+        (_, "ERROR_GLPI_DELETE") if message == "Item not found" => UpstreamHint::NotFound,
         (
             _,
             "ERROR_SESSION_TOKEN_INVALID"
@@ -345,27 +339,36 @@ pub fn to_canonical(status: u16, code: &str, message: &str) -> Error {
             | "ERROR_APP_TOKEN_PARAMETERS_MISSING"
             | "ERROR_WRONG_APP_TOKEN_PARAMETER"
             | "ERROR_NOT_ALLOWED_IP",
-        ) => Error::upstream_rejected(format!(
-            "the upstream refused the gateway's credentials: {message}"
-        ))
-        .with_upstream_status(401),
+        ) => UpstreamHint::CredentialsRefused,
         (_, "ERROR_GLPI_ADD" | "ERROR_GLPI_UPDATE" | "ERROR_GLPI_DELETE")
             if message == "You don't have permission to perform this action." =>
         {
-            Error::upstream_rejected(format!(
-                "the upstream refused the gateway's rights: {message}"
-            ))
-            .with_upstream_status(403)
+            return rights_refused(&message);
         }
-        (_, "ERROR_RIGHT_MISSING") | (403, _) => Error::upstream_rejected(format!(
-            "the upstream refused the gateway's rights: {message}"
-        ))
-        .with_upstream_status(403),
-        (429, _) => Error::upstream_unavailable(message).with_upstream_status(429),
-        (501, _) => Error::new(ErrorKind::Unsupported, message),
-        (s, _) if s >= 500 => Error::upstream_unavailable(message).with_upstream_status(s),
-        (s, _) => Error::upstream_rejected(message).with_upstream_status(s),
-    }
+        (_, "ERROR_RIGHT_MISSING") | (403, _) => return rights_refused(&message),
+        _ => UpstreamHint::None,
+    };
+    let message = match hint {
+        UpstreamHint::NotFound if message.is_empty() => "Item not found".to_owned(),
+        _ => message,
+    };
+    classify_upstream(
+        "ITSM-NG",
+        &UpstreamAnswer {
+            status,
+            hint,
+            message: &message,
+            retry_after: None,
+        },
+    )
+}
+
+/// The gateway's account lacks a right: permanent, and the gateway's fault (502).
+fn rights_refused(message: &str) -> Error {
+    Error::upstream_rejected(format!(
+        "the upstream refused the gateway's rights: {message}"
+    ))
+    .with_upstream_status(403)
 }
 
 #[cfg(test)]

@@ -192,7 +192,14 @@ pub trait GatewayContext: Send + Sync {
     ) -> Result<Created>;
 
     /// Deliver one raw RFC 5322 message: threading, deduplication, loop protection.
-    async fn ingest_email(&self, consumer: &Consumer, raw: Bytes) -> Result<Ingested>;
+    /// `may_queue`: whether a message the upstream cannot take now may be kept in the
+    /// outbox ([`Ingested::Queued`]) rather than refused with a retryable error.
+    async fn ingest_email(
+        &self,
+        consumer: &Consumer,
+        raw: Bytes,
+        may_queue: bool,
+    ) -> Result<Ingested>;
 
     /// Wait up to `limit` for a create queued in the outbox to be delivered: its ticket
     /// if it was, `None` if it is still queued (for dialects with no "accepted" answer,

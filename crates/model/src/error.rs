@@ -224,12 +224,138 @@ impl Error {
     pub fn http_status(&self) -> u16 {
         match (self.kind, self.upstream_status) {
             (ErrorKind::UpstreamRejected, Some(s @ (400 | 404 | 409 | 422))) => s,
+            // A vendor that words its refusal of the request as a 5xx (osTicket's 500
+            // "Unable to create new ticket: …") still said the request is wrong.
+            (ErrorKind::UpstreamRejected, Some(500..)) => 400,
             (ErrorKind::UpstreamRejected, Some(_)) => 502,
             (ErrorKind::UpstreamUnavailable, Some(504)) => 504,
             (ErrorKind::UpstreamUnavailable, None) if self.retry_after.is_some() => 503,
             _ => self.kind.http_status(),
         }
     }
+}
+
+/// What a vendor's error body says beyond its status, as each client face reads it in
+/// its own vendor's words (osTicket's text, ITSM-NG's `["ERROR_…"]`, a problem+json).
+/// The body only ever sharpens the status; [`classify_upstream`] decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UpstreamHint {
+    /// Nothing recognised: the status alone decides.
+    #[default]
+    None,
+    /// The vendor refused THIS request (validation, a filter, a ban), whatever status
+    /// it chose to say it with: sending it again cannot help.
+    Refused,
+    /// The vendor refused the gateway's credentials or rights.
+    CredentialsRefused,
+    /// The vendor says the thing named does not exist.
+    NotFound,
+    /// The vendor says: come back later (busy, in progress, maintenance).
+    TryLater,
+    /// The vendor failed and says a retry will not help (a chained ticketgate's
+    /// non-retryable 5xx, such as an answer from its own upstream it could not read).
+    Fault,
+    /// The vendor cannot do this operation at all.
+    Unsupported,
+}
+
+/// How a vendor answered a call that did not succeed: its status, what its body says,
+/// its words for the caller (already stripped of anything secret), its `Retry-After`.
+#[derive(Debug, Clone, Default)]
+pub struct UpstreamAnswer<'a> {
+    pub status: u16,
+    pub hint: UpstreamHint,
+    pub message: &'a str,
+    pub retry_after: Option<Duration>,
+}
+
+/// How a call to a vendor failed before any answer could be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamTransport {
+    /// No connection could be made (refused, unreachable, DNS).
+    Connect,
+    /// No complete answer within the deadline, in milliseconds.
+    Timeout(u64),
+    /// The exchange broke off half-way.
+    Broken,
+}
+
+/// THE classification of upstream failures, for every client face (osTicket, ITSM-NG,
+/// TicketsApi, a chained ticketgate): **permanent** (`retryable == false`: the request
+/// is wrong, the credentials are refused, the vendor says no — never queued, dead-lettered
+/// at once when it was) or **temporary** (`retryable`: unreachable, timed out, 408, 429,
+/// 5xx without a refusal in the body — queued and retried).
+///
+/// `vendor` names the upstream in the message ("osTicket", "ITSM-NG", …).
+pub fn classify_upstream(vendor: &str, answer: &UpstreamAnswer<'_>) -> Error {
+    let status = answer.status;
+    let text = answer.message.trim();
+    let said = if text.is_empty() {
+        format!("{vendor} answered {status}")
+    } else {
+        text.to_owned()
+    };
+    let e = match (answer.hint, status) {
+        (UpstreamHint::Unsupported, _) | (_, 501) => Error::new(
+            ErrorKind::Unsupported,
+            format!("not supported by this {vendor}: {said}"),
+        ),
+        (UpstreamHint::CredentialsRefused, _) | (UpstreamHint::None, 401 | 403) => {
+            Error::upstream_rejected(format!(
+                "{vendor} refused the gateway's credentials ({status}): {said}"
+            ))
+            .with_upstream_status(if status == 403 { 403 } else { 401 })
+        }
+        (UpstreamHint::NotFound, _) | (UpstreamHint::None, 404 | 410) => {
+            Error::upstream_rejected(said).with_upstream_status(404)
+        }
+        (UpstreamHint::Refused, _) => Error::upstream_rejected(said).with_upstream_status(status),
+        (UpstreamHint::Fault, _) => {
+            Error::upstream_unavailable(format!("{vendor} failed ({status}): {said}"))
+                .retryable(false)
+                .with_upstream_status(502)
+        }
+        (UpstreamHint::TryLater, _) | (_, 408 | 429 | 500..=599) => {
+            Error::upstream_unavailable(format!("{vendor} failed ({status}): {said}"))
+                .with_upstream_status(status)
+        }
+        // Any other 4xx — and a 1xx/3xx no vendor API answers when reached at the right
+        // URL (a redirect to a login page is a wrong configuration) — is permanent.
+        _ => Error::upstream_rejected(said).with_upstream_status(status),
+    };
+    match answer.retry_after {
+        Some(after) if e.retryable => e.retry_after(after),
+        _ => e,
+    }
+}
+
+/// A call that got no answer to classify: always temporary.
+pub fn upstream_transport_error(vendor: &str, how: UpstreamTransport) -> Error {
+    match how {
+        UpstreamTransport::Connect => {
+            Error::upstream_unavailable(format!("cannot connect to {vendor}"))
+        }
+        UpstreamTransport::Timeout(ms) => {
+            Error::upstream_unavailable(format!("{vendor} did not answer within {ms} ms"))
+                .with_upstream_status(504)
+        }
+        UpstreamTransport::Broken => {
+            Error::upstream_unavailable(format!("the exchange with {vendor} broke off"))
+        }
+    }
+}
+
+/// A vendor answered with a body the client face cannot read (not the JSON its API
+/// promises, a field missing). The same in every client: a fault of the upstream (it
+/// counts against its circuit, 502 to the caller) but **permanent** — sending the same
+/// request again gets the same answer, and a create the vendor may already have stored
+/// must not be sent twice.
+pub fn upstream_unreadable(vendor: &str, detail: impl fmt::Display) -> Error {
+    Error::upstream_unavailable(format!(
+        "{vendor} sent a response ticketgate cannot read: {detail}"
+    ))
+    .retryable(false)
+    .with_upstream_status(502)
 }
 
 impl fmt::Display for Error {
@@ -262,6 +388,74 @@ mod tests {
             Error::unsupported("osticket-core", "search").http_status(),
             501
         );
+    }
+
+    fn answer(status: u16, hint: UpstreamHint) -> Error {
+        classify_upstream(
+            "osTicket",
+            &UpstreamAnswer {
+                status,
+                hint,
+                message: "no",
+                retry_after: Some(Duration::from_secs(3)),
+            },
+        )
+    }
+
+    #[test]
+    fn one_classification_permanent_or_temporary() {
+        // Temporary: the same request later can succeed.
+        for status in [408, 429, 500, 502, 503, 504] {
+            let e = answer(status, UpstreamHint::None);
+            assert!(e.retryable, "{status}");
+            assert_eq!(e.kind, ErrorKind::UpstreamUnavailable);
+            assert_eq!(e.retry_after, Some(Duration::from_secs(3)));
+        }
+        assert!(answer(200, UpstreamHint::TryLater).retryable);
+        let e = answer(502, UpstreamHint::Fault);
+        assert!(!e.retryable);
+        assert_eq!(
+            (e.kind, e.http_status()),
+            (ErrorKind::UpstreamUnavailable, 502)
+        );
+        // Permanent: the request, the credentials or the vendor's will.
+        for status in [400, 401, 403, 404, 405, 409, 413, 415, 422, 302] {
+            let e = answer(status, UpstreamHint::None);
+            assert!(!e.retryable, "{status}");
+            assert_eq!(e.retry_after, None);
+        }
+        let e = answer(500, UpstreamHint::Refused);
+        assert!(!e.retryable);
+        assert_eq!(e.kind, ErrorKind::UpstreamRejected);
+        assert_eq!(
+            e.http_status(),
+            400,
+            "a validation refusal is the caller's 400"
+        );
+        assert_eq!(answer(401, UpstreamHint::None).http_status(), 502);
+        assert_eq!(
+            answer(400, UpstreamHint::CredentialsRefused).http_status(),
+            502
+        );
+        assert_eq!(answer(400, UpstreamHint::NotFound).http_status(), 404);
+        assert_eq!(answer(501, UpstreamHint::None).http_status(), 501);
+        assert!(!answer(501, UpstreamHint::None).retryable);
+        assert_eq!(answer(504, UpstreamHint::None).http_status(), 504);
+    }
+
+    #[test]
+    fn transport_is_temporary_and_unreadable_is_permanent() {
+        for how in [
+            UpstreamTransport::Connect,
+            UpstreamTransport::Timeout(10),
+            UpstreamTransport::Broken,
+        ] {
+            assert!(upstream_transport_error("ITSM-NG", how).retryable);
+        }
+        let e = upstream_unreadable("TicketsApi", "expected a number");
+        assert!(!e.retryable);
+        assert_eq!(e.kind, ErrorKind::UpstreamUnavailable);
+        assert_eq!(e.http_status(), 502);
     }
 
     #[test]

@@ -237,6 +237,19 @@ pub trait Helpdesk: Send + Sync + 'static {
     /// Release upstream sessions and the like; called once at shutdown.
     async fn shutdown(&self) {}
 
+    /// One cheap call that proves the upstream answers and accepts the gateway's
+    /// credentials (`ticketgate check --probe`): what it found, or why not. By default a
+    /// one-item search; an upstream that cannot search says how it checks instead.
+    async fn probe(&self) -> Result<String> {
+        let query = Query {
+            limit: 1,
+            ..Default::default()
+        };
+        self.search(&query)
+            .await
+            .map(|page| format!("ok ({} ticket(s))", page.total))
+    }
+
     #[doc(hidden)]
     fn unsupported(&self, op: Operation, _id: &str) -> Error {
         Error::unsupported(self.name(), op.as_str())

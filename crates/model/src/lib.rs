@@ -34,7 +34,10 @@ pub use access::{Consumer, Credential, Permission, Permissions, RouteClass};
 pub use dialect::{
     Admission, BodyClass, CreateOptions, Created, GatewayContext, Ingested, ServerFace,
 };
-pub use error::{Error, ErrorKind, Origin, Result};
+pub use error::{
+    Error, ErrorKind, Origin, Result, UpstreamAnswer, UpstreamHint, UpstreamTransport,
+    classify_upstream, upstream_transport_error, upstream_unreadable,
+};
 pub use helpdesk::{Capabilities, Helpdesk, Operation};
 pub use ops::{
     Assignment, Closure, DeleteMode, LookupItem, LookupKind, NewEntry, NewTicket, Page, Query,

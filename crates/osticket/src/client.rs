@@ -40,7 +40,8 @@ use ticketgate_model::{
     Assignment, Body, BodyFormat, Capabilities, Closure, Contact, DeleteMode, EntryKind, Error,
     ErrorKind, Helpdesk, LookupItem, LookupKind, NewEntry, NewTicket, Operation, Page, Priority,
     PriorityLevel, Query, Reference, Requester, Resolution, SortField, SortOrder, Source, State,
-    Stats, StatsQuery, Status, ThreadEntry, Ticket, TicketPatch,
+    Stats, StatsQuery, Status, ThreadEntry, Ticket, TicketPatch, UpstreamAnswer, UpstreamHint,
+    UpstreamTransport, classify_upstream, upstream_transport_error, upstream_unreadable,
 };
 
 /// Which API the osTicket behind offers.
@@ -124,7 +125,7 @@ impl fmt::Debug for OsticketClient {
 
 impl OsticketClient {
     pub fn new(config: ClientConfig) -> Result<Self, Error> {
-        let base = config.url.trim().trim_end_matches('/').to_owned();
+        let base = base_url(&config.url);
         if !(base.starts_with("http://") || base.starts_with("https://")) || base.len() < 10 {
             return Err(
                 Error::bad_input("osTicket url must be an http:// or https:// URL").field("url"),
@@ -185,17 +186,14 @@ impl OsticketClient {
     }
 
     fn transport_error(&self, e: &reqwest::Error) -> Error {
-        if e.is_timeout() {
-            Error::upstream_unavailable(format!(
-                "osTicket did not answer within {} ms",
-                self.request_timeout_ms
-            ))
-            .with_upstream_status(504)
+        let how = if e.is_timeout() {
+            UpstreamTransport::Timeout(self.request_timeout_ms)
         } else if e.is_connect() {
-            Error::upstream_unavailable("cannot connect to osTicket")
+            UpstreamTransport::Connect
         } else {
-            Error::upstream_unavailable("the exchange with osTicket failed")
-        }
+            UpstreamTransport::Broken
+        };
+        upstream_transport_error("osTicket", how)
     }
 
     async fn json<T: DeserializeOwned>(
@@ -206,12 +204,7 @@ impl OsticketClient {
         body: Option<&Value>,
     ) -> Result<T, Error> {
         let (_, bytes) = self.send(method, endpoint, query, body).await?;
-        serde_json::from_slice(&bytes).map_err(|e| {
-            Error::upstream_unavailable(format!(
-                "osTicket sent a response ticketgate cannot read: {e}"
-            ))
-            .retryable(false)
-        })
+        serde_json::from_slice(&bytes).map_err(|e| upstream_unreadable("osTicket", e))
     }
 
     fn plugin_only(&self, op: Operation) -> Result<(), Error> {
@@ -312,6 +305,21 @@ fn reported_number(body: &[u8]) -> Option<String> {
     path_key(&text).ok().map(str::to_owned)
 }
 
+/// osTicket's base URL from the configured one. The API lives under `{base}/api/`;
+/// a URL given with that `/api` (or `/api/`, or `/api/http.php`) already on it — as
+/// osTicket's own admin page shows it — is taken back to the base, so the client never
+/// calls `/api/api/tickets.json`.
+pub fn base_url(configured: &str) -> String {
+    let mut base = configured.trim().trim_end_matches('/');
+    for suffix in ["/api/http.php", "/api"] {
+        if let Some(stripped) = base.strip_suffix(suffix) {
+            base = stripped.trim_end_matches('/');
+            break;
+        }
+    }
+    base.to_owned()
+}
+
 /// A number or id that is safe inside a URL path.
 fn path_key(key: &str) -> Result<&str, Error> {
     let k = key.trim();
@@ -326,7 +334,14 @@ fn path_key(key: &str) -> Result<&str, Error> {
     }
 }
 
-/// The canonical error for an osTicket answer that is not a success.
+/// The canonical error for an osTicket answer that is not a success: osTicket's words
+/// read for what they say, then the one classification ([`classify_upstream`]).
+///
+/// osTicket's API refuses an invalid ticket with **500** and `Unable to create new
+/// ticket :<field>\n<why>` (`include/api.tickets.php`, `createTicket`: `$errors['errno'] ?:
+/// 500`), a filtered or banned sender with 403 `Ticket denied`: both refuse the request
+/// itself. Only `Unable to create new ticket :unknown error` (no reason given) and other
+/// 5xx bodies are taken as a failure that may pass.
 fn status_error(status: u16, body: &[u8], retry_after: Option<std::time::Duration>) -> Error {
     let text = String::from_utf8_lossy(body);
     let message = serde_json::from_str::<Value>(&text)
@@ -340,23 +355,29 @@ fn status_error(status: u16, body: &[u8], retry_after: Option<std::time::Duratio
         })
         .unwrap_or_else(|| text.trim().to_owned());
     let message: String = message.chars().take(MAX_UPSTREAM_MESSAGE).collect();
-    let e = match status {
-        401 | 403 => Error::upstream_rejected(format!(
-            "osTicket refused the gateway's API key ({status}): {message}"
-        )),
-        400 | 404 | 409 | 422 => Error::upstream_rejected(message),
-        429 => Error::upstream_unavailable(format!("osTicket is rate limiting: {message}")),
-        501 => Error::new(
-            ErrorKind::Unsupported,
-            format!("not supported by this osTicket: {message}"),
-        ),
-        500..=599 => Error::upstream_unavailable(format!("osTicket failed ({status}): {message}")),
-        _ => Error::upstream_rejected(format!("osTicket answered {status}: {message}")),
-    };
-    let e = e.with_upstream_status(status);
-    match retry_after {
-        Some(after) if e.retryable => e.retry_after(after),
-        _ => e,
+    classify_upstream(
+        "osTicket",
+        &UpstreamAnswer {
+            status,
+            hint: osticket_hint(status, &message),
+            message: &message,
+            retry_after,
+        },
+    )
+}
+
+/// What osTicket's error text says beyond its status.
+fn osticket_hint(status: u16, message: &str) -> UpstreamHint {
+    let refusal = message
+        .strip_prefix("Unable to create new ticket")
+        .map(|rest| rest.trim_start_matches([' ', ':']).trim())
+        .is_some_and(|reason| !reason.is_empty() && reason != "unknown error");
+    if refusal || message.starts_with("Ticket denied") {
+        UpstreamHint::Refused
+    } else if status == 401 {
+        UpstreamHint::CredentialsRefused
+    } else {
+        UpstreamHint::None
     }
 }
 
@@ -648,10 +669,10 @@ impl Helpdesk for OsticketClient {
             _ => (String::new(), text),
         };
         if number.is_empty() {
-            return Err(Error::upstream_unavailable(
-                "osTicket created a ticket but sent no ticket number",
-            )
-            .retryable(false));
+            return Err(upstream_unreadable(
+                "osTicket",
+                "a 2xx answer to a create without a ticket number",
+            ));
         }
         if self.mode == Mode::Plugin {
             // The plugin's create ignores a due date (observed on 1.18.1); its update
@@ -708,6 +729,42 @@ impl Helpdesk for OsticketClient {
 
     async fn get(&self, id: &str) -> Result<Ticket, Error> {
         self.fetch(id).await
+    }
+
+    /// Core mode has nothing to read: an empty `POST tickets.json` proves the URL and
+    /// the key at no cost, because osTicket checks the key before it reads the body
+    /// (`include/api.tickets.php`, `create`): `400` (the empty body refused) means the
+    /// key is accepted, `401` that it is not. Nothing is created either way.
+    async fn probe(&self) -> Result<String, Error> {
+        if self.mode == Mode::Plugin {
+            let query = Query {
+                limit: 1,
+                ..Query::default()
+            };
+            return self
+                .search(&query)
+                .await
+                .map(|page| format!("ok ({} ticket(s))", page.total));
+        }
+        let resp = self
+            .http
+            .post(self.url("tickets.json"))
+            .header("X-API-Key", &self.api_key)
+            .send()
+            .await
+            .map_err(|e| self.transport_error(&e))?;
+        let status = resp.status().as_u16();
+        let body = resp.bytes().await.map_err(|e| self.transport_error(&e))?;
+        match status {
+            400 => Ok("ok (osTicket core API; the API key is accepted)".to_owned()),
+            401 | 403 => Err(status_error(status, &body, None)),
+            _ => Err(Error::upstream_rejected(format!(
+                "{} does not answer like osTicket's API (HTTP {status} to an empty \
+                 tickets.json): check the url (osTicket's base URL, its API under /api)",
+                self.url("tickets.json")
+            ))
+            .with_upstream_status(status)),
+        }
     }
 
     async fn get_by_number(&self, number: &str) -> Result<Ticket, Error> {
@@ -1112,6 +1169,7 @@ impl Helpdesk for OsticketClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ticketgate_model::ErrorKind;
 
     #[test]
     fn debug_output_hides_the_key() {
@@ -1148,6 +1206,38 @@ mod tests {
         assert!(e.retryable);
         assert_eq!(e.retry_after, Some(std::time::Duration::from_secs(7)));
         assert_eq!(status_error(501, b"x", None).http_status(), 501);
+    }
+
+    #[test]
+    fn osticket_refusals_are_permanent_and_failures_temporary() {
+        // What the real osTicket 1.18.1 answers an invalid create (tests/live_osticket.rs).
+        let e = status_error(
+            500,
+            b"Unable to create new ticket :user\nIncomplete client information",
+            None,
+        );
+        assert!(!e.retryable);
+        assert_eq!(e.kind, ErrorKind::UpstreamRejected);
+        assert_eq!(e.http_status(), 400);
+        let e = status_error(403, b"Ticket denied: a@example.com", None);
+        assert!(!e.retryable);
+        // No reason given, or no osTicket words at all: a failure that may pass.
+        assert!(status_error(500, b"Unable to create new ticket :unknown error", None).retryable);
+        assert!(status_error(500, b"<html>Internal Server Error</html>", None).retryable);
+        assert!(status_error(503, b"", None).retryable);
+    }
+
+    #[test]
+    fn api_suffix_is_taken_back_to_the_base() {
+        for url in [
+            "http://h.example/osticket",
+            "http://h.example/osticket/",
+            "http://h.example/osticket/api",
+            "http://h.example/osticket/api/",
+            "http://h.example/osticket/api/http.php",
+        ] {
+            assert_eq!(base_url(url), "http://h.example/osticket", "{url}");
+        }
     }
 
     #[test]

@@ -590,9 +590,13 @@ fn finish(raw: RawTicket, mut errors: Errors) -> Result<NewTicket, Error> {
         }
     }
     if let Some(topic) = text_field(f, "topicId", &mut errors).filter(|s| !s.trim().is_empty()) {
-        match topic.trim().parse::<u64>() {
-            Ok(n) if n > 0 => t.topic = Some(Reference::id(n.to_string())),
-            _ => errors.push("topicId", "Help topic id must be a positive number"),
+        // osTicket looks a topic up and ignores one it does not find
+        // (`include/api.tickets.php`, `Topic::lookup`): a stale or odd id never costs a
+        // client its ticket. The server face drops an unknown one the same way.
+        if let Ok(n) = topic.trim().parse::<u64>()
+            && n > 0
+        {
+            t.topic = Some(Reference::id(n.to_string()));
         }
     }
     if let Some(phone) = text_field(f, "phone", &mut errors).filter(|s| !s.trim().is_empty()) {

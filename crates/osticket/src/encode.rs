@@ -7,9 +7,7 @@
 //! osTicket logs them as unexpected and ignores them, the plugin reads them. Custom
 //! fields go as top-level form fields, under their own names.
 
-use crate::wire::{phone_with_ext, source_name};
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
+use crate::wire::phone_with_ext;
 use serde_json::{Map, Value, json};
 use ticketgate_model::{BodyFormat, Error, NewTicket, Reference, data_url};
 
@@ -59,14 +57,7 @@ pub fn encode_create(t: &NewTicket) -> Result<Value, Error> {
         m.insert("phone".into(), json!(phone));
     }
     m.insert("subject".into(), json!(t.subject));
-    let message = match t.body.format {
-        // osTicket reads HTML from a data URL's media type; base64 keeps any byte safe.
-        BodyFormat::Html => format!(
-            "data:text/html;charset=utf-8;base64,{}",
-            STANDARD.encode(t.body.content.as_bytes())
-        ),
-        BodyFormat::Text | BodyFormat::Markdown => t.body.content.clone(),
-    };
+    let message = message_field(t.body.format, &t.body.content);
     m.insert("message".into(), json!(message));
     if t.body.format == BodyFormat::Markdown {
         m.insert("format".into(), json!("markdown"));
@@ -83,7 +74,7 @@ pub fn encode_create(t: &NewTicket) -> Result<Value, Error> {
     if let Some(p) = &t.priority {
         m.insert("priority".into(), id_or_name(p));
     }
-    m.insert("source".into(), json!(source_name(t.source)));
+    m.insert("source".into(), json!(api_source(t.source)));
     if let Some(topic) = &t.topic {
         match topic.id.as_deref().and_then(|id| id.parse::<u64>().ok()) {
             Some(id) => {
@@ -119,10 +110,15 @@ pub fn encode_create(t: &NewTicket) -> Result<Value, Error> {
             .iter()
             .map(|a| {
                 let mut one = Map::new();
-                one.insert(
-                    a.name.clone(),
-                    json!(data_url::encode(&a.media_type, &a.bytes)),
-                );
+                // Only the bare media type: osTicket decodes `;base64` only when it is
+                // the sole parameter (see `message_field`).
+                let essence = a.media_type.split(';').next().unwrap_or("").trim();
+                let essence = if essence.is_empty() {
+                    "application/octet-stream"
+                } else {
+                    essence
+                };
+                one.insert(a.name.clone(), json!(data_url::encode(essence, &a.bytes)));
                 Value::Object(one)
             })
             .collect();
@@ -140,10 +136,66 @@ pub fn encode_create(t: &NewTicket) -> Result<Value, Error> {
     Ok(Value::Object(m))
 }
 
+/// The `message` value osTicket's API decodes back to exactly this body.
+///
+/// osTicket reads a `message` that starts with `data:` (exactly: case and all) as an
+/// RFC 2397 data URL (`include/class.api.php`, `ApiJsonDataParser::fixup`, then
+/// `include/class.format.php`, `Format::parseRfc2397`): the media type decides HTML or
+/// text and everything after the first comma is the body, taken as it is — no
+/// URL-decoding, and `;base64` is only honoured when it is the sole parameter (with a
+/// charset before it, the base64 text itself becomes the body). So HTML goes as
+/// `data:text/html;charset=utf-8,<the html>`, and a text body is wrapped the same way
+/// (as `text/plain`) only when it would otherwise be taken for a data URL; any other
+/// text goes as it is, as every osTicket client sends it.
+pub fn message_field(format: BodyFormat, content: &str) -> String {
+    match format {
+        BodyFormat::Html => format!("data:text/html;charset=utf-8,{content}"),
+        BodyFormat::Text | BodyFormat::Markdown if content.starts_with("data:") => {
+            format!("data:text/plain;charset=utf-8,{content}")
+        }
+        BodyFormat::Text | BodyFormat::Markdown => content.to_owned(),
+    }
+}
+
+/// The `source` osTicket's API takes. osTicket makes the ticket's *origin* out of its
+/// `source` (`include/api.tickets.php`, `createTicket`: `Ticket::create($data, $errors,
+/// $data['source'])`), and the origin `Email` demands the id of one of its own system
+/// mailboxes (`include/class.ticket.php`, `create`: `emailId` required, "Unknown system
+/// email") that no API client can know; `Phone`, `Web` and `Other` are refused or need a
+/// help topic. So everything reaches osTicket as `API`, mail included: the ticket lands
+/// with its subject, body, sender and attachments, and osTicket shows its source as API.
+fn api_source(_source: ticketgate_model::Source) -> &'static str {
+    "API"
+}
+
 /// A numeric id as a JSON number, else the name (the plugin takes either).
 fn id_or_name(r: &Reference) -> Value {
     match r.id.as_deref().and_then(|id| id.parse::<u64>().ok()) {
         Some(id) => json!(id),
         None => json!(r.label()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_field_is_what_osticket_decodes() {
+        assert_eq!(
+            message_field(BodyFormat::Html, "<p>50% off, a+b</p>"),
+            "data:text/html;charset=utf-8,<p>50% off, a+b</p>"
+        );
+        assert_eq!(
+            message_field(BodyFormat::Text, "plain, text"),
+            "plain, text"
+        );
+        assert_eq!(
+            message_field(BodyFormat::Text, "data:keep me"),
+            "data:text/plain;charset=utf-8,data:keep me"
+        );
+        // osTicket's test is exact: these are not data URLs to it.
+        assert_eq!(message_field(BodyFormat::Text, " data:x"), " data:x");
+        assert_eq!(message_field(BodyFormat::Text, "Data:x"), "Data:x");
     }
 }

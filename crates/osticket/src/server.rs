@@ -170,8 +170,7 @@ impl ServerFace for OsticketServer {
             Route::Plugin { endpoint, arg } => {
                 plugin::handle(self, endpoint, arg, request, cx).await
             }
-            // osTicket's dispatcher for any URL it has no route for.
-            Route::Unknown => text_response(400, "URL not supported"),
+            Route::Unknown => core_api::url_not_supported(),
         }
     }
 

@@ -18,7 +18,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use ticketgate_model::{
     Assignment, Attachment, Capabilities, Closure, DeleteMode, EntryKind, Error, ErrorKind,
     Helpdesk, LookupItem, LookupKind, NewEntry, NewTicket, Operation, Page, PriorityLevel, Query,
-    Reference, Resolution, Result, Source, State, ThreadEntry, Ticket, TicketPatch,
+    Reference, Resolution, Result, Source, State, ThreadEntry, Ticket, TicketPatch, UpstreamAnswer,
+    UpstreamHint, UpstreamTransport, classify_upstream, upstream_transport_error,
+    upstream_unreadable,
 };
 use tokio::sync::Mutex;
 
@@ -68,14 +70,17 @@ fn unix_now() -> f64 {
 }
 
 fn transport_error(e: &reqwest::Error) -> Error {
-    let what = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "could not be reached"
+    if e.is_timeout() {
+        // reqwest does not say which of the configured deadlines ran out.
+        return Error::upstream_unavailable("TicketsApi did not answer in time")
+            .with_upstream_status(504);
+    }
+    let how = if e.is_connect() {
+        UpstreamTransport::Connect
     } else {
-        "failed"
+        UpstreamTransport::Broken
     };
-    Error::upstream_unavailable(format!("the TicketsApi request {what}")).retryable(true)
+    upstream_transport_error("TicketsApi", how)
 }
 
 impl TicketsApiClient {
@@ -196,9 +201,7 @@ impl TicketsApiClient {
 
     async fn json<T: serde::de::DeserializeOwned>(resp: reqwest::Response) -> Result<T> {
         let bytes = resp.bytes().await.map_err(|e| transport_error(&e))?;
-        serde_json::from_slice(&bytes).map_err(|e| {
-            Error::upstream_rejected(format!("TicketsApi answered an unreadable body: {e}"))
-        })
+        serde_json::from_slice(&bytes).map_err(|e| upstream_unreadable("TicketsApi", e))
     }
 
     async fn get_model(&self, id: &str) -> Result<TicketApiModel> {
@@ -748,19 +751,40 @@ async fn upstream_error(resp: reqwest::Response) -> Error {
     let body = &body[..body.len().min(MAX_ERROR_BODY)];
     let (message, field) = problem_message(body);
     let message = format!("TicketsApi answered {status}: {message}");
-    let mut e = match status {
-        404 => Error::not_found(message).with_origin(ticketgate_model::Origin::Upstream),
-        409 => Error::conflict(message).with_origin(ticketgate_model::Origin::Upstream),
-        413 => Error::new(ErrorKind::PayloadTooLarge, message),
-        429 => Error::upstream_unavailable(message)
-            .retry_after(retry_after.unwrap_or(Duration::from_secs(5))),
-        501 => Error::new(ErrorKind::Unsupported, message),
-        500..=599 => Error::upstream_unavailable(message),
-        _ => Error::upstream_rejected(message),
-    }
-    .with_upstream_status(status);
-    if let Some(d) = retry_after {
-        e = e.retry_after(d);
+    let retry_after = match status {
+        429 => Some(retry_after.unwrap_or(Duration::from_secs(5))),
+        _ => retry_after,
+    };
+    let mut e = classify_upstream(
+        "TicketsApi",
+        &UpstreamAnswer {
+            status,
+            hint: UpstreamHint::None,
+            message: &message,
+            retry_after,
+        },
+    );
+    match status {
+        // Permanent as classified; named for what they are, so every face says so.
+        404 => {
+            e = Error {
+                kind: ErrorKind::NotFound,
+                ..e
+            }
+        }
+        409 => {
+            e = Error {
+                kind: ErrorKind::Conflict,
+                ..e
+            }
+        }
+        413 => {
+            e = Error {
+                kind: ErrorKind::PayloadTooLarge,
+                ..e
+            }
+        }
+        _ => {}
     }
     if let Some(f) = field {
         e = e.field(canonical_field(&f));
@@ -881,7 +905,7 @@ impl Helpdesk for TicketsApiClient {
                 .and_then(|l| l.rsplit('/').next())
                 .map(str::to_owned)
                 .ok_or_else(|| {
-                    Error::upstream_rejected("TicketsApi created a ticket but did not say its id")
+                    upstream_unreadable("TicketsApi", "a create answered without the new id")
                 })?,
         };
         self.get(&id).await

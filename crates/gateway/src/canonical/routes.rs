@@ -270,7 +270,7 @@ async fn create(
     consumer: ticketgate_model::Consumer,
 ) -> Result<Response<Bytes>, Error> {
     if content_type(req.headers()).as_deref() == Some("message/rfc822") {
-        return match cx.ingest_email(&consumer, req.body().clone()).await? {
+        return match cx.ingest_email(&consumer, req.body().clone(), true).await? {
             Ingested::Created(t) => created(face, format, &t),
             Ingested::Replied { ticket, entry } => {
                 let body = serde_json::json!({ "ticket_id": ticket.id, "number": ticket.number, "entry": entry });

@@ -12,9 +12,10 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::time::Duration;
 use ticketgate_model::{
-    Assignment, Attachment, Capabilities, Closure, DeleteMode, Error, ErrorKind, Helpdesk,
-    LookupItem, LookupKind, NewEntry, NewTicket, Page, Query, Resolution, Result, Stats,
-    StatsQuery, ThreadEntry, Ticket, TicketPatch,
+    Assignment, Attachment, Capabilities, Closure, DeleteMode, Error, Helpdesk, LookupItem,
+    LookupKind, NewEntry, NewTicket, Page, Query, Resolution, Result, Stats, StatsQuery,
+    ThreadEntry, Ticket, TicketPatch, UpstreamAnswer, UpstreamHint, classify_upstream,
+    upstream_unreadable,
 };
 
 /// Where the remote gateway is and how to call it.
@@ -102,13 +103,8 @@ impl RemoteGateway {
         let bytes = resp.bytes().await.map_err(|e| {
             Error::upstream_unavailable(format!("upstream {}: body lost: {e}", self.name))
         })?;
-        serde_json::from_slice(&bytes).map_err(|e| {
-            Error::upstream_rejected(format!(
-                "upstream {} answered what is not a canonical document: {e}",
-                self.name
-            ))
-            .with_upstream_status(502)
-        })
+        serde_json::from_slice(&bytes)
+            .map_err(|e| upstream_unreadable(&format!("upstream {}", self.name), e))
     }
 
     async fn error_from(&self, resp: reqwest::Response) -> Error {
@@ -144,22 +140,32 @@ impl RemoteGateway {
         let kind = problem
             .as_ref()
             .map(|p| p.kind.rsplit('/').next().unwrap_or(""));
-        let mut e = match (status.as_u16(), kind) {
-            (501, _) | (_, Some("unsupported-by-upstream")) => {
-                Error::new(ErrorKind::Unsupported, message)
+        // The remote gateway classified its own failure; its problem says which.
+        let hint = match kind {
+            Some("unsupported-by-upstream") => UpstreamHint::Unsupported,
+            _ if problem.as_ref().is_some_and(|p| p.retryable) => UpstreamHint::TryLater,
+            Some("unauthorized" | "forbidden") => UpstreamHint::CredentialsRefused,
+            Some("not-found") => UpstreamHint::NotFound,
+            // The remote's own upstream refused the request: as permanent here as there.
+            Some("bad-input" | "upstream-rejected" | "conflict") => UpstreamHint::Refused,
+            // The remote's own upstream failed in a way it says no retry can fix (an
+            // answer it could not read): the same verdict here.
+            Some("upstream-unavailable") if problem.as_ref().is_some_and(|p| !p.retryable) => {
+                UpstreamHint::Fault
             }
-            (429, _) | (500.., _) => Error::upstream_unavailable(message),
-            // "Still in progress, come back": a retry can succeed.
-            (_, _) if problem.as_ref().is_some_and(|p| p.retryable) => {
-                Error::upstream_unavailable(message)
-            }
-            (s, _) => Error::upstream_rejected(message).with_upstream_status(s),
+            _ => UpstreamHint::None,
         };
+        let mut e = classify_upstream(
+            &format!("upstream {}", self.name),
+            &UpstreamAnswer {
+                status: status.as_u16(),
+                hint,
+                message: &message,
+                retry_after,
+            },
+        );
         if let Some(field) = problem.and_then(|p| p.field) {
             e = e.field(field);
-        }
-        if let Some(after) = retry_after {
-            e = e.retry_after(after);
         }
         e
     }
@@ -269,7 +275,7 @@ impl Helpdesk for RemoteGateway {
             Error::upstream_unavailable(format!("upstream {}: body lost: {e}", self.name))
         })?;
         serde_json::from_slice(&bytes).map_err(|e| {
-            Error::upstream_rejected(format!("upstream {}: unreadable ticket: {e}", self.name))
+            upstream_unreadable(&format!("upstream {}", self.name), format!("a ticket: {e}"))
                 .with_upstream_status(502)
         })
     }

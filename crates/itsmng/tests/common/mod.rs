@@ -110,7 +110,12 @@ impl GatewayContext for TestContext {
         Ok(Created::Ticket(self.helpdesk.create(ticket).await?))
     }
 
-    async fn ingest_email(&self, _consumer: &Consumer, _raw: Bytes) -> Result<Ingested> {
+    async fn ingest_email(
+        &self,
+        _consumer: &Consumer,
+        _raw: Bytes,
+        _may_queue: bool,
+    ) -> Result<Ingested> {
         Err(Error::unsupported("test", "email"))
     }
 }

@@ -6,8 +6,12 @@ use crate::wire::{CreateResponse, WireId};
 use bytes::Bytes;
 use http::{Method, Request, Response};
 use ticketgate_model::{
-    CreateOptions, Created, Error, ErrorKind, GatewayContext, Ingested, Permission, Ticket,
+    CreateOptions, Created, Error, ErrorKind, GatewayContext, Ingested, LookupKind, Permission,
+    Reference, Ticket,
 };
+
+/// The `Retry-After` of a 503 when the upstream named no time of its own.
+const UNAVAILABLE_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The longest `Idempotency-Key` taken; a longer one is a client mistake.
 const MAX_IDEMPOTENCY_KEY: usize = 255;
@@ -18,18 +22,22 @@ pub(super) async fn handle(
     req: Request<Bytes>,
     cx: &dyn GatewayContext,
 ) -> Response<Bytes> {
+    // osTicket routes only `POST tickets.(xml|json|email)` (`api/http.php`, `url_post`):
+    // any other method or extension is "no such URL" to it, answered before the key is
+    // looked at (`include/class.dispatcher.php`: 400 `URL not supported`). Clients that
+    // probe with a GET see the same here.
     let format = match ext {
         "json" => Some(CreateFormat::Json),
         "xml" => Some(CreateFormat::Xml),
         "email" => None,
-        _ => return text_response(415, "Unsupported data format"),
+        _ => return url_not_supported(),
     };
     if req.method() != Method::POST {
-        return text_response(405, "Method not allowed");
+        return url_not_supported();
     }
     let result = match format {
         Some(format) => create(face, format, req, cx).await,
-        None => email(req, cx).await,
+        None => email(face, req, cx).await,
     };
     result.unwrap_or_else(|e| error_response(&e))
 }
@@ -51,6 +59,12 @@ async fn create(
     ticket.validate().map_err(as_validation)?;
     if let Some(parent) = ticket.parent.clone() {
         ticket.parent = Some(parent_id(cx, &consumer, &parent).await?);
+    }
+    if let Some(topic) = ticket.topic.take() {
+        ticket.topic = known(cx, &consumer, LookupKind::Topics, topic).await;
+    }
+    if let Some(priority) = ticket.priority.take() {
+        ticket.priority = known(cx, &consumer, LookupKind::Priorities, priority).await;
     }
     let options = CreateOptions {
         idempotency_key,
@@ -90,6 +104,39 @@ async fn parent_id(
             Ok(parent.to_owned())
         }
         Err(e) => Err(e),
+    }
+}
+
+/// A help topic or a priority as osTicket treats it on create: kept when the helpdesk
+/// knows it, dropped (the ticket is still created, with the default) when it does not
+/// (`include/class.ticket.php`, `create`: `Topic::lookup` and the priority look-up
+/// fail silently; verified against the live osTicket, tests/live_osticket_diff.rs).
+/// An upstream that cannot list them (or not now) gets the value as sent and decides
+/// itself: the look-up never stands between a client and its create.
+async fn known(
+    cx: &dyn GatewayContext,
+    consumer: &ticketgate_model::Consumer,
+    kind: LookupKind,
+    wanted: Reference,
+) -> Option<Reference> {
+    match cx.helpdesk(consumer).lookup(kind).await {
+        Ok(items) => {
+            let id = wanted.id.as_deref();
+            let name = wanted.name.as_deref();
+            let found = items.iter().any(|i| {
+                id.is_some_and(|id| i.id == id)
+                    || name.is_some_and(|n| i.name.eq_ignore_ascii_case(n))
+            });
+            if !found {
+                tracing::info!(
+                    kind = kind.as_str(),
+                    value = wanted.label(),
+                    "unknown value ignored, as osTicket does"
+                );
+            }
+            found.then_some(wanted)
+        }
+        Err(_) => Some(wanted),
     }
 }
 
@@ -155,19 +202,40 @@ fn idempotency_key(req: &Request<Bytes>) -> Result<Option<String>, Error> {
     Ok(Some(key.to_owned()))
 }
 
-/// `tickets.email`: the raw message goes to the gateway's mail ingestion.
-async fn email(req: Request<Bytes>, cx: &dyn GatewayContext) -> Result<Response<Bytes>, Error> {
+/// osTicket's answer to a URL it does not route.
+pub(crate) fn url_not_supported() -> Response<Bytes> {
+    text_response(400, "URL not supported")
+}
+
+/// `tickets.email`: the raw message goes to the gateway's mail ingestion. Queued only
+/// with `queue_creates`, like every other create on this face: osTicket has no 202, so
+/// without it a message the upstream cannot take now is a retryable 503 and nothing
+/// is kept (the sender's mail system sends it again).
+async fn email(
+    face: &OsticketServer,
+    req: Request<Bytes>,
+    cx: &dyn GatewayContext,
+) -> Result<Response<Bytes>, Error> {
     let consumer = authorize(cx, req.headers(), Permission::Create)?;
     if req.body().iter().all(u8::is_ascii_whitespace) {
         return Err(Error::bad_input("Email message content is required"));
     }
     let body = req.into_body();
-    Ok(match cx.ingest_email(&consumer, body).await? {
+    let may_queue = face.config.queue_creates;
+    Ok(match cx.ingest_email(&consumer, body, may_queue).await? {
         Ingested::Created(t) => text_response(201, &t.number),
         Ingested::Replied { ticket, .. } => text_response(201, &ticket.number),
-        Ingested::Duplicate { ticket_id, number } => {
-            text_response(201, number.as_deref().unwrap_or(&ticket_id))
-        }
+        // A message seen before answers its ticket's number, as osTicket does; one
+        // whose create is still queued (only with `queue_creates`) its tracking id.
+        Ingested::Duplicate {
+            number: Some(number),
+            ..
+        } => text_response(201, &number),
+        Ingested::Duplicate {
+            ticket_id,
+            number: None,
+        } if ticket_id.starts_with("q-") => text_response(202, &ticket_id),
+        Ingested::Duplicate { ticket_id, .. } => text_response(201, &ticket_id),
         Ingested::Queued { tracking_id } => text_response(202, &tracking_id),
         // osTicket answers a mail its filters refuse with 403 "Ticket denied".
         Ingested::Ignored { reason } => text_response(403, &format!("Ticket denied: {reason}")),
@@ -186,5 +254,15 @@ pub(crate) fn error_response(e: &Error) -> Response<Bytes> {
         ErrorKind::Internal => "Unable to create new ticket: unknown error".to_owned(),
         _ => e.message.clone(),
     };
+    // A failure that may pass is the retryable 503 osTicket clients (and the mail
+    // systems behind `tickets.email`) know to try again after, whatever the upstream's
+    // own status was; nothing was kept.
+    if e.kind == ErrorKind::UpstreamUnavailable && e.retryable {
+        let e = Error {
+            retry_after: e.retry_after.or(Some(UNAVAILABLE_RETRY_AFTER)),
+            ..e.clone()
+        };
+        return with_retry_after(text_response(503, &body), &e);
+    }
     with_retry_after(text_response(status, &body), e)
 }

@@ -122,7 +122,12 @@ impl GatewayContext for TestCx {
         self.store.create(ticket).await.map(Created::Ticket)
     }
 
-    async fn ingest_email(&self, _consumer: &Consumer, _raw: Bytes) -> Result<Ingested, Error> {
+    async fn ingest_email(
+        &self,
+        _consumer: &Consumer,
+        _raw: Bytes,
+        _may_queue: bool,
+    ) -> Result<Ingested, Error> {
         let scripted = self
             .next_email
             .lock()

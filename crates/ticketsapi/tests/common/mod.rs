@@ -137,7 +137,12 @@ impl GatewayContext for TestContext {
             .map(Created::Ticket)
     }
 
-    async fn ingest_email(&self, _consumer: &Consumer, _raw: Bytes) -> Result<Ingested, Error> {
+    async fn ingest_email(
+        &self,
+        _consumer: &Consumer,
+        _raw: Bytes,
+        _may_queue: bool,
+    ) -> Result<Ingested, Error> {
         Err(Error::unsupported("test", "email"))
     }
 }
