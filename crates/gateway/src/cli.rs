@@ -7,7 +7,6 @@ use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use ticketgate_model::ErrorKind;
 use tokio::sync::watch;
 
 /// sysexits(3): the codes mail servers and init systems understand.

@@ -38,7 +38,7 @@ use serde_json::{Map, Value, json};
 use std::fmt;
 use ticketgate_model::{
     Assignment, Body, BodyFormat, Capabilities, Closure, Contact, DeleteMode, EntryKind, Error,
-    ErrorKind, Helpdesk, LookupItem, LookupKind, NewEntry, NewTicket, Operation, Page, Priority,
+    Helpdesk, LookupItem, LookupKind, NewEntry, NewTicket, Operation, Page, Priority,
     PriorityLevel, Query, Reference, Requester, Resolution, SortField, SortOrder, Source, State,
     Stats, StatsQuery, Status, ThreadEntry, Ticket, TicketPatch, UpstreamAnswer, UpstreamHint,
     UpstreamTransport, classify_upstream, upstream_transport_error, upstream_unreadable,
