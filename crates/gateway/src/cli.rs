@@ -76,6 +76,11 @@ pub enum Command {
         /// The consumer the message is delivered as (default: `pipe.consumer`).
         #[arg(long)]
         consumer: Option<String>,
+        /// Also print, on standard output, why the message became a ticket, a reply,
+        /// or was refused: `decision:`, `rule:` (the rule that matched), `detail:`,
+        /// `ticket_id:` and `peak_memory_kib:` lines.
+        #[arg(long)]
+        explain: bool,
     },
     /// Print a TicketsApi bearer token (HS256) for a consumer, signed with
     /// `dialects.ticketsapi.jwt.hs256_secret`.
@@ -158,12 +163,16 @@ pub fn run(cli: Cli) -> ExitCode {
             ttl,
         } => token(&common, &consumer, ttl),
         Command::Outbox { common, action } => runtime().block_on(outbox(common, action)),
-        Command::Pipe { common, consumer } => {
+        Command::Pipe {
+            common,
+            consumer,
+            explain,
+        } => {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .expect("a tokio runtime can be built");
-            rt.block_on(pipe(common, consumer))
+            rt.block_on(pipe(common, consumer, explain))
         }
     }
 }
@@ -374,7 +383,33 @@ async fn signals(
     let _ = tx.send(true);
 }
 
-async fn pipe(common: Common, consumer: Option<String>) -> ExitCode {
+/// `pipe --explain`: the decision, the rule that made it and its facts, on stdout.
+fn explain(decision: &str, rule: &crate::email::Decision, ticket_id: Option<&str>) {
+    let mut out = std::io::stdout().lock();
+    let detail = rule.detail.replace(['\n', '\r'], " ");
+    let _ = writeln!(
+        out,
+        "decision: {decision}\nrule: {}\ndetail: {detail}",
+        rule.rule
+    );
+    if let Some(id) = ticket_id {
+        let _ = writeln!(out, "ticket_id: {id}");
+    }
+    if let Some(kib) = peak_memory_kib() {
+        let _ = writeln!(out, "peak_memory_kib: {kib}");
+    }
+}
+
+/// This process's peak resident set (Linux `VmHWM`), for `pipe --explain`.
+fn peak_memory_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+async fn pipe(common: Common, consumer: Option<String>, explained: bool) -> ExitCode {
     use std::io::Read as _;
     use ticketgate_model::{ErrorKind, Ingested, Permission};
     let config = match load(&common) {
@@ -418,21 +453,35 @@ async fn pipe(common: Common, consumer: Option<String>) -> ExitCode {
         );
     }
     let consumer = entry.consumer.clone();
-    match crate::email::ingest(&gateway, &consumer, &raw).await {
-        Ok(Ingested::Created(t)) => println!("created ticket {}", t.number),
+    let (result, rule) = crate::email::ingest_explained(&gateway, &consumer, &raw).await;
+    let say = |decision: &str, ticket_id: Option<&str>| {
+        if explained {
+            explain(decision, &rule, ticket_id);
+        }
+    };
+    match result {
+        Ok(Ingested::Created(t)) => {
+            println!("created ticket {}", t.number);
+            say("ticket", Some(&t.id));
+        }
         Ok(Ingested::Replied { ticket, .. }) => {
-            println!("added a reply to ticket {}", ticket.number)
+            println!("added a reply to ticket {}", ticket.number);
+            say("reply", Some(&ticket.id));
         }
         Ok(Ingested::Duplicate { ticket_id, .. }) => {
-            println!("already delivered (ticket {ticket_id})")
+            println!("already delivered (ticket {ticket_id})");
+            say("duplicate", None);
         }
         Ok(Ingested::Queued { tracking_id }) => {
-            println!("queued for delivery as {tracking_id} (the upstream is unavailable)")
+            println!("queued for delivery as {tracking_id} (the upstream is unavailable)");
+            say("queued", None);
         }
         Ok(Ingested::Ignored { reason }) => {
+            say("refused", None);
             return fail(exit::DATAERR, format!("not a ticket: {reason}"));
         }
         Err(e) => {
+            say(if e.retryable { "deferred" } else { "refused" }, None);
             let code = match e.kind {
                 ErrorKind::Unauthorized | ErrorKind::Forbidden => exit::NOPERM,
                 ErrorKind::BadInput

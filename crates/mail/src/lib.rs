@@ -67,6 +67,22 @@ pub struct MailConfig {
     /// cc of that ticket (default false: such a message opens a new ticket, so nobody
     /// can write into a stranger's ticket by quoting its number).
     pub replies_from_anyone: bool,
+    /// What to do with mail whose From carries no usable address (missing, empty, or an
+    /// unseparated list such as `From: a@x b@y`): `fallback` (default) opens the ticket
+    /// from the first usable address of Sender, Reply-To, then Return-Path; `refuse`
+    /// refuses it. Mail with no usable address anywhere is always refused.
+    pub missing_from: MissingFrom,
+}
+
+/// The `mail.missing_from` setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MissingFrom {
+    /// The requester comes from Sender, Reply-To or Return-Path.
+    #[default]
+    Fallback,
+    /// The message is refused (exit 65 from `pipe`).
+    Refuse,
 }
 
 impl Default for MailConfig {
@@ -83,6 +99,7 @@ impl Default for MailConfig {
             max_depth: 10,
             replies_from_anyone: false,
             max_headers: 500,
+            missing_from: MissingFrom::Fallback,
         }
     }
 }
@@ -100,7 +117,9 @@ pub enum MailError {
     TooManyHeaders { headers: usize, max: usize },
     #[error("message cannot be parsed: {0}")]
     Unparseable(String),
-    #[error("message has no usable sender address (From)")]
+    #[error(
+        "message has no usable sender address (From, and per mail.missing_from Sender, Reply-To, Return-Path)"
+    )]
     NoSender,
 }
 
@@ -111,8 +130,13 @@ pub struct ParsedMail {
     /// From address), cc (To and Cc without the sender), source `email`, attachments and
     /// the email keys.
     pub ticket: NewTicket,
-    /// The From address (the requester / the author of a reply).
+    /// The From address (the requester / the author of a reply); with
+    /// `missing_from = "fallback"`, the address that stood in for it. `None` only for
+    /// noise, which needs no requester.
     pub from: Option<Contact>,
+    /// The header the requester was taken from: `From`, `Sender`, `Reply-To` or
+    /// `Return-Path` (empty for noise without any sender).
+    pub sender_header: &'static str,
     /// The first Reply-To address, when there is one: the gateway may send its answers
     /// there. It never replaces the requester (the From address): Reply-To is set by lists
     /// and forms and is no proof of who wrote.
@@ -207,7 +231,33 @@ fn precheck_containers(raw: &[u8], config: &MailConfig) -> Result<(), MailError>
     Ok(())
 }
 
+/// The message without what some senders put before the header block: lines of only
+/// spaces or tabs, and an mbox `From ` separator line. Forgiving readers skip them; a
+/// strict parse would read the whole header block as body.
+fn skip_preamble(mut raw: &[u8]) -> &[u8] {
+    loop {
+        let line_end = raw
+            .iter()
+            .position(|b| *b == b'\n')
+            .map_or(raw.len(), |p| p + 1);
+        let line = &raw[..line_end];
+        let content = line
+            .strip_suffix(b"\n")
+            .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+            .unwrap_or(line);
+        let blank = !content.is_empty() && content.iter().all(|b| matches!(b, b' ' | b'\t'));
+        let mbox = content.starts_with(b"From ") && line_end < raw.len();
+        if (blank || mbox) && line_end < raw.len() {
+            raw = &raw[line_end..];
+        } else {
+            return raw;
+        }
+    }
+}
+
 fn parse_inner(raw: &[u8], config: &MailConfig) -> Result<ParsedMail, MailError> {
+    let original = raw;
+    let raw = skip_preamble(raw);
     let message = mail_parser::MessageParser::default()
         .parse(raw)
         .ok_or_else(|| MailError::Unparseable("no header fields found".to_owned()))?;
@@ -216,13 +266,30 @@ fn parse_inner(raw: &[u8], config: &MailConfig) -> Result<ParsedMail, MailError>
     };
     check_bounds(&message, config, 1)?;
 
-    let from = sender_contact(root).ok_or(MailError::NoSender)?;
-    let from_email = from.email.clone().unwrap_or_default();
+    let noise = noise::detect(&message, config);
+    let found = sender_contact(root, config.missing_from);
+    if found.is_none() && noise.is_none() {
+        return Err(MailError::NoSender);
+    }
+    let (sender_header, from) = match found {
+        Some((h, c)) => (h, Some(c)),
+        None => ("", None),
+    };
+    let from_email = from
+        .as_ref()
+        .and_then(|c| c.email.clone())
+        .unwrap_or_default();
     let reply_to = header_value(root, &HeaderName::ReplyTo)
         .and_then(HeaderValue::as_address)
         .and_then(|a| contacts(a).into_iter().find_map(|c| c.email));
 
-    let subject = clean_subject(message.subject().unwrap_or_default());
+    // The first Subject field, as mail readers show it (mail-parser keeps the last).
+    let subject = clean_subject(
+        header_value(root, &HeaderName::Subject)
+            .and_then(HeaderValue::as_text)
+            .or_else(|| message.subject())
+            .unwrap_or_default(),
+    );
     let message_id = message.message_id().and_then(clean_id);
     let in_reply_to = ids(header_value(root, &HeaderName::InReplyTo));
     let references = ids(header_value(root, &HeaderName::References));
@@ -257,13 +324,12 @@ fn parse_inner(raw: &[u8], config: &MailConfig) -> Result<ParsedMail, MailError>
         text.clone()
     };
 
-    let digest = digest(raw);
+    let digest = digest(original);
     let dedup_key = match &message_id {
         Some(id) => format!("mid:{id}"),
         None => format!("sha256:{digest}"),
     };
     let subject_number = find_subject_number(&config.subject_tag, &subject);
-    let noise = noise::detect(&message, &from_email, config);
     let sender = noise::policy(&from_email, config);
 
     let email = EmailKeys {
@@ -275,8 +341,8 @@ fn parse_inner(raw: &[u8], config: &MailConfig) -> Result<ParsedMail, MailError>
         subject,
         body,
         requester: Requester {
-            name: from.name.clone(),
-            email: from.email.clone(),
+            name: from.as_ref().and_then(|c| c.name.clone()),
+            email: from.as_ref().and_then(|c| c.email.clone()),
             ..Requester::default()
         },
         cc,
@@ -287,7 +353,8 @@ fn parse_inner(raw: &[u8], config: &MailConfig) -> Result<ParsedMail, MailError>
     };
     Ok(ParsedMail {
         ticket,
-        from: Some(from),
+        from,
+        sender_header,
         reply_to,
         message_id,
         in_reply_to,
@@ -411,13 +478,48 @@ fn usable_address(email: &str) -> bool {
     }
 }
 
-/// From, or Sender when From carries no usable address.
-fn sender_contact(root: &MessagePart<'_>) -> Option<Contact> {
-    [HeaderName::From, HeaderName::Sender]
-        .iter()
-        .filter_map(|name| header_value(root, name))
-        .filter_map(HeaderValue::as_address)
-        .find_map(|a| contacts(a).into_iter().next())
+/// The requester and the header it came from: From; when From carries no usable
+/// address and `missing_from` allows, Sender, Reply-To, then Return-Path.
+fn sender_contact(
+    root: &MessagePart<'_>,
+    missing_from: MissingFrom,
+) -> Option<(&'static str, Contact)> {
+    let order: &[(&'static str, HeaderName<'static>)] = match missing_from {
+        MissingFrom::Refuse => &[("From", HeaderName::From)],
+        MissingFrom::Fallback => &[
+            ("From", HeaderName::From),
+            ("Sender", HeaderName::Sender),
+            ("Reply-To", HeaderName::ReplyTo),
+            ("Return-Path", HeaderName::ReturnPath),
+        ],
+    };
+    order.iter().find_map(|(label, name)| {
+        let found = root
+            .headers
+            .iter()
+            .filter(|h| &h.name == name)
+            .find_map(|h| match &h.value {
+                HeaderValue::Address(a) => contacts(a).into_iter().next(),
+                // Return-Path is read as text by mail-parser: `<addr>`.
+                HeaderValue::Text(t) => bare_contact(t),
+                HeaderValue::TextList(list) => list.iter().find_map(|t| bare_contact(t)),
+                _ => None,
+            });
+        found.map(|c| (*label, c))
+    })
+}
+
+/// A contact from a bare `<addr>` or `addr`.
+fn bare_contact(text: &str) -> Option<Contact> {
+    let email = text
+        .trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .trim();
+    usable_address(email).then(|| Contact {
+        name: None,
+        email: Some(email.to_owned()),
+    })
 }
 
 fn clean_subject(subject: &str) -> String {
