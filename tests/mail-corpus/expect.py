@@ -23,7 +23,8 @@ For a ticket, the independent reading is:
   attached message (message/*, one file, not descended into), any part with a file name
   or `Content-Disposition: attachment`, and any part that is neither text nor
   multipart; with its name (RFC 2231 / RFC 2047 decoded) and the SHA-256 of its decoded
-  bytes (line endings normalised to LF for text, which SMTP may rewrite).
+  bytes (line endings normalised to LF for text and for parts sent without a transfer
+  encoding, whose line endings SMTP may rewrite).
 """
 
 import email
@@ -176,7 +177,10 @@ def attachments(msg):
             entry["kind"] = "message"
         else:
             data = decoded_bytes(part)
-            if part.get_content_maintype() == "text":
+            cte = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
+            if part.get_content_maintype() == "text" or cte in ("", "7bit", "8bit"):
+                # Line-based on the wire (text, or any part sent without a transfer
+                # encoding): SMTP may rewrite its line endings.
                 data = data.replace(b"\r\n", b"\n")
                 entry["kind"] = "text"
             else:

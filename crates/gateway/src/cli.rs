@@ -474,7 +474,7 @@ async fn pipe(common: Common, consumer: Option<String>, explained: bool) -> Exit
         }
         Ok(Ingested::Queued { tracking_id }) => {
             println!("queued for delivery as {tracking_id} (the upstream is unavailable)");
-            say("queued", None);
+            say("queued", Some(&tracking_id));
         }
         Ok(Ingested::Ignored { reason }) => {
             say("refused", None);

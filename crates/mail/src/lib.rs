@@ -7,6 +7,8 @@
 //! - [`MailConfig`]: the `[mail]` settings the gateway embeds in its TOML config.
 //! - `html`: the small HTML → text conversion used for HTML-only mail.
 //! - `quote`: trimming the quoted tail of replies (`reply_text`).
+//! - `repair`: mending broken mail before it is parsed (blank lines before the
+//!   headers, a multipart whose boundary never comes).
 //! - `noise`: auto-replies, bounces, lists and daemons that must never open a ticket.
 //! - [`tag_subject`]: writes the `[#number]` tag into the subject of mail the gateway sends.
 //!
@@ -19,6 +21,7 @@
 mod html;
 mod noise;
 mod quote;
+mod repair;
 
 pub use html::html_to_text;
 pub use noise::{Noise, SenderPolicy};
@@ -231,33 +234,10 @@ fn precheck_containers(raw: &[u8], config: &MailConfig) -> Result<(), MailError>
     Ok(())
 }
 
-/// The message without what some senders put before the header block: lines of only
-/// spaces or tabs, and an mbox `From ` separator line. Forgiving readers skip them; a
-/// strict parse would read the whole header block as body.
-fn skip_preamble(mut raw: &[u8]) -> &[u8] {
-    loop {
-        let line_end = raw
-            .iter()
-            .position(|b| *b == b'\n')
-            .map_or(raw.len(), |p| p + 1);
-        let line = &raw[..line_end];
-        let content = line
-            .strip_suffix(b"\n")
-            .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
-            .unwrap_or(line);
-        let blank = !content.is_empty() && content.iter().all(|b| matches!(b, b' ' | b'\t'));
-        let mbox = content.starts_with(b"From ") && line_end < raw.len();
-        if (blank || mbox) && line_end < raw.len() {
-            raw = &raw[line_end..];
-        } else {
-            return raw;
-        }
-    }
-}
-
 fn parse_inner(raw: &[u8], config: &MailConfig) -> Result<ParsedMail, MailError> {
     let original = raw;
-    let raw = skip_preamble(raw);
+    let repaired = repair::unbounded_multiparts(repair::skip_preamble(raw));
+    let raw: &[u8] = &repaired;
     let message = mail_parser::MessageParser::default()
         .parse(raw)
         .ok_or_else(|| MailError::Unparseable("no header fields found".to_owned()))?;
@@ -311,9 +291,21 @@ fn parse_inner(raw: &[u8], config: &MailConfig) -> Result<ParsedMail, MailError>
         }
     }
 
-    let text = body_text(&message);
     let html = body_html(&message);
-    let attachments = attachments(&message, html.as_deref().unwrap_or_default());
+    let (attachments, inline_texts) = attachments(&message, html.as_deref().unwrap_or_default());
+    let mut text = body_text(&message);
+    for extra in inline_texts.into_iter().filter(|t| !t.is_empty()) {
+        if !text.is_empty() {
+            text.push_str("\n\n");
+        }
+        text.push_str(&extra);
+    }
+    if text.trim().is_empty() && !attachments.is_empty() {
+        // A message that is only a file (a scanner's PDF, an exported CSV) still gets
+        // a body that says what came, so the ticket reads sensibly.
+        let names: Vec<&str> = attachments.iter().map(|a| a.name.as_str()).collect();
+        text = format!("(The message has no text. Attached: {})", names.join(", "));
+    }
     let body = match html {
         Some(html) if config.keep_html => Body::html(html),
         _ => Body::text(text.clone()),
@@ -499,7 +491,13 @@ fn sender_contact(
             .iter()
             .filter(|h| &h.name == name)
             .find_map(|h| match &h.value {
-                HeaderValue::Address(a) => contacts(a).into_iter().next(),
+                HeaderValue::Address(a) => contacts(a).into_iter().next().or_else(|| {
+                    // `From: a@x b@y` (no comma): the first address, as mail readers
+                    // show it, when falling back is allowed at all.
+                    (missing_from == MissingFrom::Fallback)
+                        .then(|| unseparated_first(a))
+                        .flatten()
+                }),
                 // Return-Path is read as text by mail-parser: `<addr>`.
                 HeaderValue::Text(t) => bare_contact(t),
                 HeaderValue::TextList(list) => list.iter().find_map(|t| bare_contact(t)),
@@ -507,6 +505,19 @@ fn sender_contact(
             });
         found.map(|c| (*label, c))
     })
+}
+
+/// The first usable address in an address list written without separators.
+fn unseparated_first(address: &Address<'_>) -> Option<Contact> {
+    let list: Vec<&mail_parser::Addr<'_>> = match address {
+        Address::List(list) => list.iter().collect(),
+        Address::Group(groups) => groups.iter().flat_map(|g| g.addresses.iter()).collect(),
+    };
+    list.iter()
+        .flat_map(|a| [a.address.as_deref(), a.name.as_deref()])
+        .flatten()
+        .flat_map(|t| t.split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | '<' | '>')))
+        .find_map(bare_contact)
 }
 
 /// A contact from a bare `<addr>` or `addr`.
@@ -602,8 +613,17 @@ fn body_text(message: &Message<'_>) -> String {
         let Some(part) = message.parts.get(*id as usize) else {
             continue;
         };
+        if is_file(part) {
+            // Listed as a body by mail-parser, but named or disposed as a file: kept as
+            // an attachment (see `attachments`).
+            continue;
+        }
         match &part.body {
-            PartType::Text(t) => pieces.push(normalise_text(&undeclared_charset(message, part, t))),
+            PartType::Text(t) => {
+                let text = not_really_base64(message, part)
+                    .map_or_else(|| undeclared_charset(message, part, t), Into::into);
+                pieces.push(normalise_text(&text));
+            }
             PartType::Html(h) => pieces.push(html_to_text(h)),
             _ => {}
         }
@@ -660,12 +680,44 @@ fn cid_references(html: &str) -> HashSet<String> {
 /// The root part's text when it is the message's only part and is text.
 fn root_text<'a>(message: &'a Message<'_>) -> Option<&'a str> {
     match message.parts.as_slice() {
-        [root] => match &root.body {
+        [root] if !is_file(root) => match &root.body {
             PartType::Text(t) => Some(t.as_ref()),
             _ => None,
         },
         _ => None,
     }
+}
+
+/// A text part declared base64 whose body is plain text (some mailers label every part
+/// base64): mail-parser decodes it into garbage; a mail reader shows the text. Read as
+/// plain text when the body holds characters base64 never uses.
+fn not_really_base64(message: &Message<'_>, part: &MessagePart<'_>) -> Option<String> {
+    let declared = part
+        .content_transfer_encoding()
+        .is_some_and(|e| e.trim().eq_ignore_ascii_case("base64"));
+    if !declared {
+        return None;
+    }
+    let raw = message
+        .raw_message
+        .get(part.offset_body as usize..part.offset_end as usize)?;
+    let foreign = raw
+        .iter()
+        .filter(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'\r' | b'\n')))
+        .count();
+    // A stray space or tab is tolerated (some encoders indent); prose has many.
+    if foreign <= raw.len() / 50 {
+        return None;
+    }
+    let charset = part
+        .content_type()
+        .and_then(|ct| ct.attribute("charset"))
+        .unwrap_or("utf-8");
+    let text = match mail_parser::decoders::charsets::map::charset_decoder(charset.as_bytes()) {
+        Some(decode) if std::str::from_utf8(raw).is_err() => decode(raw),
+        _ => String::from_utf8_lossy(raw).into_owned(),
+    };
+    Some(text)
 }
 
 /// Text sent as 8-bit without a declared charset is read as Windows-1252 (what mail
@@ -729,20 +781,42 @@ fn is_forward(subject: &str) -> bool {
 /// attached messages (as `.eml`). A part is inline when the HTML body shows it through a
 /// `cid:` reference; an inline-disposed file nothing refers to (Apple Mail sends PDFs that
 /// way) stays a file.
-fn attachments(message: &Message<'_>, html: &str) -> Vec<Attachment> {
+fn attachments(message: &Message<'_>, html: &str) -> (Vec<Attachment>, Vec<String>) {
     let referenced = cid_references(html);
     let mut out = Vec::new();
+    let mut inline_texts = Vec::new();
     let raw = message.raw_message.as_ref();
     for (n, id) in message.attachments.iter().enumerate() {
         let Some(part) = message.parts.get(*id as usize) else {
             continue;
         };
-        if message.text_body.contains(id) && matches!(part.body, PartType::Text(_)) {
+        if message.text_body.contains(id)
+            && matches!(part.body, PartType::Text(_))
+            && !is_file(part)
+        {
             continue;
         }
-        if *id == 0 && root_text(message).is_some() {
+        if *id == 0 && root_text(message).is_some() && !is_file(part) {
             // Read as the body (see `body_text`).
             continue;
+        }
+        if message.html_body.contains(id) && matches!(part.body, PartType::Html(_)) {
+            continue;
+        }
+        if !is_file(part) && *id != 0 {
+            // A second text part shown inline (a signature, a footer a list adds): mail
+            // readers show it in the body, so the body gets it, not a nameless file.
+            match &part.body {
+                PartType::Text(t) if is_media(part, "text", "plain") => {
+                    inline_texts.push(normalise_text(t));
+                    continue;
+                }
+                PartType::Html(h) | PartType::Text(h) if is_media(part, "text", "html") => {
+                    inline_texts.push(html_to_text(h));
+                    continue;
+                }
+                _ => {}
+            }
         }
         let media_type = media_type(part);
         let content_id = part.content_id().and_then(clean_id);
@@ -788,6 +862,8 @@ fn attachments(message: &Message<'_>, html: &str) -> Vec<Attachment> {
         };
         let name = part
             .attachment_name()
+            .map(decode_leftover_words)
+            .as_deref()
             .map(file_safe)
             .filter(|s| !s.trim_matches('.').is_empty())
             .unwrap_or(default_name);
@@ -809,7 +885,48 @@ fn attachments(message: &Message<'_>, html: &str) -> Vec<Attachment> {
             content_id,
         });
     }
-    out
+    (out, inline_texts)
+}
+
+/// Whether a part is a file: it has a name or is disposed as an attachment.
+fn is_file(part: &MessagePart<'_>) -> bool {
+    part.attachment_name().is_some()
+        || part
+            .content_disposition()
+            .is_some_and(|d| d.ctype().eq_ignore_ascii_case("attachment"))
+}
+
+fn is_media(part: &MessagePart<'_>, ctype: &str, subtype: &str) -> bool {
+    match part.content_type() {
+        Some(ct) => {
+            ct.ctype().eq_ignore_ascii_case(ctype)
+                && ct
+                    .subtype()
+                    .unwrap_or(if ct.ctype().eq_ignore_ascii_case("text") {
+                        "plain"
+                    } else {
+                        ""
+                    })
+                    .eq_ignore_ascii_case(subtype)
+        }
+        None => ctype == "text" && subtype == "plain",
+    }
+}
+
+/// A file name still holding RFC 2047 encoded words: split across two words inside a
+/// quoted, folded parameter, mail-parser leaves them as they came. Decoded the way a
+/// Subject is (adjacent encoded words join without the space between them).
+fn decode_leftover_words(name: &str) -> String {
+    if !(name.contains("=?") && name.contains("?=")) {
+        return name.to_owned();
+    }
+    let unfolded = name.split_whitespace().collect::<Vec<_>>().join(" ");
+    let header = format!("Subject: {unfolded}\n\n");
+    mail_parser::MessageParser::default()
+        .parse(header.as_bytes())
+        .and_then(|m| m.subject().map(str::to_owned))
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| name.to_owned())
 }
 
 /// A base64 part that mail-parser could not finish (a truncated message) is kept as the

@@ -310,7 +310,7 @@ fn sender_texts(message: &Message<'_>, root: &MessagePart<'_>) -> Vec<String> {
     out
 }
 
-/// The local parts that appear in sender texts: `MAILER-DAEMON@x` and bare
+/// The address-like words of the sender texts: `MAILER-DAEMON@x` and bare
 /// `MAILER-DAEMON` alike.
 fn local_parts(texts: &[String]) -> Vec<String> {
     texts
@@ -318,14 +318,19 @@ fn local_parts(texts: &[String]) -> Vec<String> {
         .flat_map(|t| {
             t.split(|c: char| c.is_whitespace() || matches!(c, '<' | '>' | '"' | ',' | '(' | ')'))
                 .filter(|w| !w.is_empty())
-                .map(|w| w.split('@').next().unwrap_or_default().to_owned())
+                .map(str::to_owned)
                 .collect::<Vec<_>>()
         })
         .collect()
 }
 
-fn squash(local: &str) -> String {
-    local
+fn local_part(word: &str) -> &str {
+    word.split('@').next().unwrap_or_default()
+}
+
+/// A local part without `.`, `_` and `-`.
+fn squash(word: &str) -> String {
+    local_part(word)
         .chars()
         .filter(|c| !matches!(c, '.' | '_' | '-'))
         .collect()
@@ -384,8 +389,9 @@ pub(crate) fn detect(message: &Message<'_>, config: &MailConfig) -> Option<Noise
         {
             return Some(Noise::ListServer(format!("header {h}")));
         }
-        if let Some(l) = locals.iter().find(|l| {
-            LIST_SERVER_LOCAL_PARTS.contains(&l.as_str())
+        if let Some(l) = locals.iter().find(|w| {
+            let l = local_part(w);
+            LIST_SERVER_LOCAL_PARTS.contains(&l)
                 || l.starts_with("owner-")
                 || l.ends_with("-owner")
                 || l.ends_with("-request")
