@@ -208,7 +208,8 @@ fn compare(expected: &Expected, ticket: &Value) -> Vec<String> {
                 }
             }
             _ => {
-                if body.trim().is_empty() {
+                let files = expected.attachments.as_ref().is_some_and(|a| !a.is_empty());
+                if files && body.trim().is_empty() {
                     diffs.push("a message that is only an attachment got an empty body".into());
                 }
             }
