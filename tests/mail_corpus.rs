@@ -437,6 +437,9 @@ async fn the_real_world_corpus_through_the_real_pipe() {
         .max_by_key(|(_, o, _)| o.elapsed)
         .map(|(m, o, _)| format!("{} ms ({})", o.elapsed.as_millis(), m.path))
         .unwrap_or_default();
+    let mut times: Vec<Duration> = results.iter().map(|(_, o, _)| o.elapsed).collect();
+    times.sort();
+    let median = times.get(times.len() / 2).copied().unwrap_or_default();
     let peak = results
         .iter()
         .filter_map(|(m, o, _)| Some((o.peak_kib?, &m.path)))
@@ -446,7 +449,7 @@ async fn the_real_world_corpus_through_the_real_pipe() {
          - messages: {}\n\
          - ticketed correctly: {tickets_ok} of {tickets} ({:.1}%), {} listed in known-differences.txt\n\
          - noise refused: {noise_refused} of {noise} ({:.1}%)\n\
-         - slowest message, process start to exit: {slowest}\n\
+         - slowest message, process start to exit: {slowest}; median {} ms\n\
          - peak memory of one pipe (VmHWM): {}\n\
          - wall time, {PARALLEL} pipes at a time: {:.1} s\n\
          - refusals by rule: {rules:?}\n",
@@ -454,6 +457,7 @@ async fn the_real_world_corpus_through_the_real_pipe() {
         100.0 * tickets_ok as f64 / tickets.max(1) as f64,
         known.len(),
         100.0 * noise_refused as f64 / noise.max(1) as f64,
+        median.as_millis(),
         peak.map(|(k, p)| format!("{:.1} MiB ({p})", k as f64 / 1024.0))
             .unwrap_or_else(|| "not measured on this system".into()),
         wall.as_secs_f64(),
