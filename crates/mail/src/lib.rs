@@ -16,7 +16,8 @@
 //! UTF-8 with LF line endings, so a message gives the same result whether it arrives with
 //! CRLF or LF. The requester is the From address (Sender when From has none); Reply-To is
 //! returned separately for the gateway to answer to. Tests: `tests/corpus` (golden
-//! `.eml` → `.json`, `UPDATE_GOLDEN=1` rewrites), `tests/fuzz.rs`, `tests/large.rs`.
+//! `.eml` → `.json`, `UPDATE_GOLDEN=1` rewrites), `tests/wild.rs` (real-world classes, on
+//! messages of the repository's `tests/mail-corpus`), `tests/fuzz.rs`, `tests/large.rs`.
 
 mod html;
 mod noise;
