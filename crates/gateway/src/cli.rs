@@ -88,6 +88,11 @@ pub enum Command {
         /// too).
         #[arg(long = "recipient", value_name = "ADDRESS")]
         recipients: Vec<String>,
+        /// Also print, on standard output, why the message became a ticket, a reply,
+        /// or was refused: `decision:`, `rule:` (the rule that matched), `detail:`,
+        /// `ticket_id:` and `peak_memory_kib:` lines.
+        #[arg(long)]
+        explain: bool,
     },
     /// Print a TicketsApi bearer token (HS256) for a consumer, signed with
     /// `dialects.ticketsapi.jwt.hs256_secret`.
@@ -212,12 +217,13 @@ pub fn run(cli: Cli) -> ExitCode {
             common,
             consumer,
             recipients,
+            explain,
         } => {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .expect("a tokio runtime can be built");
-            rt.block_on(pipe(common, consumer, recipients))
+            rt.block_on(pipe(common, consumer, recipients, explain))
         }
     }
 }
@@ -448,10 +454,41 @@ async fn signals(
     let _ = tx.send(true);
 }
 
+/// `pipe --explain`: the decision, the rule that made it and its facts, on stdout.
+fn explain(decision: &str, rule: &crate::email::Decision, ticket_id: Option<&str>) {
+    let mut out = std::io::stdout().lock();
+    let detail = rule.detail.replace(['\n', '\r'], " ");
+    let _ = writeln!(
+        out,
+        "decision: {decision}\nrule: {}\ndetail: {detail}",
+        rule.rule
+    );
+    if let Some(id) = ticket_id {
+        let _ = writeln!(out, "ticket_id: {id}");
+    }
+    if let Some(kib) = peak_memory_kib() {
+        let _ = writeln!(out, "peak_memory_kib: {kib}");
+    }
+}
+
+/// This process's peak resident set (Linux `VmHWM`), for `pipe --explain`.
+fn peak_memory_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
 /// `ticketgate pipe`, as a mail server runs it: the message on stdin, the verdict in
 /// the exit status (see [`mail_exit`]), one line on stderr when the message is not
 /// delivered, and everything else in the pipe log.
-async fn pipe(common: Common, consumer: Option<String>, recipients: Vec<String>) -> ExitCode {
+async fn pipe(
+    common: Common,
+    consumer: Option<String>,
+    recipients: Vec<String>,
+    explained: bool,
+) -> ExitCode {
     use std::io::Read as _;
     use ticketgate_model::{Ingested, Permission};
     // Postfix and Exim bounce on any status they do not know as temporary, a panic's
@@ -513,35 +550,49 @@ async fn pipe(common: Common, consumer: Option<String>, recipients: Vec<String>)
     }
     let consumer = entry.consumer.clone();
     // A mail server keeps what `pipe` refuses as temporary, but a queued message frees it.
-    let outcome = crate::email::ingest_for(&gateway, &consumer, &raw, &recipients, true).await;
+    let (outcome, rule) =
+        crate::email::ingest_explained(&gateway, &consumer, &raw, &recipients, true).await;
+    let say = |decision: &str, ticket_id: Option<&str>| {
+        if explained {
+            explain(decision, &rule, ticket_id);
+        }
+    };
     let code = match &outcome {
         Ok(Ingested::Created(t)) => {
             tracing::info!(ticket = %t.number, "mail delivered: ticket created");
             println!("created ticket {}", t.number);
+            say("ticket", Some(&t.id));
             exit::OK
         }
         Ok(Ingested::Replied { ticket, .. }) => {
             tracing::info!(ticket = %ticket.number, "mail delivered: reply added");
             println!("added a reply to ticket {}", ticket.number);
+            say("reply", Some(&ticket.id));
             exit::OK
         }
         Ok(Ingested::Duplicate { ticket_id, .. }) => {
             tracing::info!(ticket = %ticket_id, "mail already delivered");
             println!("already delivered (ticket {ticket_id})");
+            say("duplicate", None);
             exit::OK
         }
         Ok(Ingested::Queued { tracking_id }) => {
             tracing::info!(%tracking_id, "mail queued in the outbox");
             println!("queued for delivery as {tracking_id} (the upstream is unavailable)");
+            say("queued", Some(tracking_id));
             exit::OK
         }
         // RFC 3834: automatic mail is never answered, and a bounce is an answer. It is
         // accepted and discarded; `ingest` logged and counted it.
         Ok(Ingested::Ignored { reason }) => {
             println!("not a ticket, discarded: {reason}");
+            say("discarded", None);
             exit::OK
         }
-        Err(e) => mail_exit(e),
+        Err(e) => {
+            say(if e.retryable { "deferred" } else { "refused" }, None);
+            mail_exit(e)
+        }
     };
     if let Err(e) = &outcome {
         tracing::info!(code, error = %e, "mail not delivered");

@@ -16,6 +16,9 @@
 //! 5. otherwise a create, keyed by the message so a redelivery cannot make a second
 //!    ticket. When the upstream cannot take it now, the create or the reply is queued
 //!    in the durable outbox.
+//!
+//! Every outcome carries a [`Decision`]: the rule that decided it and why, logged at
+//! info and printed by `ticketgate pipe --explain`.
 
 use crate::gateway::Gateway;
 use std::sync::Arc;
@@ -26,6 +29,27 @@ use ticketgate_model::{
 use ticketgate_store::{Enqueue, MailRecord, OutboxKind};
 
 use crate::upstream::Shielded;
+
+/// Which rule decided what became of a message, and the facts it went on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Decision {
+    /// A stable name: `unreadable`, `no-sender`, `noise/<kind>`, `sender-policy`,
+    /// `duplicate`, `reply/subject-tag`, `reply/references`, `new/stranger-reply`,
+    /// `new/no-thread`.
+    pub rule: &'static str,
+    /// One line of detail: the noise reason, the ticket number, the header the sender
+    /// was taken from.
+    pub detail: String,
+}
+
+impl Decision {
+    fn new(rule: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            rule,
+            detail: detail.into(),
+        }
+    }
+}
 
 /// The `field` of the error that refuses a denied sender.
 pub const SENDER_FIELD: &str = "from";
@@ -38,22 +62,76 @@ pub async fn ingest(
     raw: &[u8],
     may_queue: bool,
 ) -> Result<Ingested> {
-    ingest_for(gateway, consumer, raw, &[], may_queue).await
+    ingest_explained(gateway, consumer, raw, &[], may_queue)
+        .await
+        .0
 }
 
 /// [`ingest`] for a message a mail server delivered to `recipients` (the envelope
-/// recipients: the helpdesk's own addresses, like `mail.own_addresses`).
-pub async fn ingest_for(
+/// recipients: the helpdesk's own addresses, like `mail.own_addresses`), with the rule
+/// that decided the outcome (also logged at info).
+pub async fn ingest_explained(
     gateway: &Gateway,
     consumer: &Consumer,
     raw: &[u8],
     recipients: &[String],
     may_queue: bool,
+) -> (Result<Ingested>, Decision) {
+    let mut decision = Decision::default();
+    let result = decide(gateway, consumer, raw, recipients, may_queue, &mut decision).await;
+    let outcome = match &result {
+        Ok(Ingested::Created(_)) => "ticket",
+        Ok(Ingested::Replied { .. }) => "reply",
+        Ok(Ingested::Duplicate { .. }) => "duplicate",
+        Ok(Ingested::Queued { .. }) => "queued",
+        Ok(Ingested::Ignored { .. }) => "refused",
+        Err(e) if e.retryable => "deferred",
+        Err(_) => "refused",
+    };
+    if decision.rule.is_empty() {
+        // Failed before a rule applied (storage, upstream): the error says why.
+        decision = Decision::new(
+            "error",
+            result
+                .as_ref()
+                .err()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+        );
+    }
+    tracing::info!(
+        consumer = %consumer.name,
+        outcome,
+        rule = decision.rule,
+        detail = %decision.detail,
+        "mail decision"
+    );
+    (result, decision)
+}
+
+async fn decide(
+    gateway: &Gateway,
+    consumer: &Consumer,
+    raw: &[u8],
+    recipients: &[String],
+    may_queue: bool,
+    decision: &mut Decision,
 ) -> Result<Ingested> {
     let config = gateway.config();
-    let mut parsed = ticketgate_mail::parse(raw, &config.mail).map_err(mail_error)?;
+    let mut parsed = match ticketgate_mail::parse(raw, &config.mail) {
+        Ok(p) => p,
+        Err(e) => {
+            let rule = match e {
+                MailError::NoSender => "no-sender",
+                _ => "unreadable",
+            };
+            *decision = Decision::new(rule, e.to_string());
+            return Err(mail_error(e));
+        }
+    };
     if let Some(noise) = &parsed.noise {
         let reason = noise.reason();
+        *decision = Decision::new(noise.rule(), reason.clone());
         tracing::info!(consumer = %consumer.name, message_id = parsed.message_id.as_deref().unwrap_or(""), %reason, "mail ignored");
         gateway
             .metrics
@@ -61,6 +139,7 @@ pub async fn ingest_for(
         return Ok(Ingested::Ignored { reason });
     }
     if let SenderPolicy::Denied { reason } = &parsed.sender {
+        *decision = Decision::new("sender-policy", reason.clone());
         tracing::info!(consumer = %consumer.name, %reason, "mail sender refused");
         gateway.metrics.mail("refused:sender");
         // The reason names the configured list entry: it stays in the log. The sender
@@ -73,6 +152,7 @@ pub async fn ingest_for(
         );
     }
     if !has_written_text(&parsed) {
+        *decision = Decision::new("no-text", "no readable body, subject or attachment");
         tracing::info!(consumer = %consumer.name, message_id = parsed.message_id.as_deref().unwrap_or(""), "mail without text refused");
         gateway.metrics.mail("refused:no_text");
         return Err(Error::bad_input(
@@ -85,6 +165,10 @@ pub async fn ingest_for(
         .mail_lookup(vec![parsed.dedup_key.clone()])
         .await?
     {
+        *decision = Decision::new(
+            "duplicate",
+            format!("delivered before (key {})", parsed.dedup_key),
+        );
         gateway.metrics.mail("duplicate");
         let (mut ticket_id, mut number) = (seen.ticket_id, seen.number);
         if ticket_id.is_none()
@@ -104,26 +188,56 @@ pub async fn ingest_for(
     }
     let upstream = gateway.upstream_for(consumer);
     let replies_from_anyone = config.mail.replies_from_anyone;
+    let sender_note = match parsed.sender_header {
+        "From" => String::new(),
+        other => format!("; no usable From, the sender is taken from {other}"),
+    };
     match find_thread(gateway, &upstream, &parsed).await? {
-        Thread::Ticket(ticket)
+        (Thread::Ticket(ticket), how)
             if replies_from_anyone || is_participant(&ticket, parsed_sender(&parsed)) =>
         {
+            *decision = Decision::new(
+                how,
+                format!("answers ticket {}{sender_note}", ticket.number),
+            );
             reply(gateway, consumer, &upstream, &parsed, *ticket, may_queue).await
         }
-        Thread::Ticket(ticket) => {
+        (Thread::Ticket(ticket), _) => {
+            *decision = Decision::new(
+                "new/stranger-reply",
+                format!(
+                    "answers ticket {} but the sender is neither its requester nor a cc{sender_note}",
+                    ticket.number
+                ),
+            );
             tracing::info!(
                 ticket = ticket.number,
                 "reply from someone not on the ticket: opening a new ticket"
             );
             create(gateway, consumer, &upstream, parsed, may_queue).await
         }
-        Thread::Unreachable(target) if may_queue => {
-            queue_reply(gateway, consumer, &upstream, &parsed, target).await
+        (Thread::Unreachable(target), how) => {
+            *decision = Decision::new(
+                how,
+                format!("answers {target}, which cannot be reached now{sender_note}"),
+            );
+            if may_queue {
+                queue_reply(gateway, consumer, &upstream, &parsed, target).await
+            } else {
+                Err(Error::upstream_unavailable(format!(
+                    "the ticket this message answers ({target}) cannot be reached now"
+                )))
+            }
         }
-        Thread::Unreachable(target) => Err(Error::upstream_unavailable(format!(
-            "the ticket this message answers ({target}) cannot be reached now"
-        ))),
-        Thread::None => create(gateway, consumer, &upstream, parsed, may_queue).await,
+        (Thread::None, _) => {
+            *decision = Decision::new(
+                "new/no-thread",
+                format!(
+                    "no ticket number in the subject, no known In-Reply-To or References{sender_note}"
+                ),
+            );
+            create(gateway, consumer, &upstream, parsed, may_queue).await
+        }
     }
 }
 
@@ -136,15 +250,17 @@ enum Thread {
     None,
 }
 
-/// (a) the subject tag, then (b) In-Reply-To / References.
+/// (a) the subject tag, then (b) In-Reply-To / References; with the rule that found it.
 async fn find_thread(
     gateway: &Gateway,
     upstream: &Arc<Shielded>,
     parsed: &ParsedMail,
-) -> Result<Thread> {
+) -> Result<(Thread, &'static str)> {
+    const TAG: &str = "reply/subject-tag";
+    const REFS: &str = "reply/references";
     if let Some(number) = &parsed.subject_number {
         match upstream.get_by_number(number).await {
-            Ok(t) => return Ok(Thread::Ticket(Box::new(t))),
+            Ok(t) => return Ok((Thread::Ticket(Box::new(t)), TAG)),
             Err(e) if e.kind == ErrorKind::NotFound || e.upstream_status == Some(404) => {}
             Err(e) if e.kind == ErrorKind::Unsupported => {}
             // The number cannot be checked now: the mail server keeps the message and
@@ -165,22 +281,22 @@ async fn find_thread(
         .cloned()
         .collect();
     if ids.is_empty() {
-        return Ok(Thread::None);
+        return Ok((Thread::None, REFS));
     }
     let Some(record) = gateway.state.mail_lookup(ids).await? else {
-        return Ok(Thread::None);
+        return Ok((Thread::None, REFS));
     };
     let target = match (record.ticket_id, record.tracking_id) {
         (Some(id), _) => id,
-        (None, Some(tracking)) => return Ok(Thread::Unreachable(tracking)),
-        (None, None) => return Ok(Thread::None),
+        (None, Some(tracking)) => return Ok((Thread::Unreachable(tracking), REFS)),
+        (None, None) => return Ok((Thread::None, REFS)),
     };
     match upstream.get(&target).await {
-        Ok(t) => Ok(Thread::Ticket(Box::new(t))),
-        Err(e) if e.retryable => Ok(Thread::Unreachable(target)),
+        Ok(t) => Ok((Thread::Ticket(Box::new(t)), REFS)),
+        Err(e) if e.retryable => Ok((Thread::Unreachable(target), REFS)),
         // Deleted upstream since: a fresh ticket.
         Err(e) if e.kind == ErrorKind::NotFound || e.upstream_status == Some(404) => {
-            Ok(Thread::None)
+            Ok((Thread::None, REFS))
         }
         Err(e) => Err(e),
     }
@@ -354,6 +470,8 @@ async fn remember(
     Ok(())
 }
 
+/// The metrics label of a noise class: its rule without the `noise/` prefix, with the
+/// old names kept for the classes that had them, so dashboards keep working.
 fn noise_label(noise: &Noise) -> &'static str {
     match noise {
         Noise::AutoSubmitted(_) => "auto_submitted",
@@ -363,6 +481,11 @@ fn noise_label(noise: &Noise) -> &'static str {
         Noise::EmptyReturnPath => "empty_return_path",
         Noise::DaemonSender(_) => "daemon",
         Noise::DeliveryReport => "bounce",
+        Noise::ListServer(_) => "list_server",
+        Noise::FeedbackReport => "feedback_report",
+        Noise::ReadReceipt => "read_receipt",
+        Noise::Report(_) => "report",
+        Noise::Bounce(_) => "bounce_text",
     }
 }
 

@@ -9,6 +9,8 @@
 //!   junk is no text.
 //! - `html`: the small HTML → text conversion used for HTML-only mail.
 //! - `quote`: trimming the quoted tail of replies (`reply_text`).
+//! - `repair`: mending broken mail before it is parsed (blank lines before the
+//!   headers, a multipart whose boundary never comes).
 //! - `noise`: auto-replies, bounces, lists and daemons that must never open a ticket.
 //! - [`tag_subject`]: writes the `[#number]` tag into the subject of mail the gateway sends.
 //!
@@ -16,12 +18,14 @@
 //! UTF-8 with LF line endings, so a message gives the same result whether it arrives with
 //! CRLF or LF. The requester is the From address (Sender when From has none); Reply-To is
 //! returned separately for the gateway to answer to. Tests: `tests/corpus` (golden
-//! `.eml` → `.json`, `UPDATE_GOLDEN=1` rewrites), `tests/fuzz.rs`, `tests/large.rs`.
+//! `.eml` → `.json`, `UPDATE_GOLDEN=1` rewrites), `tests/wild.rs` (real-world classes, on
+//! messages of the repository's `tests/mail-corpus`), `tests/fuzz.rs`, `tests/large.rs`.
 
 pub mod clean;
 mod html;
 mod noise;
 mod quote;
+mod repair;
 
 pub use html::html_to_text;
 pub use noise::{Noise, SenderPolicy};
@@ -74,6 +78,22 @@ pub struct MailConfig {
     /// of a mailed ticket. The envelope recipient a mail server hands `ticketgate pipe`
     /// counts as one too.
     pub own_addresses: Vec<String>,
+    /// What to do with mail whose From carries no usable address (missing, empty, or an
+    /// unseparated list such as `From: a@x b@y`): `fallback` (default) opens the ticket
+    /// from the first usable address of Sender, Reply-To, then Return-Path; `refuse`
+    /// refuses it. Mail with no usable address anywhere is always refused.
+    pub missing_from: MissingFrom,
+}
+
+/// The `mail.missing_from` setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MissingFrom {
+    /// The requester comes from Sender, Reply-To or Return-Path.
+    #[default]
+    Fallback,
+    /// The message is refused (exit 65 from `pipe`).
+    Refuse,
 }
 
 impl Default for MailConfig {
@@ -91,6 +111,7 @@ impl Default for MailConfig {
             replies_from_anyone: false,
             max_headers: 500,
             own_addresses: Vec::new(),
+            missing_from: MissingFrom::Fallback,
         }
     }
 }
@@ -108,7 +129,9 @@ pub enum MailError {
     TooManyHeaders { headers: usize, max: usize },
     #[error("message cannot be parsed: {0}")]
     Unparseable(String),
-    #[error("message has no usable sender address (From)")]
+    #[error(
+        "message has no usable sender address (From, and per mail.missing_from Sender, Reply-To, Return-Path)"
+    )]
     NoSender,
 }
 
@@ -119,8 +142,13 @@ pub struct ParsedMail {
     /// From address), cc (To and Cc without the sender), source `email`, attachments and
     /// the email keys.
     pub ticket: NewTicket,
-    /// The From address (the requester / the author of a reply).
+    /// The From address (the requester / the author of a reply); with
+    /// `missing_from = "fallback"`, the address that stood in for it. `None` only for
+    /// noise, which needs no requester.
     pub from: Option<Contact>,
+    /// The header the requester was taken from: `From`, `Sender`, `Reply-To` or
+    /// `Return-Path` (empty for noise without any sender).
+    pub sender_header: &'static str,
     /// The first Reply-To address, when there is one: the gateway may send its answers
     /// there. It never replaces the requester (the From address): Reply-To is set by lists
     /// and forms and is no proof of who wrote.
@@ -216,6 +244,9 @@ fn precheck_containers(raw: &[u8], config: &MailConfig) -> Result<(), MailError>
 }
 
 fn parse_inner(raw: &[u8], config: &MailConfig) -> Result<ParsedMail, MailError> {
+    let original = raw;
+    let repaired = repair::unbounded_multiparts(repair::skip_preamble(raw));
+    let raw: &[u8] = &repaired;
     let message = mail_parser::MessageParser::default()
         .parse(raw)
         .ok_or_else(|| MailError::Unparseable("no header fields found".to_owned()))?;
@@ -224,13 +255,30 @@ fn parse_inner(raw: &[u8], config: &MailConfig) -> Result<ParsedMail, MailError>
     };
     check_bounds(&message, config, 1)?;
 
-    let from = sender_contact(root).ok_or(MailError::NoSender)?;
-    let from_email = from.email.clone().unwrap_or_default();
+    let noise = noise::detect(&message, config);
+    let found = sender_contact(root, config.missing_from);
+    if found.is_none() && noise.is_none() {
+        return Err(MailError::NoSender);
+    }
+    let (sender_header, from) = match found {
+        Some((h, c)) => (h, Some(c)),
+        None => ("", None),
+    };
+    let from_email = from
+        .as_ref()
+        .and_then(|c| c.email.clone())
+        .unwrap_or_default();
     let reply_to = header_value(root, &HeaderName::ReplyTo)
         .and_then(HeaderValue::as_address)
         .and_then(|a| contacts(a).into_iter().find_map(|c| c.email));
 
-    let subject = clean_subject(&clean::clean_line(message.subject().unwrap_or_default()));
+    // The first Subject field, as mail readers show it (mail-parser keeps the last).
+    let subject = clean_subject(&clean::clean_line(
+        header_value(root, &HeaderName::Subject)
+            .and_then(HeaderValue::as_text)
+            .or_else(|| message.subject())
+            .unwrap_or_default(),
+    ));
     let message_id = message.message_id().and_then(clean_id);
     let in_reply_to = ids(header_value(root, &HeaderName::InReplyTo));
     let references = ids(header_value(root, &HeaderName::References));
@@ -252,9 +300,23 @@ fn parse_inner(raw: &[u8], config: &MailConfig) -> Result<ParsedMail, MailError>
         }
     }
 
-    let text = clean::clean_body(&body_text(&message));
     let html = body_html(&message);
-    let attachments = attachments(&message, html.as_deref().unwrap_or_default());
+    let (attachments, inline_texts) = attachments(&message, html.as_deref().unwrap_or_default());
+    let mut text = body_text(&message);
+    for extra in inline_texts.into_iter().filter(|t| !t.is_empty()) {
+        if !text.is_empty() {
+            text.push_str("\n\n");
+        }
+        text.push_str(&extra);
+    }
+    // Control characters and escape sequences out; a body that is mostly junk is none.
+    let mut text = clean::clean_body(&text);
+    if text.trim().is_empty() && !attachments.is_empty() {
+        // A message that is only a file (a scanner's PDF, an exported CSV) still gets
+        // a body that says what came, so the ticket reads sensibly.
+        let names: Vec<&str> = attachments.iter().map(|a| a.name.as_str()).collect();
+        text = format!("(The message has no text. Attached: {})", names.join(", "));
+    }
     let body = match html {
         Some(html) if config.keep_html => Body::html(html),
         _ => Body::text(text.clone()),
@@ -265,13 +327,12 @@ fn parse_inner(raw: &[u8], config: &MailConfig) -> Result<ParsedMail, MailError>
         text.clone()
     };
 
-    let digest = digest(raw);
+    let digest = digest(original);
     let dedup_key = match &message_id {
         Some(id) => format!("mid:{id}"),
         None => format!("sha256:{digest}"),
     };
     let subject_number = find_subject_number(&config.subject_tag, &subject);
-    let noise = noise::detect(&message, &from_email, config);
     let sender = noise::policy(&from_email, config);
 
     let email = EmailKeys {
@@ -283,8 +344,8 @@ fn parse_inner(raw: &[u8], config: &MailConfig) -> Result<ParsedMail, MailError>
         subject,
         body,
         requester: Requester {
-            name: from.name.clone(),
-            email: from.email.clone(),
+            name: from.as_ref().and_then(|c| c.name.clone()),
+            email: from.as_ref().and_then(|c| c.email.clone()),
             ..Requester::default()
         },
         cc,
@@ -295,7 +356,8 @@ fn parse_inner(raw: &[u8], config: &MailConfig) -> Result<ParsedMail, MailError>
     };
     Ok(ParsedMail {
         ticket,
-        from: Some(from),
+        from,
+        sender_header,
         reply_to,
         message_id,
         in_reply_to,
@@ -419,13 +481,67 @@ fn usable_address(email: &str) -> bool {
     }
 }
 
-/// From, or Sender when From carries no usable address.
-fn sender_contact(root: &MessagePart<'_>) -> Option<Contact> {
-    [HeaderName::From, HeaderName::Sender]
-        .iter()
-        .filter_map(|name| header_value(root, name))
-        .filter_map(HeaderValue::as_address)
-        .find_map(|a| contacts(a).into_iter().next())
+/// The requester and the header it came from: From; when From carries no usable
+/// address and `missing_from` allows, Sender, Reply-To, then Return-Path.
+fn sender_contact(
+    root: &MessagePart<'_>,
+    missing_from: MissingFrom,
+) -> Option<(&'static str, Contact)> {
+    let order: &[(&'static str, HeaderName<'static>)] = match missing_from {
+        MissingFrom::Refuse => &[("From", HeaderName::From)],
+        MissingFrom::Fallback => &[
+            ("From", HeaderName::From),
+            ("Sender", HeaderName::Sender),
+            ("Reply-To", HeaderName::ReplyTo),
+            ("Return-Path", HeaderName::ReturnPath),
+        ],
+    };
+    order.iter().find_map(|(label, name)| {
+        let found = root
+            .headers
+            .iter()
+            .filter(|h| &h.name == name)
+            .find_map(|h| match &h.value {
+                HeaderValue::Address(a) => contacts(a).into_iter().next().or_else(|| {
+                    // `From: a@x b@y` (no comma): the first address, as mail readers
+                    // show it, when falling back is allowed at all.
+                    (missing_from == MissingFrom::Fallback)
+                        .then(|| unseparated_first(a))
+                        .flatten()
+                }),
+                // Return-Path is read as text by mail-parser: `<addr>`.
+                HeaderValue::Text(t) => bare_contact(t),
+                HeaderValue::TextList(list) => list.iter().find_map(|t| bare_contact(t)),
+                _ => None,
+            });
+        found.map(|c| (*label, c))
+    })
+}
+
+/// The first usable address in an address list written without separators.
+fn unseparated_first(address: &Address<'_>) -> Option<Contact> {
+    let list: Vec<&mail_parser::Addr<'_>> = match address {
+        Address::List(list) => list.iter().collect(),
+        Address::Group(groups) => groups.iter().flat_map(|g| g.addresses.iter()).collect(),
+    };
+    list.iter()
+        .flat_map(|a| [a.address.as_deref(), a.name.as_deref()])
+        .flatten()
+        .flat_map(|t| t.split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | '<' | '>')))
+        .find_map(bare_contact)
+}
+
+/// A contact from a bare `<addr>` or `addr`.
+fn bare_contact(text: &str) -> Option<Contact> {
+    let email = text
+        .trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .trim();
+    usable_address(email).then(|| Contact {
+        name: None,
+        email: Some(email.to_owned()),
+    })
 }
 
 fn clean_subject(subject: &str) -> String {
@@ -508,8 +624,17 @@ fn body_text(message: &Message<'_>) -> String {
         let Some(part) = message.parts.get(*id as usize) else {
             continue;
         };
+        if is_file(part) {
+            // Listed as a body by mail-parser, but named or disposed as a file: kept as
+            // an attachment (see `attachments`).
+            continue;
+        }
         match &part.body {
-            PartType::Text(t) => pieces.push(normalise_text(&undeclared_charset(message, part, t))),
+            PartType::Text(t) => {
+                let text = not_really_base64(message, part)
+                    .map_or_else(|| undeclared_charset(message, part, t), Into::into);
+                pieces.push(normalise_text(&text));
+            }
             PartType::Html(h) => pieces.push(html_to_text(h)),
             _ => {}
         }
@@ -566,12 +691,44 @@ fn cid_references(html: &str) -> HashSet<String> {
 /// The root part's text when it is the message's only part and is text.
 fn root_text<'a>(message: &'a Message<'_>) -> Option<&'a str> {
     match message.parts.as_slice() {
-        [root] => match &root.body {
+        [root] if !is_file(root) => match &root.body {
             PartType::Text(t) => Some(t.as_ref()),
             _ => None,
         },
         _ => None,
     }
+}
+
+/// A text part declared base64 whose body is plain text (some mailers label every part
+/// base64): mail-parser decodes it into garbage; a mail reader shows the text. Read as
+/// plain text when the body holds characters base64 never uses.
+fn not_really_base64(message: &Message<'_>, part: &MessagePart<'_>) -> Option<String> {
+    let declared = part
+        .content_transfer_encoding()
+        .is_some_and(|e| e.trim().eq_ignore_ascii_case("base64"));
+    if !declared {
+        return None;
+    }
+    let raw = message
+        .raw_message
+        .get(part.offset_body as usize..part.offset_end as usize)?;
+    let foreign = raw
+        .iter()
+        .filter(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'\r' | b'\n')))
+        .count();
+    // A stray space or tab is tolerated (some encoders indent); prose has many.
+    if foreign <= raw.len() / 50 {
+        return None;
+    }
+    let charset = part
+        .content_type()
+        .and_then(|ct| ct.attribute("charset"))
+        .unwrap_or("utf-8");
+    let text = match mail_parser::decoders::charsets::map::charset_decoder(charset.as_bytes()) {
+        Some(decode) if std::str::from_utf8(raw).is_err() => decode(raw),
+        _ => String::from_utf8_lossy(raw).into_owned(),
+    };
+    Some(text)
 }
 
 /// Text sent as 8-bit without a declared charset is read as Windows-1252 (what mail
@@ -635,20 +792,42 @@ fn is_forward(subject: &str) -> bool {
 /// attached messages (as `.eml`). A part is inline when the HTML body shows it through a
 /// `cid:` reference; an inline-disposed file nothing refers to (Apple Mail sends PDFs that
 /// way) stays a file.
-fn attachments(message: &Message<'_>, html: &str) -> Vec<Attachment> {
+fn attachments(message: &Message<'_>, html: &str) -> (Vec<Attachment>, Vec<String>) {
     let referenced = cid_references(html);
     let mut out = Vec::new();
+    let mut inline_texts = Vec::new();
     let raw = message.raw_message.as_ref();
     for (n, id) in message.attachments.iter().enumerate() {
         let Some(part) = message.parts.get(*id as usize) else {
             continue;
         };
-        if message.text_body.contains(id) && matches!(part.body, PartType::Text(_)) {
+        if message.text_body.contains(id)
+            && matches!(part.body, PartType::Text(_))
+            && !is_file(part)
+        {
             continue;
         }
-        if *id == 0 && root_text(message).is_some() {
+        if *id == 0 && root_text(message).is_some() && !is_file(part) {
             // Read as the body (see `body_text`).
             continue;
+        }
+        if message.html_body.contains(id) && matches!(part.body, PartType::Html(_)) {
+            continue;
+        }
+        if !is_file(part) && *id != 0 {
+            // A second text part shown inline (a signature, a footer a list adds): mail
+            // readers show it in the body, so the body gets it, not a nameless file.
+            match &part.body {
+                PartType::Text(t) if is_media(part, "text", "plain") => {
+                    inline_texts.push(normalise_text(t));
+                    continue;
+                }
+                PartType::Html(h) | PartType::Text(h) if is_media(part, "text", "html") => {
+                    inline_texts.push(html_to_text(h));
+                    continue;
+                }
+                _ => {}
+            }
         }
         let media_type = media_type(part);
         let content_id = part.content_id().and_then(clean_id);
@@ -694,6 +873,8 @@ fn attachments(message: &Message<'_>, html: &str) -> Vec<Attachment> {
         };
         let name = part
             .attachment_name()
+            .map(decode_leftover_words)
+            .as_deref()
             .map(file_safe)
             .filter(|s| !s.trim_matches('.').is_empty())
             .unwrap_or(default_name);
@@ -715,7 +896,48 @@ fn attachments(message: &Message<'_>, html: &str) -> Vec<Attachment> {
             content_id,
         });
     }
-    out
+    (out, inline_texts)
+}
+
+/// Whether a part is a file: it has a name or is disposed as an attachment.
+fn is_file(part: &MessagePart<'_>) -> bool {
+    part.attachment_name().is_some()
+        || part
+            .content_disposition()
+            .is_some_and(|d| d.ctype().eq_ignore_ascii_case("attachment"))
+}
+
+fn is_media(part: &MessagePart<'_>, ctype: &str, subtype: &str) -> bool {
+    match part.content_type() {
+        Some(ct) => {
+            ct.ctype().eq_ignore_ascii_case(ctype)
+                && ct
+                    .subtype()
+                    .unwrap_or(if ct.ctype().eq_ignore_ascii_case("text") {
+                        "plain"
+                    } else {
+                        ""
+                    })
+                    .eq_ignore_ascii_case(subtype)
+        }
+        None => ctype == "text" && subtype == "plain",
+    }
+}
+
+/// A file name still holding RFC 2047 encoded words: split across two words inside a
+/// quoted, folded parameter, mail-parser leaves them as they came. Decoded the way a
+/// Subject is (adjacent encoded words join without the space between them).
+fn decode_leftover_words(name: &str) -> String {
+    if !(name.contains("=?") && name.contains("?=")) {
+        return name.to_owned();
+    }
+    let unfolded = name.split_whitespace().collect::<Vec<_>>().join(" ");
+    let header = format!("Subject: {unfolded}\n\n");
+    mail_parser::MessageParser::default()
+        .parse(header.as_bytes())
+        .and_then(|m| m.subject().map(str::to_owned))
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| name.to_owned())
 }
 
 /// A base64 part that mail-parser could not finish (a truncated message) is kept as the
