@@ -302,7 +302,12 @@ pub fn forwarding_config(upstream: &str, extra: &str) -> String {
 pub fn check_config(path: &Path, env: &[(&str, &str)]) -> (bool, String) {
     let mut cmd = Command::new(binary());
     cmd.arg("check").arg("--config").arg(path);
-    cmd.env_remove("TICKETGATE_CONFIG");
+    // Only what the test sets: a live vendor's variables (ITSMNG_URL, OSTICKET_URL, …)
+    // exported by CI must not stand in for the ones the test leaves unset.
+    cmd.env_clear();
+    if let Some(path) = std::env::var_os("PATH") {
+        cmd.env("PATH", path);
+    }
     for (k, v) in env {
         cmd.env(k, v);
     }
