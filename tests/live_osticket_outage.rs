@@ -173,7 +173,7 @@ async fn creates_queued_while_osticket_is_down_are_delivered_once_when_it_is_bac
     let (_, pending) = outbox(&g.dir, &["list", "--state", "pending"]);
     assert!(pending.trim_end().ends_with("0 item(s)"), "{pending}");
     let metrics = c
-        .get(g.url("/metrics"))
+        .get(g.admin_url("/metrics"))
         .send()
         .await
         .unwrap()

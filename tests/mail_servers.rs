@@ -517,6 +517,7 @@ impl Serve {
         };
         let mut child = Command::new("/usr/local/bin/ticketgate")
             .args(["serve", "--config", CONFIG, "--listen", "127.0.0.1:0"])
+            .args(["--admin-listen", "127.0.0.1:0"])
             .uid(id("-u"))
             .gid(id("-g"))
             .current_dir("/")
@@ -525,10 +526,14 @@ impl Serve {
             .spawn()
             .expect("ticketgate serve starts");
         let stdout = child.stdout.take().expect("stdout");
+        let mut reader = BufReader::new(stdout);
         let mut line = String::new();
-        BufReader::new(stdout)
+        reader
             .read_line(&mut line)
             .expect("serve prints its address");
+        // Keep reading what serve prints (its admin address, …): a closed pipe would
+        // make its next line fail.
+        std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
         let addr = line
             .trim()
             .strip_prefix("listening on ")
