@@ -77,7 +77,10 @@ pub fn vendor(vendor: Vendor) -> Option<HashMap<String, String>> {
     // One bring-up at a time in this process; `flock` serialises other test processes.
     static LOCK: Mutex<()> = Mutex::new(());
     if std::env::var("TICKETGATE_SKIP_LIVE").is_ok_and(|v| v == "1") {
-        assert!(!in_ci(), "TICKETGATE_SKIP_LIVE=1 under CI: live tests must run there");
+        assert!(
+            !in_ci(),
+            "TICKETGATE_SKIP_LIVE=1 under CI: live tests must run there"
+        );
         eprintln!("live test skipped: TICKETGATE_SKIP_LIVE=1");
         return None;
     }
