@@ -270,19 +270,40 @@ async fn read_through_every_face(
     out
 }
 
+/// The `[upstreams.vendor]` table of gateway B for a client face `kind` whose upstream
+/// is at `addr` (the bad upstream, relaying to a gateway A that speaks every dialect).
+fn vendor(kind: &str, addr: &str) -> String {
+    let what = match kind {
+        "ticketgate" => format!("url = \"http://{addr}/v1\"\nbearer_key = \"{KEY}\""),
+        "osticket" => format!("url = \"http://{addr}\"\napi_key = \"{KEY}\"\nmode = \"plugin\""),
+        _ => format!("url = \"http://{addr}/apirest.php\"\nuser_token = \"demo-user-token\""),
+    };
+    format!(
+        "kind = \"{kind}\"\n{what}\nrequest_timeout_ms = 1500\nmax_response_bytes = 1048576\n\
+         [upstreams.vendor.protection]\nfailure_threshold = 1000\ncall_timeout_ms = 3000\n"
+    )
+}
+
 #[tokio::test]
-async fn faulty_upstreams_give_each_caller_a_502_or_504_in_its_dialect() {
+async fn faulty_ticketgate_upstream_gives_each_caller_a_502_or_504_in_its_dialect() {
+    faulty_upstream_case("ticketgate").await;
+}
+
+#[tokio::test]
+async fn faulty_osticket_upstream_gives_each_caller_a_502_or_504_in_its_dialect() {
+    faulty_upstream_case("osticket").await;
+}
+
+#[tokio::test]
+async fn faulty_itsmng_upstream_gives_each_caller_a_502_or_504_in_its_dialect() {
+    faulty_upstream_case("itsmng").await;
+}
+
+async fn faulty_upstream_case(kind: &str) {
     let a = Gateway::start(&serving_config(""));
     let mode = Arc::new(AtomicU8::new(Fault::None as u8));
     let upstream = bad_upstream(a.addr.clone(), mode.clone()).await;
-    let b = Gateway::start(&forwarding_config(
-        &format!(
-            "kind = \"ticketgate\"\nurl = \"http://{upstream}/v1\"\nbearer_key = \"{KEY}\"\n\
-             request_timeout_ms = 1500\nmax_response_bytes = 1048576\n\
-             [upstreams.vendor.protection]\nfailure_threshold = 1000\ncall_timeout_ms = 3000\n"
-        ),
-        "",
-    ));
+    let b = Gateway::start(&forwarding_config(&vendor(kind, &upstream), ""));
     let c = client();
     let resp = c
         .post(b.url("/v1/tickets"))
@@ -306,7 +327,7 @@ async fn faulty_upstreams_give_each_caller_a_502_or_504_in_its_dialect() {
         .unwrap()
         .to_owned();
     for (face, status, text, _) in read_through_every_face(&c, &b, &id, &number, &session).await {
-        assert_eq!(status, 200, "{face} before any fault: {text}");
+        assert_eq!(status, 200, "{kind}: {face} before any fault: {text}");
     }
 
     for fault in FAULTS {
@@ -316,7 +337,9 @@ async fn faulty_upstreams_give_each_caller_a_502_or_504_in_its_dialect() {
         for (face, status, text, took) in
             read_through_every_face(&c, &b, &id, &number, &session).await
         {
-            let what = format!("{fault:?} through the {face} face: {status} {text} in {took:?}");
+            let what = format!(
+                "{fault:?} from a {kind} upstream through the {face} face: {status} {text} in {took:?}"
+            );
             assert!(status == 502 || status == 504, "{what}");
             // Within the upstream's deadline (1.5 s, 3 s for the whole call), with room.
             assert!(took < Duration::from_secs(6), "{what}");
@@ -334,7 +357,7 @@ async fn faulty_upstreams_give_each_caller_a_502_or_504_in_its_dialect() {
         mode.store(Fault::None as u8, Ordering::SeqCst);
         for (face, status, text, _) in read_through_every_face(&c, &b, &id, &number, &session).await
         {
-            assert_eq!(status, 200, "{face} after {fault:?} healed: {text}");
+            assert_eq!(status, 200, "{kind}: {face} after {fault:?} healed: {text}");
         }
     }
 
@@ -349,5 +372,5 @@ async fn faulty_upstreams_give_each_caller_a_502_or_504_in_its_dialect() {
     // Nothing was half-written: A holds the one ticket created while healthy.
     let (status, list) = support::get_json(&a, "/v1/tickets?limit=10").await;
     assert_eq!(status, 200);
-    assert_eq!(list["total"], 1, "{list}");
+    assert_eq!(list["total"], 1, "{kind}: {list}");
 }
