@@ -517,8 +517,12 @@ fn check(status: StatusCode, body: &Bytes) -> Result<Value, Error> {
         if body.trim_ascii().is_empty() {
             return Ok(Value::Null);
         }
-        return serde_json::from_slice(body)
-            .map_err(|_| Error::upstream_rejected("ITSM-NG answered something that is not JSON"));
+        // A success that is not JSON (a proxy's HTML login page) is the upstream's
+        // fault, never the caller's: a 502, not the 400 an unmarked rejection becomes.
+        return serde_json::from_slice(body).map_err(|_| {
+            Error::upstream_rejected("ITSM-NG answered something that is not JSON")
+                .with_upstream_status(502)
+        });
     }
     match parse_error_body(body) {
         Some((code, message)) => Err(to_canonical(status.as_u16(), &code, &message)),

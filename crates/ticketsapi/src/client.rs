@@ -204,7 +204,9 @@ impl TicketsApiClient {
     async fn json<T: serde::de::DeserializeOwned>(&self, resp: reqwest::Response) -> Result<T> {
         let bytes = self.read_body(resp).await?;
         serde_json::from_slice(&bytes).map_err(|e| {
+            // The upstream's fault, not the caller's: a 502, never a 400.
             Error::upstream_rejected(format!("TicketsApi answered an unreadable body: {e}"))
+                .with_upstream_status(502)
         })
     }
 
