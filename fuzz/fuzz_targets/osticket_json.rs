@@ -18,7 +18,10 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(again.body.content, t.body.content);
     assert_eq!(again.requester.email, t.requester.email);
     let files = |t: &ticketgate_model::NewTicket| -> Vec<(String, Vec<u8>)> {
-        t.attachments.iter().map(|a| (a.name.clone(), a.bytes.clone())).collect()
+        t.attachments
+            .iter()
+            .map(|a| (a.name.clone(), a.bytes.clone()))
+            .collect()
     };
     assert_eq!(files(&again), files(&t));
 });

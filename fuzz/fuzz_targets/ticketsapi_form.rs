@@ -26,7 +26,11 @@ fuzz_target!(|data: &[u8]| {
     };
     if selector % 3 == 0 {
         assert!(form.fields.len() + form.files.len() <= LIMITS.max_parts);
-        assert!(form.files.iter().all(|f| f.data.len() <= LIMITS.max_part_bytes));
+        assert!(
+            form.files
+                .iter()
+                .all(|f| f.data.len() <= LIMITS.max_part_bytes)
+        );
     }
     let files: usize = form.files.iter().map(|f| f.data.len()).sum();
     assert!(files <= rest.len());

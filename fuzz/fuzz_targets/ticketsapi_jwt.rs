@@ -16,7 +16,10 @@ fuzz_target!(|data: &[u8]| {
         leeway: Duration::from_secs(60),
     };
     let text = String::from_utf8_lossy(data);
-    assert!(verify(&text, &settings).is_err(), "a forged token verified: {text}");
+    assert!(
+        verify(&text, &settings).is_err(),
+        "a forged token verified: {text}"
+    );
     let subject = text.trim();
     if !subject.is_empty() && subject.len() < 200 {
         let token = mint_hs256(SECRET, subject, &["Tickets.Read"], Duration::from_secs(60));
