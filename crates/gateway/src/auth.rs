@@ -19,7 +19,36 @@ use ticketgate_model::{
 type Digest32 = [u8; 32];
 
 fn digest(secret: &str) -> Digest32 {
+    #[cfg(test)]
+    tests::DIGESTS.with(|n| n.set(n.get() + 1));
     Sha256::digest(secret.as_bytes()).into()
+}
+
+/// What a password is compared with when the login names no one (or someone without
+/// a password): the same hashing and the same constant-time comparison happen as for
+/// a known user with a wrong password, so the answer's timing does not tell which
+/// logins exist. No password's digest is this value, and the comparison's result is
+/// discarded anyway.
+const DUMMY_DIGEST: Digest32 = [0x5a; 32];
+
+/// Check a login's password and app token with the same work whether or not the login
+/// is known: the presented password (and app token, when one is presented) is always
+/// hashed and always compared in constant time.
+fn check_login(
+    expected_password: Option<&Digest32>,
+    password: &str,
+    expected_app_token: Option<&Digest32>,
+    app_token: Option<&str>,
+) -> bool {
+    let presented = digest(password);
+    let password_ok = bool::from(expected_password.unwrap_or(&DUMMY_DIGEST).ct_eq(&presented))
+        & expected_password.is_some();
+    let app_ok = match (expected_app_token, app_token.map(digest)) {
+        (None, _) => true,
+        (Some(expected), Some(p)) => bool::from(expected.ct_eq(&p)),
+        (Some(_), None) => false,
+    };
+    password_ok & app_ok
 }
 
 /// Secrets of one kind, by digest. A presented secret is hashed; the stored digests
@@ -242,10 +271,16 @@ impl Consumers {
                 password,
                 app_token,
             } => {
-                let i = *self.by_itsmng_login.get(user)?;
-                let expected = self.entries[i].itsmng_password?;
-                let ok = bool::from(expected.ct_eq(&digest(password)));
-                (ok && self.app_token_ok(i, app_token.as_deref())).then_some(i)
+                // No early return for an unknown login: see `check_login`.
+                let i = self.by_itsmng_login.get(user).copied();
+                let entry = i.map(|i| &self.entries[i]);
+                let ok = check_login(
+                    entry.and_then(|e| e.itsmng_password.as_ref()),
+                    password,
+                    entry.and_then(|e| e.itsmng_app_token.as_ref()),
+                    app_token.as_deref(),
+                );
+                i.filter(|_| ok)
             }
             Credential::JwtSubject(sub) => self.by_jwt_subject.get(sub).copied(),
             Credential::Session { consumer } => self.by_name.get(consumer).copied(),
@@ -324,6 +359,61 @@ pub fn is_auth_failure(e: &Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::cell::Cell;
+
+    thread_local! {
+        /// How many secrets this thread has hashed.
+        pub(super) static DIGESTS: Cell<usize> = const { Cell::new(0) };
+    }
+
+    /// The digests computed by `f`.
+    fn digests_in(f: impl FnOnce()) -> usize {
+        let before = DIGESTS.with(Cell::get);
+        f();
+        DIGESTS.with(Cell::get) - before
+    }
+
+    /// Finding 6 of issue 16: a login for an unknown user returned before hashing.
+    /// Every failing login now hashes and compares as much as a known user's does.
+    #[test]
+    fn an_unknown_login_costs_what_a_wrong_password_costs() {
+        let c = consumers(
+            r#"
+[[consumers]]
+name = "glpi"
+itsmng_login = "glpi"
+itsmng_password = "pw"
+itsmng_app_token = "app"
+permissions = ["read"]
+
+[[consumers]]
+name = "tokenonly"
+itsmng_user_token = "u2"
+itsmng_login = "nopassword"
+permissions = ["read"]
+"#,
+        );
+        let basic = |user: &str, pw: &str, app: Option<&str>| Credential::Basic {
+            user: user.into(),
+            password: pw.into(),
+            app_token: app.map(str::to_owned),
+        };
+        for app in [Some("app"), Some("wrong-app"), None] {
+            let known = digests_in(|| assert!(c.lookup(&basic("glpi", "wrong", app)).is_none()));
+            let right = digests_in(|| {
+                let _ = c.lookup(&basic("glpi", "pw", app));
+            });
+            let unknown =
+                digests_in(|| assert!(c.lookup(&basic("nobody", "wrong", app)).is_none()));
+            let no_password =
+                digests_in(|| assert!(c.lookup(&basic("nopassword", "wrong", app)).is_none()));
+            assert_eq!(known, right, "app token {app:?}");
+            assert_eq!(unknown, known, "app token {app:?}");
+            assert_eq!(no_password, known, "app token {app:?}");
+            assert!(known >= 1);
+        }
+        assert!(c.lookup(&basic("glpi", "pw", Some("app"))).is_some());
+    }
 
     fn consumers(extra: &str) -> Consumers {
         let text = format!(

@@ -530,6 +530,10 @@ impl Default for OutboxConfig {
     }
 }
 
+/// The largest configuration read: a real one is a few kilobytes, and every step of
+/// reading it (expansion, TOML, validation) is linear in its size.
+pub const MAX_CONFIG_BYTES: usize = 1024 * 1024;
+
 impl Config {
     /// Read, expand and validate a configuration file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
@@ -547,6 +551,12 @@ impl Config {
 
     /// Parse configuration text, with `env` answering `${NAME}` look-ups.
     pub fn parse(raw: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, String> {
+        if raw.len() > MAX_CONFIG_BYTES {
+            return Err(format!(
+                "the configuration is {} bytes; at most {MAX_CONFIG_BYTES} are read",
+                raw.len()
+            ));
+        }
         let expanded = expand_env(raw, env)?;
         let config: Config = toml::from_str(&expanded).map_err(|e| e.to_string())?;
         config.validate(raw)?;

@@ -49,6 +49,8 @@ pub struct ClientConfig {
     /// GLPI (default true). When false the requester is GLPI's email-only actor,
     /// which keeps the address and nothing else.
     pub requester_users: bool,
+    /// The largest answer read; a larger one is a 502 (see `ticketgate_upstream`).
+    pub max_response_bytes: usize,
 }
 
 impl Default for ClientConfig {
@@ -63,6 +65,7 @@ impl Default for ClientConfig {
             request_timeout_ms: 10_000,
             read_back_creates: true,
             requester_users: true,
+            max_response_bytes: ticketgate_upstream::DEFAULT_MAX_RESPONSE_BYTES,
         }
     }
 }
@@ -191,6 +194,13 @@ impl ItsmngClient {
         self.sessions_opened.load(Ordering::Relaxed)
     }
 
+    /// The answer's body, through the one bounded reader every client face shares.
+    async fn read_body(&self, resp: reqwest::Response) -> Result<bytes::Bytes, Error> {
+        ticketgate_upstream::read_body(resp, self.config.max_response_bytes)
+            .await
+            .map_err(|e| e.into_error("ITSM-NG", |t| self.transport_error(t)))
+    }
+
     fn transport_error(&self, e: &reqwest::Error) -> Error {
         let how = if e.is_timeout() {
             UpstreamTransport::Timeout(self.config.request_timeout_ms)
@@ -221,7 +231,7 @@ impl ItsmngClient {
         }
         let resp = req.send().await.map_err(|e| self.transport_error(&e))?;
         let status = resp.status();
-        let body = resp.bytes().await.map_err(|e| self.transport_error(&e))?;
+        let body = self.read_body(resp).await?;
         let v = check(status, &body)?;
         self.sessions_opened.fetch_add(1, Ordering::Relaxed);
         v.get("session_token")
@@ -276,7 +286,7 @@ impl ItsmngClient {
             };
             let resp = req.send().await.map_err(|e| self.transport_error(&e))?;
             let status = resp.status();
-            let body = resp.bytes().await.map_err(|e| self.transport_error(&e))?;
+            let body = self.read_body(resp).await?;
             if !retried && session_refused(status, &body) {
                 retried = true;
                 self.invalidate(generation).await;

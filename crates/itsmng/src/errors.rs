@@ -245,6 +245,12 @@ impl ApiError {
                 Stage::Update => Self::with_value("ERROR_GLPI_UPDATE", 400, Value::Null),
                 Stage::Delete => Self::new("ERROR_GLPI_DELETE", 400, "Item not found", false),
             },
+            // An upstream that answered what cannot be read (an HTML login page for
+            // JSON) or refused the gateway's own credentials is no fault of the
+            // caller's: a 502, as every other dialect answers, never a 400.
+            ErrorKind::UpstreamRejected if e.http_status() >= 500 => {
+                Self::new("ERROR", e.http_status(), e.message.clone(), false)
+            }
             ErrorKind::BadInput
             | ErrorKind::Conflict
             | ErrorKind::UpstreamRejected

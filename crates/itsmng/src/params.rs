@@ -49,11 +49,29 @@ impl Params {
     }
 }
 
+/// PHP's `max_input_vars` default: variables past it are dropped (with a warning in
+/// PHP's log), so a form of a million pairs costs no more than one of a thousand.
+/// Source: php-src `main/php_variables.c` (`php_default_treat_data`), `php.ini-production`.
+pub const MAX_INPUT_VARS: usize = 1000;
+
+/// PHP's `max_input_nesting_level` default: a variable nested deeper (`a[][][]…`) is
+/// dropped whole, as PHP drops it. Source: php-src `main/php_variables.c`
+/// (`php_register_variable_ex`).
+pub const MAX_INPUT_NESTING: usize = 64;
+
+/// The longest multipart boundary (RFC 2046 §5.1.1 allows 70 characters); a longer
+/// one is refused, since the search for it costs its length per body byte.
+pub const MAX_BOUNDARY: usize = 70;
+
+/// The most parts a multipart body may have; more is refused as too large.
+pub const MAX_PARTS: usize = 1000;
+
 /// Parse a PHP-style query or form string into nested objects. `a[]=1&a[]=2` becomes
-/// `{"a": {"0": "1", "1": "2"}}`, as PHP's arrays are maps; see [`list`].
+/// `{"a": {"0": "1", "1": "2"}}`, as PHP's arrays are maps; see [`list`]. Bounded as
+/// PHP bounds it: [`MAX_INPUT_VARS`] variables, [`MAX_INPUT_NESTING`] levels.
 pub fn parse_php_query(query: &str) -> Map<String, Value> {
     let mut root = Map::new();
-    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+    for (key, value) in form_urlencoded::parse(query.as_bytes()).take(MAX_INPUT_VARS) {
         let (base, rest) = match key.find('[') {
             Some(i) if i > 0 => (&key[..i], &key[i..]),
             _ => (key.as_ref(), ""),
@@ -61,6 +79,9 @@ pub fn parse_php_query(query: &str) -> Map<String, Value> {
         let mut path: Vec<String> = vec![base.to_owned()];
         let mut rest = rest;
         while let Some(stripped) = rest.strip_prefix('[') {
+            if path.len() > MAX_INPUT_NESTING {
+                break;
+            }
             match stripped.find(']') {
                 Some(end) => {
                     path.push(stripped[..end].to_owned());
@@ -68,6 +89,9 @@ pub fn parse_php_query(query: &str) -> Map<String, Value> {
                 }
                 None => break,
             }
+        }
+        if path.len() > MAX_INPUT_NESTING {
+            continue;
         }
         insert_path(&mut root, &path, Value::String(value.into_owned()));
     }
@@ -162,7 +186,13 @@ pub fn parse(
     let lower = content_type.to_ascii_lowercase();
     if lower.starts_with("multipart/form-data") {
         let boundary = boundary_of(content_type).ok_or_else(ApiError::upload_too_big)?;
+        if boundary.len() > MAX_BOUNDARY {
+            return Err(ApiError::upload_too_big());
+        }
         let parts = parse_multipart(body, &boundary);
+        if parts.len() > MAX_PARTS {
+            return Err(ApiError::upload_too_big());
+        }
         let mut files = Vec::new();
         for part in parts {
             match part.filename {
@@ -284,7 +314,8 @@ fn parse_multipart(body: &[u8], boundary: &str) -> Vec<Part> {
         Some(i) => &body[i + delimiter.len()..],
         None => return parts,
     };
-    loop {
+    // One past the bound is enough for the caller to refuse the body.
+    while parts.len() <= MAX_PARTS {
         if rest.starts_with(b"--") {
             break;
         }
@@ -352,6 +383,48 @@ mod tests {
                 "range": "0-50"
             })
         );
+    }
+
+    #[test]
+    fn variables_and_nesting_are_bounded_as_php_bounds_them() {
+        let many: Vec<String> = (0..MAX_INPUT_VARS + 500)
+            .map(|i| format!("v{i}=x"))
+            .collect();
+        let m = parse_php_query(&many.join("&"));
+        assert_eq!(m.len(), MAX_INPUT_VARS);
+        assert!(m.contains_key("v999") && !m.contains_key("v1000"));
+        let ok = format!("a{}=1", "[x]".repeat(MAX_INPUT_NESTING - 1));
+        assert!(parse_php_query(&ok).contains_key("a"));
+        let deep = format!("a{}=1&b=2", "[]".repeat(MAX_INPUT_NESTING));
+        let m = parse_php_query(&deep);
+        assert!(!m.contains_key("a"), "too deep a variable is dropped");
+        assert_eq!(m["b"], "2");
+        // A million levels neither overflow the stack nor take long.
+        let huge = format!("a{}=1", "[]".repeat(1_000_000));
+        assert!(parse_php_query(&huge).is_empty());
+    }
+
+    #[test]
+    fn multipart_part_count_and_boundary_are_bounded() {
+        let mut h = HeaderMap::new();
+        let long = "b".repeat(MAX_BOUNDARY + 1);
+        h.insert(
+            "content-type",
+            format!("multipart/form-data; boundary={long}")
+                .parse()
+                .unwrap(),
+        );
+        assert!(parse(&http::Method::POST, None, &h, b"x").is_err());
+        h.insert(
+            "content-type",
+            "multipart/form-data; boundary=XX".parse().unwrap(),
+        );
+        let part =
+            "--XX\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a\"\r\n\r\nx\r\n";
+        let body = format!("{}--XX--\r\n", part.repeat(MAX_PARTS + 1));
+        assert!(parse(&http::Method::POST, None, &h, body.as_bytes()).is_err());
+        let body = format!("{}--XX--\r\n", part.repeat(MAX_PARTS));
+        assert!(parse(&http::Method::POST, None, &h, body.as_bytes()).is_ok());
     }
 
     #[test]

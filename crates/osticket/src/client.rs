@@ -70,6 +70,8 @@ pub struct ClientConfig {
     pub connect_timeout_ms: u64,
     /// How long to wait for a whole request, in milliseconds.
     pub request_timeout_ms: u64,
+    /// The largest answer read; a larger one is a 502 (see `ticketgate_upstream`).
+    pub max_response_bytes: usize,
 }
 
 impl Default for ClientConfig {
@@ -80,6 +82,7 @@ impl Default for ClientConfig {
             mode: Mode::Plugin,
             connect_timeout_ms: 3_000,
             request_timeout_ms: 10_000,
+            max_response_bytes: ticketgate_upstream::DEFAULT_MAX_RESPONSE_BYTES,
         }
     }
 }
@@ -92,6 +95,7 @@ impl fmt::Debug for ClientConfig {
             .field("mode", &self.mode)
             .field("connect_timeout_ms", &self.connect_timeout_ms)
             .field("request_timeout_ms", &self.request_timeout_ms)
+            .field("max_response_bytes", &self.max_response_bytes)
             .finish()
     }
 }
@@ -112,6 +116,7 @@ pub struct OsticketClient {
     api_key: String,
     mode: Mode,
     request_timeout_ms: u64,
+    max_response_bytes: usize,
 }
 
 impl fmt::Debug for OsticketClient {
@@ -145,6 +150,7 @@ impl OsticketClient {
             api_key: config.api_key.trim().to_owned(),
             mode: config.mode,
             request_timeout_ms: config.request_timeout_ms,
+            max_response_bytes: config.max_response_bytes,
         })
     }
 
@@ -178,7 +184,9 @@ impl OsticketClient {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(std::time::Duration::from_secs);
-        let bytes = resp.bytes().await.map_err(|e| self.transport_error(&e))?;
+        let bytes = ticketgate_upstream::read_body(resp, self.max_response_bytes)
+            .await
+            .map_err(|e| e.into_error("osTicket", |t| self.transport_error(t)))?;
         if (200..300).contains(&status) {
             return Ok((status, bytes));
         }

@@ -17,10 +17,13 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde_json::{Map, Value};
+use std::collections::HashMap;
 use std::net::IpAddr;
 use ticketgate_model::data_url;
 use ticketgate_model::ops::looks_like_email;
-use ticketgate_model::{Attachment, Body, BodyFormat, Error, NewTicket, Reference, Source};
+use ticketgate_model::{
+    Attachment, Body, BodyFormat, Error, ErrorKind, NewTicket, Reference, Source,
+};
 
 /// The two create formats that carry fields (the third, `tickets.email`, is a raw mail).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,33 +102,40 @@ pub fn decode_json(body: &[u8]) -> Result<NewTicket, Error> {
 
 /// Decode a `tickets.xml` body (any declared encoding ticketgate knows; no DTD).
 pub fn decode_xml(body: &[u8]) -> Result<NewTicket, Error> {
-    let root = lax_xml::parse(body).map_err(|e| Error::bad_input(format!("XML error: {}", e.0)))?;
-    let mut fields = Map::new();
+    let root = lax_xml::parse(body).map_err(|e| {
+        let kind = if e.too_large {
+            ErrorKind::PayloadTooLarge
+        } else {
+            ErrorKind::BadInput
+        };
+        Error::new(kind, format!("XML error: {}", e.message))
+    })?;
+    let mut fields = RepeatedNames::default();
     let mut message_type = None;
     let mut attachments = Vec::new();
     let errors = Errors::default();
     for (k, v) in &root.attrs {
-        insert_repeated(&mut fields, k, Value::String(v.clone()));
+        fields.insert(k, Value::String(v.clone()));
     }
     for child in &root.children {
         match child.name.as_str() {
             "attachments" => attachments.extend(xml_attachments(child)),
             "message" => {
                 message_type = child.attr("type").map(str::to_owned);
-                insert_repeated(&mut fields, "message", Value::String(child.text.clone()));
+                fields.insert("message", Value::String(child.text.clone()));
             }
             "phone" => {
                 let mut phone = child.text.clone();
                 if let Some(ext) = child.attr("ext").filter(|e| !e.is_empty()) {
                     phone = format!("{phone}X{ext}");
                 }
-                insert_repeated(&mut fields, "phone", Value::String(phone));
+                fields.insert("phone", Value::String(phone));
             }
-            name => insert_repeated(&mut fields, name, xml_value(child)),
+            name => fields.insert(name, xml_value(child)),
         }
     }
     let raw = RawTicket {
-        fields,
+        fields: fields.map,
         message_type,
         attachments,
         xml: true,
@@ -133,17 +143,31 @@ pub fn decode_xml(body: &[u8]) -> Result<NewTicket, Error> {
     finish(raw, errors)
 }
 
-/// osTicket's older XML parser keeps a repeated name as `name`, `name1`, `name2`…
-fn insert_repeated(map: &mut Map<String, Value>, name: &str, value: Value) {
-    if !map.contains_key(name) {
-        map.insert(name.to_owned(), value);
-        return;
+/// A map built the way osTicket's older XML parser builds one: a repeated name is kept
+/// as `name`, `name1`, `name2`… Probing from 1 for every repeat made a document of n
+/// equal names cost n² look-ups (40 000 `<a/>` held a worker for minutes); each name
+/// remembers where its probing stopped, so the whole map costs linear time.
+#[derive(Default)]
+pub(crate) struct RepeatedNames {
+    map: Map<String, Value>,
+    next: HashMap<String, usize>,
+}
+
+impl RepeatedNames {
+    pub(crate) fn insert(&mut self, name: &str, value: Value) {
+        if !self.map.contains_key(name) {
+            self.map.insert(name.to_owned(), value);
+            return;
+        }
+        let next = self.next.entry(name.to_owned()).or_insert(1);
+        let mut key = format!("{name}{next}");
+        while self.map.contains_key(&key) {
+            *next += 1;
+            key = format!("{name}{next}");
+        }
+        *next += 1;
+        self.map.insert(key, value);
     }
-    let mut i = 1;
-    while map.contains_key(&format!("{name}{i}")) {
-        i += 1;
-    }
-    map.insert(format!("{name}{i}"), value);
 }
 
 /// An element with only text collapses to its text; one with children becomes a map.
@@ -155,14 +179,14 @@ fn xml_value(el: &lax_xml::Element) -> Value {
         // Attributes on a text element (a custom field's metadata) do not change its value.
         return Value::String(el.text.clone());
     }
-    let mut map = Map::new();
+    let mut map = RepeatedNames::default();
     for (k, v) in &el.attrs {
-        insert_repeated(&mut map, k, Value::String(v.clone()));
+        map.insert(k, Value::String(v.clone()));
     }
     for c in &el.children {
-        insert_repeated(&mut map, &c.name, xml_value(c));
+        map.insert(&c.name, xml_value(c));
     }
-    Value::Object(map)
+    Value::Object(map.map)
 }
 
 /// `<attachments><file name type encoding>content</file>…</attachments>`. A file whose
@@ -719,6 +743,52 @@ pub fn parse_due_date(s: &str) -> Option<DateTime<Utc>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn repeated_names_are_numbered_like_osticket() {
+        let mut m = RepeatedNames::default();
+        for (name, v) in [("a", 0), ("a", 1), ("a1", 2), ("a", 3), ("b", 4), ("a", 5)] {
+            m.insert(name, Value::from(v));
+        }
+        let keys: Vec<(&str, i64)> = m
+            .map
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_i64().unwrap()))
+            .collect();
+        let mut want = vec![
+            ("a", 0),
+            ("a1", 1),
+            ("a11", 2),
+            ("a2", 3),
+            ("b", 4),
+            ("a3", 5),
+        ];
+        want.sort();
+        let mut got = keys;
+        got.sort();
+        assert_eq!(got, want);
+    }
+
+    /// Finding 1 of issue 16: 20 000 equal names took 78 s (release build) to number.
+    #[test]
+    fn many_repeated_elements_decode_in_linear_time() {
+        let doc = format!(
+            "<ticket><name>Ann</name><email>ann@example.com</email><subject>s</subject>\
+             <message>m</message>{}</ticket>",
+            "<a/>".repeat(lax_xml::MAX_ELEMENTS - 10)
+        );
+        let started = std::time::Instant::now();
+        let t = decode_xml(doc.as_bytes()).unwrap();
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(t.subject, "s");
+        let over = format!("<ticket>{}</ticket>", "<a/>".repeat(40_000));
+        let e = decode_xml(over.as_bytes()).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::PayloadTooLarge, "{e}");
+    }
 
     #[test]
     fn phone_extensions() {

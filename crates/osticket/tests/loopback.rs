@@ -21,6 +21,7 @@ async fn setup(mode: Mode, key: &str) -> (Arc<TestCx>, OsticketClient) {
         mode,
         connect_timeout_ms: 2_000,
         request_timeout_ms: 5_000,
+        ..ClientConfig::default()
     })
     .expect("a valid client config");
     (cx, client)

@@ -199,15 +199,22 @@ impl TicketsApiClient {
         }
     }
 
-    async fn json<T: serde::de::DeserializeOwned>(resp: reqwest::Response) -> Result<T> {
-        let bytes = resp.bytes().await.map_err(|e| transport_error(&e))?;
+    /// The answer's body, through the one bounded reader every client face shares.
+    async fn read_body(&self, resp: reqwest::Response) -> Result<bytes::Bytes> {
+        ticketgate_upstream::read_body(resp, self.config.max_response_bytes)
+            .await
+            .map_err(|e| e.into_error("TicketsApi", transport_error))
+    }
+
+    async fn json<T: serde::de::DeserializeOwned>(&self, resp: reqwest::Response) -> Result<T> {
+        let bytes = self.read_body(resp).await?;
         serde_json::from_slice(&bytes).map_err(|e| upstream_unreadable("TicketsApi", e))
     }
 
     async fn get_model(&self, id: &str) -> Result<TicketApiModel> {
         let url = self.url(&format!("/{}", path_id(id)?));
         let resp = self.send(|c| c.get(&url)).await?;
-        Self::json(resp).await
+        self.json(resp).await
     }
 
     /// `metadata`, cached for `lookup_cache_secs`; `refresh` forces a new fetch
@@ -227,7 +234,7 @@ impl TicketsApiClient {
         }
         let url = self.url("/metadata");
         let resp = self.send(|c| c.get(&url)).await?;
-        let m: Metadata = Self::json(resp).await?;
+        let m: Metadata = self.json(resp).await?;
         let m = Arc::new(m);
         *cached = Some(CachedMetadata {
             fetched: Instant::now(),
@@ -247,7 +254,7 @@ impl TicketsApiClient {
     pub async fn app_metadata(&self) -> Result<Metadata> {
         let url = self.url("/appmetadata");
         let resp = self.send(|c| c.get(&url)).await?;
-        Self::json(resp).await
+        self.json(resp).await
     }
 
     /// Forward a ticket by mail to a third party (`POST forward/{id}`); TicketsApi
@@ -747,9 +754,8 @@ async fn upstream_error(resp: reqwest::Response) -> Error {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok())
         .map(Duration::from_secs);
-    let body = resp.bytes().await.unwrap_or_default();
-    let body = &body[..body.len().min(MAX_ERROR_BODY)];
-    let (message, field) = problem_message(body);
+    let body = ticketgate_upstream::read_prefix(resp, MAX_ERROR_BODY).await;
+    let (message, field) = problem_message(&body);
     let message = format!("TicketsApi answered {status}: {message}");
     let retry_after = match status {
         429 => Some(retry_after.unwrap_or(Duration::from_secs(5))),
@@ -897,7 +903,7 @@ impl Helpdesk for TicketsApiClient {
             .get(reqwest::header::LOCATION)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let bytes = resp.bytes().await.map_err(|e| transport_error(&e))?;
+        let bytes = self.read_body(resp).await?;
         let id = match serde_json::from_slice::<TicketApiModel>(&bytes) {
             Ok(m) => id_of_created(&m),
             Err(_) => location
@@ -1009,7 +1015,7 @@ impl Helpdesk for TicketsApiClient {
             }
         };
         let resp = self.post_form(&path, &pairs, &entry.attachments).await?;
-        let bytes = resp.bytes().await.map_err(|e| transport_error(&e))?;
+        let bytes = self.read_body(resp).await?;
         let now = chrono::Utc::now();
         Ok(
             match serde_json::from_slice::<wire::ConversationModel>(&bytes) {
@@ -1115,7 +1121,7 @@ impl Helpdesk for TicketsApiClient {
         let resp = self
             .post_form(&format!("/addfiles/{pid}"), &[], &files)
             .await?;
-        let bytes = resp.bytes().await.map_err(|e| transport_error(&e))?;
+        let bytes = self.read_body(resp).await?;
         match serde_json::from_slice::<Vec<wire::AttachmentModel>>(&bytes) {
             Ok(stored) if stored.len() == files.len() => Ok(files
                 .into_iter()

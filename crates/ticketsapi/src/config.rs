@@ -147,6 +147,8 @@ pub struct ClientConfig {
     pub connect_timeout_ms: u64,
     /// How long one request may take, from sending to the end of the answer.
     pub request_timeout_ms: u64,
+    /// The largest answer read; a larger one is a 502 (see `ticketgate_upstream`).
+    pub max_response_bytes: usize,
 }
 
 impl Default for ClientConfig {
@@ -169,6 +171,7 @@ impl Default for ClientConfig {
             lookup_cache_secs: 300,
             connect_timeout_ms: 3_000,
             request_timeout_ms: 10_000,
+            max_response_bytes: ticketgate_upstream::DEFAULT_MAX_RESPONSE_BYTES,
         }
     }
 }
@@ -193,6 +196,7 @@ impl fmt::Debug for ClientConfig {
             .field("lookup_cache_secs", &self.lookup_cache_secs)
             .field("connect_timeout_ms", &self.connect_timeout_ms)
             .field("request_timeout_ms", &self.request_timeout_ms)
+            .field("max_response_bytes", &self.max_response_bytes)
             .finish()
     }
 }

@@ -333,6 +333,18 @@ mod tests {
         assert!(verify(&t, &hs("other")).is_err());
     }
 
+    /// The token's length bounds all the decoding done before the signature is
+    /// checked: base64 and two small JSON documents.
+    #[test]
+    fn token_length_is_bounded() {
+        let long = format!("{}.e30.c2ln", "e".repeat(MAX_TOKEN_BYTES));
+        let e = verify(&long, &hs("k")).unwrap_err();
+        assert!(e.to_string().contains("too long"), "{e}");
+        let nested = URL_SAFE_NO_PAD.encode(format!("{}{}", "[".repeat(3000), "]".repeat(3000)));
+        let e = verify(&format!("{nested}.e30.c2ln"), &hs("k")).unwrap_err();
+        assert!(e.to_string().contains("header"), "{e}");
+    }
+
     #[test]
     fn expiry_respects_leeway() {
         let t = mint_hs256(b"k", "a", &[], Duration::from_secs(10));

@@ -166,6 +166,56 @@ fn a_demo_jwt_secret_reachable_from_anywhere_is_warned_about() {
 }
 
 #[test]
+fn max_response_bytes_is_a_key_of_every_remote_upstream() {
+    for kind in [
+        "kind = \"osticket\"\nurl = \"http://127.0.0.1:9\"\napi_key = \"k\"",
+        "kind = \"itsmng\"\nurl = \"http://127.0.0.1:9/apirest.php\"\nuser_token = \"t\"",
+        "kind = \"ticketsapi\"\nurl = \"http://127.0.0.1:9\"\ntoken = \"t\"",
+        "kind = \"ticketgate\"\nurl = \"http://127.0.0.1:9/v1\"\nbearer_key = \"k\"",
+    ] {
+        let text = format!(
+            "{MINIMAL}\n[upstreams.far]\n{kind}\nmax_response_bytes = 1234\n\n[routing]\ndefault = \"far\"\n"
+        );
+        let c = Config::parse(&text, &no_env).unwrap_or_else(|e| panic!("{kind}: {e}"));
+        let got = match &c.upstreams["far"].kind {
+            UpstreamKind::Osticket(o) => o.max_response_bytes,
+            UpstreamKind::Itsmng(o) => o.max_response_bytes,
+            UpstreamKind::Ticketsapi(o) => o.max_response_bytes,
+            UpstreamKind::Ticketgate(o) => o.max_response_bytes,
+            UpstreamKind::Embedded { .. } => 0,
+        };
+        assert_eq!(got, 1234, "{kind}");
+        let default =
+            Config::parse(&text.replace("max_response_bytes = 1234\n", ""), &no_env).unwrap();
+        let got = match &default.upstreams["far"].kind {
+            UpstreamKind::Osticket(o) => o.max_response_bytes,
+            UpstreamKind::Itsmng(o) => o.max_response_bytes,
+            UpstreamKind::Ticketsapi(o) => o.max_response_bytes,
+            UpstreamKind::Ticketgate(o) => o.max_response_bytes,
+            UpstreamKind::Embedded { .. } => 0,
+        };
+        assert_eq!(got, 16 * 1024 * 1024, "{kind}");
+    }
+}
+
+#[test]
+fn oversized_and_deeply_nested_configurations_are_refused() {
+    let big = format!("{MINIMAL}\n# {}\n", "x".repeat(MAX_CONFIG_BYTES));
+    let e = Config::parse(&big, &no_env).unwrap_err();
+    assert!(e.contains("at most"), "{e}");
+    // Nesting within the size bound is refused by the TOML parser, not by the stack.
+    let deep = format!(
+        "{MINIMAL}\nx = {}{}\n",
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    assert!(Config::parse(&deep, &no_env).is_err());
+    let deep = format!(
+        "{MINIMAL}\nx = {}1{}\n",
+        "{a = ".repeat(50_000),
+        "}".repeat(50_000)
+    );
+    assert!(Config::parse(&deep, &no_env).is_err());
 fn edge_keys_parse_and_are_checked() {
     let c = Config::parse(
         r#"

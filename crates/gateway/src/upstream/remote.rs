@@ -30,6 +30,9 @@ pub struct RemoteConfig {
     pub connect_timeout_ms: u64,
     #[serde(default = "default_request_timeout_ms")]
     pub request_timeout_ms: u64,
+    /// The largest answer read; a larger one is a 502 (see `ticketgate_upstream`).
+    #[serde(default = "ticketgate_upstream::default_max_response_bytes")]
+    pub max_response_bytes: usize,
 }
 
 fn default_connect_timeout_ms() -> u64 {
@@ -46,15 +49,20 @@ impl fmt::Debug for RemoteConfig {
             .field("bearer_key", &"<redacted>")
             .field("connect_timeout_ms", &self.connect_timeout_ms)
             .field("request_timeout_ms", &self.request_timeout_ms)
+            .field("max_response_bytes", &self.max_response_bytes)
             .finish()
     }
 }
+
+/// The most of an error answer read: a problem document is a few hundred bytes.
+const MAX_PROBLEM_BYTES: usize = 64 * 1024;
 
 pub struct RemoteGateway {
     name: String,
     base: String,
     auth: String,
     http: reqwest::Client,
+    max_response_bytes: usize,
 }
 
 impl RemoteGateway {
@@ -70,6 +78,7 @@ impl RemoteGateway {
             base: config.url.trim_end_matches('/').to_owned(),
             auth: format!("Bearer {}", config.bearer_key),
             http,
+            max_response_bytes: config.max_response_bytes,
         })
     }
 
@@ -98,11 +107,20 @@ impl RemoteGateway {
         Err(self.error_from(resp).await)
     }
 
+    /// The answer's body, through the one bounded reader every client face shares.
+    async fn read_body(&self, resp: reqwest::Response) -> Result<bytes::Bytes> {
+        ticketgate_upstream::read_body(resp, self.max_response_bytes)
+            .await
+            .map_err(|e| {
+                e.into_error(&format!("upstream {}", self.name), |e| {
+                    Error::upstream_unavailable(format!("upstream {}: body lost: {e}", self.name))
+                })
+            })
+    }
+
     async fn json<T: DeserializeOwned>(&self, req: RequestBuilder) -> Result<T> {
         let resp = self.send(req).await?;
-        let bytes = resp.bytes().await.map_err(|e| {
-            Error::upstream_unavailable(format!("upstream {}: body lost: {e}", self.name))
-        })?;
+        let bytes = self.read_body(resp).await?;
         serde_json::from_slice(&bytes)
             .map_err(|e| upstream_unreadable(&format!("upstream {}", self.name), e))
     }
@@ -126,11 +144,8 @@ impl RemoteGateway {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        let problem: Option<Problem> = resp
-            .bytes()
-            .await
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok());
+        let body = ticketgate_upstream::read_prefix(resp, MAX_PROBLEM_BYTES).await;
+        let problem: Option<Problem> = serde_json::from_slice(&body).ok();
         let detail = problem
             .as_ref()
             .map(|p| p.detail.clone())
@@ -271,9 +286,7 @@ impl Helpdesk for RemoteGateway {
             ))
             .retry_after(Duration::from_secs(2)));
         }
-        let bytes = resp.bytes().await.map_err(|e| {
-            Error::upstream_unavailable(format!("upstream {}: body lost: {e}", self.name))
-        })?;
+        let bytes = self.read_body(resp).await?;
         serde_json::from_slice(&bytes).map_err(|e| {
             upstream_unreadable(&format!("upstream {}", self.name), format!("a ticket: {e}"))
                 .with_upstream_status(502)

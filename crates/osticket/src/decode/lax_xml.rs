@@ -13,6 +13,15 @@ use quick_xml::events::{BytesStart, Event};
 /// The deepest element nesting read; osTicket documents are three levels deep.
 const MAX_DEPTH: usize = 32;
 
+/// The most elements one document may hold. A real create has a few dozen (fields,
+/// custom fields, a file per attachment); the bound keeps a document of tiny repeated
+/// elements from costing more than the body size suggests.
+pub const MAX_ELEMENTS: usize = 10_000;
+
+/// The most attributes one element may carry. quick-xml checks each attribute name
+/// against the earlier ones, so an element's cost grows with the square of this count.
+pub const MAX_ATTRIBUTES: usize = 256;
+
 /// One element: its name, attributes in document order, trimmed text, children.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Element {
@@ -34,14 +43,34 @@ impl Element {
 
 /// Why a document could not be read, in osTicket's `XML error: …` words.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct XmlError(pub String);
+pub struct XmlError {
+    pub message: String,
+    /// A size bound was passed (too many elements or attributes): a 413, not a 400.
+    pub too_large: bool,
+}
+
+impl XmlError {
+    fn malformed(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            too_large: false,
+        }
+    }
+
+    fn too_large(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            too_large: true,
+        }
+    }
+}
 
 /// Decode the bytes per the XML declaration and read the root element.
 pub fn parse(bytes: &[u8]) -> Result<Element, XmlError> {
     let text = transcode(bytes)?;
     let root = read_tree(&text)?;
     // The model's own check as well: the same refusal of DTDs every XML route applies.
-    ticketgate_model::xml::check_document(&text).map_err(|e| XmlError(e.message))?;
+    ticketgate_model::xml::check_document(&text).map_err(|e| XmlError::malformed(e.message))?;
     Ok(root)
 }
 
@@ -50,13 +79,16 @@ pub fn transcode(bytes: &[u8]) -> Result<String, XmlError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let encoding = declared_encoding(bytes).unwrap_or_else(|| "utf-8".to_owned());
     match encoding.to_ascii_lowercase().as_str() {
-        "utf-8" | "utf8" | "us-ascii" | "ascii" => String::from_utf8(bytes.to_vec())
-            .map_err(|_| XmlError("Input is not proper UTF-8, indicate encoding !".to_owned())),
+        "utf-8" | "utf8" | "us-ascii" | "ascii" => {
+            String::from_utf8(bytes.to_vec()).map_err(|_| {
+                XmlError::malformed("Input is not proper UTF-8, indicate encoding !".to_owned())
+            })
+        }
         "iso-8859-1" | "latin1" | "latin-1" | "iso_8859-1" | "l1" => {
             Ok(bytes.iter().map(|&b| char::from(b)).collect())
         }
         "windows-1252" | "cp1252" => Ok(bytes.iter().map(|&b| cp1252(b)).collect()),
-        other => Err(XmlError(format!("Unsupported encoding {other}"))),
+        other => Err(XmlError::malformed(format!("Unsupported encoding {other}"))),
     }
 }
 
@@ -98,9 +130,10 @@ fn read_tree(text: &str) -> Result<Element, XmlError> {
     reader.config_mut().check_end_names = true;
     let mut stack: Vec<Element> = Vec::new();
     let mut root: Option<Element> = None;
+    let mut elements = 0usize;
     loop {
         let event = reader.read_event().map_err(|e| {
-            XmlError(format!(
+            XmlError::malformed(format!(
                 "{e} at {}",
                 line_col(text, reader.error_position())
             ))
@@ -108,18 +141,22 @@ fn read_tree(text: &str) -> Result<Element, XmlError> {
         match event {
             Event::Start(start) => {
                 if stack.len() >= MAX_DEPTH {
-                    return Err(XmlError("Excessive depth in document".to_owned()));
+                    return Err(XmlError::malformed(
+                        "Excessive depth in document".to_owned(),
+                    ));
                 }
+                count_element(&mut elements)?;
                 stack.push(element(&start)?);
             }
             Event::Empty(start) => {
+                count_element(&mut elements)?;
                 let el = element(&start)?;
                 attach(&mut stack, &mut root, el)?;
             }
             Event::End(_) => {
                 let mut el = stack
                     .pop()
-                    .ok_or_else(|| XmlError("Unexpected end tag".to_owned()))?;
+                    .ok_or_else(|| XmlError::malformed("Unexpected end tag".to_owned()))?;
                 el.text = el.text.trim().to_owned();
                 attach(&mut stack, &mut root, el)?;
             }
@@ -127,7 +164,7 @@ fn read_tree(text: &str) -> Result<Element, XmlError> {
                 if let Some(top) = stack.last_mut() {
                     top.text.push_str(&t.xml_content(XmlVersion::Implicit1_0));
                 } else if !t.xml_content(XmlVersion::Implicit1_0).trim().is_empty() {
-                    return Err(XmlError(
+                    return Err(XmlError::malformed(
                         "Extra content at the end of the document".to_owned(),
                     ));
                 }
@@ -146,16 +183,20 @@ fn read_tree(text: &str) -> Result<Element, XmlError> {
                         "gt" => ">".to_owned(),
                         "quot" => "\"".to_owned(),
                         "apos" => "'".to_owned(),
-                        other => return Err(XmlError(format!("Entity '{other}' not defined"))),
+                        other => {
+                            return Err(XmlError::malformed(format!(
+                                "Entity '{other}' not defined"
+                            )));
+                        }
                     },
-                    Err(e) => return Err(XmlError(e.to_string())),
+                    Err(e) => return Err(XmlError::malformed(e.to_string())),
                 };
                 if let Some(top) = stack.last_mut() {
                     top.text.push_str(&resolved);
                 }
             }
             Event::DocType(_) => {
-                return Err(XmlError(
+                return Err(XmlError::malformed(
                     "XML documents with a DTD (DOCTYPE) are not accepted".to_owned(),
                 ));
             }
@@ -164,9 +205,9 @@ fn read_tree(text: &str) -> Result<Element, XmlError> {
         }
     }
     if !stack.is_empty() {
-        return Err(XmlError("Premature end of data".to_owned()));
+        return Err(XmlError::malformed("Premature end of data".to_owned()));
     }
-    root.ok_or_else(|| XmlError("Document is empty".to_owned()))
+    root.ok_or_else(|| XmlError::malformed("Document is empty".to_owned()))
 }
 
 /// `line:column` (both from 1) of a byte offset, as libxml reports positions.
@@ -185,10 +226,20 @@ fn attach(stack: &mut [Element], root: &mut Option<Element>, el: Element) -> Res
         Some(parent) => parent.children.push(el),
         None if root.is_none() => *root = Some(el),
         None => {
-            return Err(XmlError(
+            return Err(XmlError::malformed(
                 "Extra content at the end of the document".to_owned(),
             ));
         }
+    }
+    Ok(())
+}
+
+fn count_element(elements: &mut usize) -> Result<(), XmlError> {
+    *elements += 1;
+    if *elements > MAX_ELEMENTS {
+        return Err(XmlError::too_large(format!(
+            "the document has more than {MAX_ELEMENTS} elements"
+        )));
     }
     Ok(())
 }
@@ -198,11 +249,16 @@ fn element(start: &BytesStart<'_>) -> Result<Element, XmlError> {
         name: start.name().as_ref().to_owned(),
         ..Element::default()
     };
-    for attr in start.attributes() {
-        let attr = attr.map_err(|e| XmlError(e.to_string()))?;
+    for (i, attr) in start.attributes().enumerate() {
+        if i >= MAX_ATTRIBUTES {
+            return Err(XmlError::too_large(format!(
+                "an element has more than {MAX_ATTRIBUTES} attributes"
+            )));
+        }
+        let attr = attr.map_err(|e| XmlError::malformed(e.to_string()))?;
         let value = attr
             .normalized_value(XmlVersion::Implicit1_0)
-            .map_err(|e| XmlError(e.to_string()))?;
+            .map_err(|e| XmlError::malformed(e.to_string()))?;
         el.attrs
             .push((attr.key.as_ref().to_owned(), value.trim().to_owned()));
     }
@@ -236,5 +292,48 @@ mod tests {
         assert!(parse(b"<!DOCTYPE t [<!ENTITY a \"b\">]><t>&a;</t>").is_err());
         assert!(parse(b"<t><a></t>").is_err());
         assert!(parse(b"").is_err());
+    }
+
+    #[test]
+    fn element_count_is_bounded() {
+        let within = format!("<t>{}</t>", "<a/>".repeat(MAX_ELEMENTS - 1));
+        assert_eq!(
+            parse(within.as_bytes()).unwrap().children.len(),
+            MAX_ELEMENTS - 1
+        );
+        let over = format!("<t>{}</t>", "<a/>".repeat(MAX_ELEMENTS));
+        let e = parse(over.as_bytes()).unwrap_err();
+        assert!(e.too_large, "{e:?}");
+        let nested = format!("<t>{}</t>", "<a><b/></a>".repeat(MAX_ELEMENTS / 2));
+        assert!(parse(nested.as_bytes()).unwrap_err().too_large);
+    }
+
+    #[test]
+    fn attribute_count_and_depth_are_bounded() {
+        let attrs: String = (0..MAX_ATTRIBUTES)
+            .map(|i| format!(" a{i}=\"v\""))
+            .collect();
+        assert_eq!(
+            parse(format!("<t{attrs}/>").as_bytes())
+                .unwrap()
+                .attrs
+                .len(),
+            MAX_ATTRIBUTES
+        );
+        let attrs: String = (0..=MAX_ATTRIBUTES)
+            .map(|i| format!(" a{i}=\"v\""))
+            .collect();
+        assert!(
+            parse(format!("<t{attrs}/>").as_bytes())
+                .unwrap_err()
+                .too_large
+        );
+        let deep = format!(
+            "{}{}",
+            "<a>".repeat(MAX_DEPTH + 1),
+            "</a>".repeat(MAX_DEPTH + 1)
+        );
+        let e = parse(deep.as_bytes()).unwrap_err();
+        assert!(!e.too_large && e.message.contains("depth"), "{e:?}");
     }
 }

@@ -4,7 +4,7 @@
 //! `attachments[]`) is an attachment with its own media type.
 
 use serde_json::{Map, Value};
-use ticketgate_model::{Attachment, Error};
+use ticketgate_model::{Attachment, Error, ErrorKind};
 
 /// One decoded form: the text fields and the files.
 pub struct Form {
@@ -27,6 +27,13 @@ pub fn boundary(content_type: &str) -> Option<String> {
     })
 }
 
+/// The most parts one form may have: a create is a dozen fields and a few files.
+pub const MAX_PARTS: usize = 1_000;
+
+/// The longest header block of one part. Without it, a part whose headers never end
+/// made the search scan the rest of the body once per part: quadratic in the body.
+pub const MAX_PART_HEADERS: usize = 16 * 1024;
+
 fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
     haystack
         .get(from..)?
@@ -43,21 +50,31 @@ fn malformed() -> Error {
 pub fn parse(body: &[u8], boundary: &str) -> Result<Form, Error> {
     let delimiter = format!("--{boundary}");
     let delimiter = delimiter.as_bytes();
-    let mut form = Form {
-        fields: Map::new(),
-        files: Vec::new(),
-    };
+    let mut fields = super::RepeatedNames::default();
+    let mut files = Vec::new();
+    let mut parts = 0usize;
     let mut pos = find(body, delimiter, 0).ok_or_else(malformed)? + delimiter.len();
     loop {
         if body.get(pos..pos + 2) == Some(b"--") {
-            return Ok(form);
+            return Ok(Form {
+                fields: fields.map,
+                files,
+            });
+        }
+        parts += 1;
+        if parts > MAX_PARTS {
+            return Err(Error::new(
+                ErrorKind::PayloadTooLarge,
+                format!("A form may have at most {MAX_PARTS} parts"),
+            ));
         }
         // The line break after the delimiter.
         pos = find(body, b"\n", pos).ok_or_else(malformed)? + 1;
-        let (headers_end, body_start) = match find(body, b"\r\n\r\n", pos) {
+        let head = &body[..body.len().min(pos.saturating_add(MAX_PART_HEADERS))];
+        let (headers_end, body_start) = match find(head, b"\r\n\r\n", pos) {
             Some(i) => (i, i + 4),
             None => {
-                let i = find(body, b"\n\n", pos).ok_or_else(malformed)?;
+                let i = find(head, b"\n\n", pos).ok_or_else(malformed)?;
                 (i, i + 2)
             }
         };
@@ -66,12 +83,17 @@ pub fn parse(body: &[u8], boundary: &str) -> Result<Form, Error> {
         let mut content = &body[body_start..next];
         content = content.strip_suffix(b"\n").unwrap_or(content);
         content = content.strip_suffix(b"\r").unwrap_or(content);
-        add_part(&mut form, &headers, content)?;
+        add_part(&mut fields, &mut files, &headers, content)?;
         pos = next + delimiter.len();
     }
 }
 
-fn add_part(form: &mut Form, headers: &str, content: &[u8]) -> Result<(), Error> {
+fn add_part(
+    fields: &mut super::RepeatedNames,
+    files: &mut Vec<Attachment>,
+    headers: &str,
+    content: &[u8],
+) -> Result<(), Error> {
     let mut name = None;
     let mut filename = None;
     let mut media_type = None;
@@ -101,7 +123,7 @@ fn add_part(form: &mut Form, headers: &str, content: &[u8]) -> Result<(), Error>
             return Ok(());
         }
         let file = filename.rsplit(['/', '\\']).next().unwrap_or(&filename);
-        form.files.push(Attachment {
+        files.push(Attachment {
             name: file.to_owned(),
             media_type: media_type.unwrap_or_else(|| "application/octet-stream".to_owned()),
             bytes: content.to_vec(),
@@ -114,13 +136,55 @@ fn add_part(form: &mut Form, headers: &str, content: &[u8]) -> Result<(), Error>
             "{name}: Malformed UTF-8 characters, possibly incorrectly encoded"
         ))
     })?;
-    super::insert_repeated(&mut form.fields, &name, Value::String(text));
+    fields.insert(&name, Value::String(text));
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn part_count_and_header_length_are_bounded() {
+        let part = "--B\r\nContent-Disposition: form-data; name=\"f\"\r\n\r\nv\r\n";
+        let within = format!("{}--B--\r\n", part.repeat(MAX_PARTS));
+        assert_eq!(
+            parse(within.as_bytes(), "B").unwrap().fields.len(),
+            MAX_PARTS
+        );
+        let over = format!("{}--B--\r\n", part.repeat(MAX_PARTS + 1));
+        let e = parse(over.as_bytes(), "B").err().unwrap();
+        assert_eq!(e.kind, ErrorKind::PayloadTooLarge);
+        // Headers that do not end within the bound are malformed, however long the body.
+        let endless = format!(
+            "--B\r\nX: {}\r\n\r\nv\r\n--B--",
+            "h".repeat(MAX_PART_HEADERS)
+        );
+        assert_eq!(
+            parse(endless.as_bytes(), "B").err().unwrap().kind,
+            ErrorKind::BadInput
+        );
+    }
+
+    /// Parts whose header block has no CRLF CRLF made every part scan the rest of the
+    /// body: a thousand small parts before a 4 MB file cost 4 GB of comparisons.
+    #[test]
+    fn lf_only_parts_parse_in_linear_time() {
+        let part = "--B\nContent-Disposition: form-data; name=\"f\"\n\nv\n";
+        let body = format!(
+            "{}--B\nContent-Disposition: form-data; name=\"a\"; filename=\"x\"\n\n{}\n--B--\n",
+            part.repeat(MAX_PARTS - 1),
+            "x".repeat(4 << 20)
+        );
+        let started = std::time::Instant::now();
+        let form = parse(body.as_bytes(), "B").unwrap();
+        assert_eq!(form.files[0].bytes.len(), 4 << 20);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+    }
 
     #[test]
     fn fields_and_files() {

@@ -306,7 +306,7 @@ fn sort(items: &mut [Ticket], field: SortField, order: SortOrder) {
 async fn list(c: &TicketsApiClient, body: &serde_json::Value) -> Result<Vec<TicketListModel>> {
     let url = c.url("");
     let resp = c.send(|h| h.post(&url).json(body)).await?;
-    TicketsApiClient::json(resp).await
+    c.json(resp).await
 }
 
 /// `POST list`: fixed pages of 25, newest first.
@@ -332,7 +332,7 @@ async fn by_username(
             let resp = c
                 .send(|h| h.post(&url).multipart(super::build_form(&fields, &[])))
                 .await?;
-            TicketsApiClient::json::<Vec<TicketApiModel>>(resp).await
+            c.json::<Vec<TicketApiModel>>(resp).await
         }
     };
     let mut ended = false;
