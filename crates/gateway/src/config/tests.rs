@@ -216,6 +216,9 @@ fn oversized_and_deeply_nested_configurations_are_refused() {
         "}".repeat(50_000)
     );
     assert!(Config::parse(&deep, &no_env).is_err());
+}
+
+#[test]
 fn edge_keys_parse_and_are_checked() {
     let c = Config::parse(
         r#"
