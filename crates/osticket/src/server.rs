@@ -147,19 +147,22 @@ impl ServerFace for OsticketServer {
     ) -> Result<Admission, Response<Bytes>> {
         // Routes `handle` refuses on their own (a wrong method or format, an unknown
         // endpoint) are answered there, on a small body.
-        let Some(need) = head_permission(&head.method, path) else {
+        let Some((need, plugin_what)) = head_permission(&head.method, path) else {
             return Ok(Admission::Unverified);
         };
         match cx.admit(&credential(&head.headers), Some(need)) {
             Ok(_) => Ok(Admission::Verified),
-            // A known key without the permission: `handle` answers it exactly as the
-            // plugin does (its own status and words per operation), on a body read
-            // only up to the small unauthenticated bound.
-            Err(e) if e.kind == ErrorKind::Forbidden && e.field.as_deref() != Some("network") => {
-                Ok(Admission::Unverified)
-            }
             Err(e) if need == Permission::Subtickets => {
                 Err(self.error_response_at(path, &plugin::subticket_error(e)))
+            }
+            // A known key without the permission, on a plugin route: the plugin's own
+            // words and status for that operation, as `handle` would answer.
+            Err(e)
+                if !plugin_what.is_empty()
+                    && e.kind == ErrorKind::Forbidden
+                    && e.field.as_deref() != Some("network") =>
+            {
+                Err(self.error_response_at(path, &plugin::not_authorized_to(plugin_what)))
             }
             Err(e) => Err(self.error_response_at(path, &e)),
         }
@@ -193,11 +196,12 @@ impl ServerFace for OsticketServer {
 }
 
 /// The permission a route needs, from the head alone; `None` for a request `handle`
-/// refuses whatever the key (the same routes as `core_api` and `plugin` dispatch).
-fn head_permission(method: &Method, path: &str) -> Option<Permission> {
+/// refuses whatever the key (the same routes as `core_api` and `plugin` dispatch), with
+/// the words the plugin uses for a key without it ("" where the plugin has none).
+fn head_permission(method: &Method, path: &str) -> Option<(Permission, &'static str)> {
     match route(path) {
         Route::Create("json" | "xml" | "email") if method == Method::POST => {
-            Some(Permission::Create)
+            Some((Permission::Create, ""))
         }
         Route::Plugin { endpoint, arg } => {
             // `{number}.{json|xml}`: anything else is refused by `plugin` first.
@@ -207,12 +211,18 @@ fn head_permission(method: &Method, path: &str) -> Option<Permission> {
                 None => false,
             };
             Some(match (endpoint, method.clone(), key) {
-                ("tickets-get.php", Method::GET, true) => Permission::Read,
-                ("tickets-update.php", Method::PATCH, true) => Permission::Update,
-                ("tickets-delete.php", Method::DELETE, true) => Permission::Delete,
-                ("tickets-search.php", Method::GET, false) => Permission::Search,
+                ("tickets-get.php", Method::GET, true) => (Permission::Read, "read tickets"),
+                ("tickets-update.php", Method::PATCH, true) => {
+                    (Permission::Update, "update tickets")
+                }
+                ("tickets-delete.php", Method::DELETE, true) => {
+                    (Permission::Delete, "delete tickets")
+                }
+                ("tickets-search.php", Method::GET, false) => {
+                    (Permission::Search, "search tickets")
+                }
                 ("tickets-stats.php" | "tickets-statuses.php", Method::GET, false) => {
-                    Permission::Stats
+                    (Permission::Stats, "read ticket statistics")
                 }
                 (
                     "tickets-subtickets-parent.php" | "tickets-subtickets-list.php",
@@ -221,7 +231,7 @@ fn head_permission(method: &Method, path: &str) -> Option<Permission> {
                 )
                 | ("tickets-subtickets-create.php", Method::POST, false)
                 | ("tickets-subtickets-unlink.php", Method::DELETE, false) => {
-                    Permission::Subtickets
+                    (Permission::Subtickets, "")
                 }
                 _ => return None,
             })

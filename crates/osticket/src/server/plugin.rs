@@ -243,11 +243,16 @@ fn authorized(
             if need == Permission::Subtickets {
                 Error::forbidden("API key not authorized for subticket operations")
             } else {
-                Error::forbidden(format!("{NOT_AUTHORIZED_TO}{what}"))
+                not_authorized_to(what)
             }
         }
         _ => e,
     })
+}
+
+/// The plugin's refusal of a known key without the permission for `what` (a 401).
+pub(super) fn not_authorized_to(what: &str) -> Error {
+    Error::forbidden(format!("{NOT_AUTHORIZED_TO}{what}"))
 }
 
 fn helpdesk(cx: &dyn GatewayContext, c: &Consumer) -> Arc<dyn Helpdesk> {
