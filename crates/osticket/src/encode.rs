@@ -113,10 +113,13 @@ pub fn encode_create(t: &NewTicket) -> Result<Value, Error> {
                 // Only the bare media type: osTicket decodes `;base64` only when it is
                 // the sole parameter (see `message_field`).
                 let essence = a.media_type.split(';').next().unwrap_or("").trim();
-                let essence = if essence.is_empty() {
-                    "application/octet-stream"
-                } else {
+                // A media type that is not `type/subtype` in token characters (a client
+                // sent `applica,ion/pdf`) would end the data URL's header early and
+                // corrupt the file: such a file goes as plain bytes.
+                let essence = if is_media_type(essence) {
                     essence
+                } else {
+                    "application/octet-stream"
                 };
                 one.insert(a.name.clone(), json!(data_url::encode(essence, &a.bytes)));
                 Value::Object(one)
@@ -138,6 +141,16 @@ pub fn encode_create(t: &NewTicket) -> Result<Value, Error> {
 
 /// The `message` value osTicket's API decodes back to exactly this body.
 ///
+/// `type/subtype`, each an RFC 2045 token: what a data URL's header can carry.
+fn is_media_type(s: &str) -> bool {
+    let token = |t: &str| {
+        !t.is_empty()
+            && t.bytes()
+                .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?=".contains(&b))
+    };
+    matches!(s.split_once('/'), Some((ty, sub)) if token(ty) && token(sub))
+}
+
 /// osTicket reads a `message` that starts with `data:` (exactly: case and all) as an
 /// RFC 2397 data URL (`include/class.api.php`, `ApiJsonDataParser::fixup`, then
 /// `include/class.format.php`, `Format::parseRfc2397`): the media type decides HTML or
@@ -179,6 +192,30 @@ fn id_or_name(r: &Reference) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the `osticket_json` fuzz target: a client's media type with a comma made
+    /// the data URL end early, so the file osTicket got was not the file sent.
+    #[test]
+    fn a_broken_media_type_cannot_corrupt_an_attachment() {
+        let raw = br#"{"name": "Cal", "email": "cal@example.com", "subject": "files", "message": "see",
+            "attachments": [{"name": "report.pdf", "type": "applica,ion/pdf", "data": "JVBERi0xLjQK"}]}"#;
+        let t = crate::decode_json(raw).unwrap();
+        let sent = t.attachments[0].bytes.clone();
+        let encoded = serde_json::to_vec(&encode_create(&t).unwrap()).unwrap();
+        let again = crate::decode_json(&encoded).unwrap();
+        assert_eq!(again.attachments[0].name, "report.pdf");
+        assert_eq!(again.attachments[0].bytes, sent);
+        for (ty, ok) in [
+            ("application/pdf", true),
+            ("text/plain", true),
+            ("applica,ion/pdf", false),
+            ("image", false),
+            ("a b/c", false),
+            ("/x", false),
+        ] {
+            assert_eq!(is_media_type(ty), ok, "{ty}");
+        }
+    }
 
     #[test]
     fn message_field_is_what_osticket_decodes() {
