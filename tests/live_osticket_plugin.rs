@@ -337,12 +337,22 @@ async fn client_face_against_the_real_plugin() {
     );
 
     // Statistics and statuses in the plugin's real shapes.
+    // The differential test in this file creates tickets in the same instance at the
+    // same time: the plugin's total lies between the counts read before and after.
+    let count = || -> u64 {
+        db_one(&env, "SELECT COUNT(*) FROM ost_ticket")
+            .and_then(|n| n.parse().ok())
+            .expect("a count")
+    };
+    let before = count();
     let (s, stats) = status_and_body(v1(&g, M::GET, "/stats", None).await).await;
+    let after = count();
     assert_eq!(s, 200, "{stats}");
-    let in_db: u64 = db_one(&env, "SELECT COUNT(*) FROM ost_ticket")
-        .and_then(|n| n.parse().ok())
-        .expect("a count");
-    assert_eq!(stats["total"], json!(in_db), "{stats}");
+    let total = stats["total"].as_u64().expect("a total");
+    assert!(
+        (before..=after).contains(&total),
+        "{total} not within {before}..={after}: {stats}"
+    );
     assert!(
         stats["by_department"]["Maintenance"].as_u64() >= Some(1),
         "{stats}"
