@@ -87,6 +87,7 @@ async fn create_get_search_update_reply_resolve_close_delete_purge() {
         .await
         .unwrap();
     assert_eq!(page["total"], 5);
+    assert_eq!(page["total_exact"], true);
     assert_eq!(page["items"].as_array().unwrap().len(), 2);
     assert_eq!(page["items"][0]["subject"], "Bulk 2");
     assert_eq!(page["limit"], 2);
@@ -465,9 +466,17 @@ async fn bad_input_is_a_problem_and_writes_nothing() {
     assert_eq!(page["total"], 0, "no bad request left a ticket behind");
 }
 
+/// On the SQLite state, and again with the state on PostgreSQL.
 #[tokio::test]
 async fn idempotency_key_replays_the_first_outcome() {
-    let g = Gateway::start(&canonical_config(""));
+    for pg in support::state_backends("idempotency_key_replays_the_first_outcome") {
+        let state = pg.as_ref().map(support::postgres_state).unwrap_or_default();
+        idempotency_replay(&state).await;
+    }
+}
+
+async fn idempotency_replay(state: &str) {
+    let g = Gateway::start(&canonical_config(state));
     let c = client();
     let body = json!({"subject": "Once", "requester": {"email": "a@example.com"}});
     let send = |b: &Value| {
@@ -593,4 +602,143 @@ async fn a_second_server_on_the_same_data_dir_is_refused() {
         .unwrap();
     assert_eq!(out.status.code(), Some(69));
     assert!(String::from_utf8_lossy(&out.stderr).contains("already in use"));
+}
+
+#[tokio::test]
+async fn tasks_are_added_and_listed() {
+    let g = Gateway::start(&canonical_config(""));
+    let t = create(&g, "Printer jams").await;
+    let id = t["id"].as_str().unwrap().to_owned();
+    let c = client();
+    let url = g.url(&format!("/v1/tickets/{id}/tasks"));
+    let resp = c
+        .post(&url)
+        .header("Authorization", DEMO_BEARER)
+        .json(&json!({"body": "Replace the fuser", "state": "todo", "duration_secs": 600, "private": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let task: Value = resp.json().await.unwrap();
+    assert_eq!(
+        (
+            task["body"].clone(),
+            task["state"].clone(),
+            task["duration_secs"].clone(),
+            task["private"].clone()
+        ),
+        (
+            json!("Replace the fuser"),
+            json!("todo"),
+            json!(600),
+            json!(true)
+        )
+    );
+    assert_eq!(task["ticket"], json!(id));
+    // XML in, XML out.
+    let resp = c
+        .post(&url)
+        .header("Authorization", DEMO_BEARER)
+        .header("Content-Type", "application/xml")
+        .body("<task><body>Called the vendor</body><state>done</state></task>")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        201,
+        "{}",
+        resp.text().await.unwrap_or_default()
+    );
+    let resp = c
+        .get(&url)
+        .header("Authorization", DEMO_BEARER)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let list: Value = resp.json().await.unwrap();
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(
+        items
+            .iter()
+            .map(|t| (t["body"].clone(), t["state"].clone()))
+            .collect::<Vec<_>>(),
+        [
+            (json!("Replace the fuser"), json!("todo")),
+            (json!("Called the vendor"), json!("done"))
+        ]
+    );
+    let resp = c
+        .get(&url)
+        .header("Authorization", DEMO_BEARER)
+        .header("Accept", "application/xml")
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.text().await.unwrap().contains("Called the vendor"));
+    // Mistakes: an empty description, an unknown field or state, an unknown agent or ticket.
+    for (body, status) in [
+        (json!({"body": " "}), 400),
+        (json!({"body": "x", "colour": "red"}), 400),
+        (json!({"body": "x", "state": "someday"}), 400),
+        (json!({"body": "x", "assignee": "nobody-here"}), 400),
+    ] {
+        let resp = c
+            .post(&url)
+            .header("Authorization", DEMO_BEARER)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        problem(resp, status).await;
+    }
+    let resp = c
+        .get(g.url("/v1/tickets/999999/tasks"))
+        .header("Authorization", DEMO_BEARER)
+        .send()
+        .await
+        .unwrap();
+    problem(resp, 404).await;
+    // Through an edge gateway whose upstream is this one: the tasks are this one's.
+    let edge = Gateway::start(&support::forwarding_config(
+        &format!(
+            "kind = \"ticketgate\"\nurl = \"{}\"\nbearer_key = \"demo-key\"",
+            g.url("/v1")
+        ),
+        "",
+    ));
+    let resp = c
+        .post(edge.url(&format!("/v1/tickets/{id}/tasks")))
+        .header("Authorization", DEMO_BEARER)
+        .json(&json!({"body": "Through the edge", "duration_secs": 60}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        201,
+        "{}",
+        resp.text().await.unwrap_or_default()
+    );
+    let list: Value = c
+        .get(&url)
+        .header("Authorization", DEMO_BEARER)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["items"][2]["body"], "Through the edge");
+    let via_edge: Value = c
+        .get(edge.url(&format!("/v1/tickets/{id}/tasks")))
+        .header("Authorization", DEMO_BEARER)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(via_edge, list);
 }

@@ -156,27 +156,31 @@ async fn bad_upstream(healthy_addr: String, mode: Arc<AtomicU8>) -> String {
     let addr = listener.local_addr().unwrap().to_string();
     tokio::spawn(async move {
         while let Ok((s, _)) = listener.accept().await {
-            let fault = mode.load(Ordering::SeqCst);
             let healthy_addr = healthy_addr.clone();
             let mode = mode.clone();
             tokio::spawn(async move {
-                let _ = serve_one(s, fault, &healthy_addr, &mode).await;
+                let _ = serve_one(s, &healthy_addr, &mode).await;
             });
         }
     });
     addr
 }
 
-async fn serve_one(
-    mut s: TcpStream,
-    fault: u8,
-    healthy_addr: &str,
-    mode: &AtomicU8,
-) -> std::io::Result<()> {
+async fn serve_one(mut s: TcpStream, healthy_addr: &str, mode: &AtomicU8) -> std::io::Result<()> {
+    // The fault is the one in force when the request arrives, not when the connection
+    // was accepted: a connection pool may open a connection during a fault and send its
+    // first request on it only after the fault has healed.
+    let mut buf = vec![0u8; 64 * 1024];
+    let n = s.read(&mut buf).await?;
+    if n == 0 {
+        return Ok(());
+    }
+    let fault = mode.load(Ordering::SeqCst);
     if fault == Fault::None as u8 {
         // A relayed keep-alive connection ends when a fault begins, so the gateway's
         // next request opens a connection that meets the fault.
         let mut up = TcpStream::connect(healthy_addr).await?;
+        up.write_all(&buf[..n]).await?;
         let faulted = async {
             while mode.load(Ordering::SeqCst) == Fault::None as u8 {
                 tokio::time::sleep(Duration::from_millis(10)).await;
@@ -188,8 +192,6 @@ async fn serve_one(
         }
         return Ok(());
     }
-    let mut buf = vec![0u8; 64 * 1024];
-    let _ = s.read(&mut buf).await?;
     match fault {
         f if f == Fault::Garbage as u8 => {
             s.write_all(b"\x00\x13\xffSSH-2.0-not-http\r\n\r\n\x00garbage")

@@ -252,7 +252,7 @@ async fn requester_name_and_phone_reach_glpi() {
         .header("X-API-Key", "demo-key")
         .json(
             &json!({"name": "Carol Client", "email": carol, "subject": unique("live osT phone"),
-                      "message": "data:text/plain;charset=utf-8,Tray%202", "phone": "555-0100X12"}),
+                      "message": "data:text/plain;charset=utf-8,Tray 2", "phone": "555-0100X12"}),
         )
         .send()
         .await
@@ -787,5 +787,244 @@ async fn creates_through_every_face_land_in_glpi() {
             )
         ),
         "xml &#38; body"
+    );
+}
+
+/// Documents through a gateway in front of GLPI, over its ITSM-NG face: a document of
+/// its own and one for a ticket land in GLPI (`glpi_documents`, `glpi_documents_items`),
+/// and come back, row and bytes, through the gateway.
+#[tokio::test]
+async fn documents_pass_through_to_glpi() {
+    let Some(env) = live::vendor(Vendor::Glpi) else {
+        return;
+    };
+    let g = glpi_gateway(&env);
+    let c = client();
+    let api = g.url("/apirest.php");
+    let session = ok_json(
+        c.get(format!("{api}/initSession"))
+            .header("Authorization", "user_token demo-user-token")
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await["session_token"]
+        .as_str()
+        .expect("a session token")
+        .to_owned();
+    let subject = unique("glpi documents");
+    let ticket = ok_json(
+        c.post(format!("{api}/Ticket"))
+            .header("Session-Token", &session)
+            .json(&json!({"input": {"name": subject, "content": "with documents"}}))
+            .send()
+            .await
+            .unwrap(),
+        201,
+    )
+    .await["id"]
+        .as_i64()
+        .expect("a ticket id");
+    let upload = |manifest: Value, name: &str, bytes: &[u8]| {
+        c.post(format!("{api}/Document"))
+            .header("Session-Token", &session)
+            .multipart(
+                reqwest::multipart::Form::new()
+                    .text("uploadManifest", manifest.to_string())
+                    .part(
+                        "filename[0]",
+                        reqwest::multipart::Part::bytes(bytes.to_vec())
+                            .file_name(name.to_owned())
+                            .mime_str("text/plain")
+                            .unwrap(),
+                    ),
+            )
+            .send()
+    };
+    let title = unique("notes");
+    let own = ok_json(
+        upload(
+            json!({"input": {"name": title, "_filename": ["notes.txt"]}}),
+            "notes.txt",
+            b"the meeting notes\n",
+        )
+        .await
+        .unwrap(),
+        201,
+    )
+    .await["id"]
+        .as_i64()
+        .expect("a document id");
+    assert_eq!(
+        one(
+            &env,
+            &format!("SELECT name FROM glpi_documents WHERE id = {own}")
+        ),
+        title
+    );
+    let row = ok_json(
+        c.get(format!("{api}/Document/{own}"))
+            .header("Session-Token", &session)
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    assert_eq!(
+        (row["name"].as_str(), row["filename"].as_str()),
+        (Some(title.as_str()), Some("notes.txt"))
+    );
+    let resp = c
+        .get(format!("{api}/Document/{own}?alt=media"))
+        .header("Session-Token", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    assert_eq!(resp.bytes().await.unwrap().as_ref(), b"the meeting notes\n");
+    // Linked to the ticket through Document_Item: the link is GLPI's.
+    let resp = c
+        .post(format!("{api}/Document_Item"))
+        .header("Session-Token", &session)
+        .json(&json!({"input": {"documents_id": own, "itemtype": "Ticket", "items_id": ticket}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
+    let for_ticket = ok_json(
+        upload(
+            json!({"input": {"name": "x", "_filename": ["log.txt"], "itemtype": "Ticket", "items_id": ticket}}),
+            "log.txt",
+            b"log line\n",
+        )
+        .await
+        .unwrap(),
+        201,
+    )
+    .await["id"]
+        .as_i64()
+        .expect("a document id");
+    let linked = db(
+        &env,
+        &format!(
+            "SELECT documents_id FROM glpi_documents_items WHERE itemtype = 'Ticket' AND items_id = {ticket} ORDER BY documents_id"
+        ),
+    );
+    assert_eq!(
+        linked,
+        vec![vec![own.to_string()], vec![for_ticket.to_string()]]
+    );
+    // An unknown document is GLPI's 404.
+    let resp = c
+        .get(format!("{api}/Document/99999999?alt=media"))
+        .header("Session-Token", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+}
+
+/// Tasks through a gateway in front of GLPI, over its ITSM-NG face: they land in
+/// `glpi_tickettasks` with their state, duration and privacy, and list back.
+#[tokio::test]
+async fn tasks_pass_through_to_glpi() {
+    let Some(env) = live::vendor(Vendor::Glpi) else {
+        return;
+    };
+    let g = glpi_gateway(&env);
+    let c = client();
+    let api = g.url("/apirest.php");
+    let session = ok_json(
+        c.get(format!("{api}/initSession"))
+            .header("Authorization", "user_token demo-user-token")
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await["session_token"]
+        .as_str()
+        .expect("a session token")
+        .to_owned();
+    let ticket = ok_json(
+        c.post(format!("{api}/Ticket"))
+            .header("Session-Token", &session)
+            .json(&json!({"input": {"name": unique("glpi tasks"), "content": "with tasks"}}))
+            .send()
+            .await
+            .unwrap(),
+        201,
+    )
+    .await["id"]
+        .as_i64()
+        .expect("a ticket id");
+    for (content, state, private) in [("Replace the fuser", 1, 0), ("Called the vendor", 2, 1)] {
+        let resp = c
+            .post(format!("{api}/Ticket/{ticket}/TicketTask"))
+            .header("Session-Token", &session)
+            .json(&json!({"input": {"tickets_id": ticket, "content": content, "actiontime": 900, "state": state, "is_private": private}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
+    }
+    let rows = db(
+        &env,
+        &format!(
+            "SELECT content, state, actiontime, is_private FROM glpi_tickettasks WHERE tickets_id = {ticket} ORDER BY id"
+        ),
+    );
+    assert_eq!(
+        rows,
+        vec![
+            vec![
+                "Replace the fuser".to_owned(),
+                "1".into(),
+                "900".into(),
+                "0".into()
+            ],
+            vec![
+                "Called the vendor".to_owned(),
+                "2".into(),
+                "900".into(),
+                "1".into()
+            ],
+        ]
+    );
+    let listed = ok_json(
+        c.get(format!("{api}/Ticket/{ticket}/TicketTask?order=ASC"))
+            .header("Session-Token", &session)
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    let seen: Vec<(Value, Value, Value)> = listed
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|t| {
+            (
+                t["content"].clone(),
+                t["state"].clone(),
+                t["actiontime"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (json!("Replace the fuser"), json!(1), json!(900)),
+            (json!("Called the vendor"), json!(2), json!(900))
+        ]
     );
 }

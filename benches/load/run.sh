@@ -3,13 +3,17 @@
 #
 #   benches/load/run.sh            # 10 s per row
 #   benches/load/run.sh --short    # 3 s per row (what CI may run; never fails on noise)
+#   benches/load/run.sh --cluster [--short]   # only the shared-state rows (benches/load/cluster.sh):
+#                                  durable creates/s, SQLite vs 1, 2, 3 instances on PostgreSQL
 #
 # Rows (every throughput is also given as a ratio to row 2, measured in the same run):
 #   1. translate-and-forward: osTicket JSON create -> ticketgate -> upstream of kind itsmng,
 #      the upstream being nginx answering fixed ITSM-NG responses (initSession, POST
 #      /Ticket, and the three reads the client does after a create);
 #   2. baseline: nginx proxy_pass (keep-alive upstream pool) in front of that same nginx;
-#   3. ticketgate over its embedded store: create, get, search;
+#   3. ticketgate over its embedded store: create (durability full: one fsync per group
+#      commit), get, search; and text searches over $LOAD_SEARCH_TICKETS (100 000) varied
+#      tickets seeded beforehand by crates/store/examples/seed.rs;
 #   4. email: messages/s through POST /api/tickets.email (20 KB with an attachment), and
 #      the wall time of one `ticketgate pipe` process (median of 20 runs).
 # Plus: latency at light load (one connection) direct / via nginx / via ticketgate, and
@@ -17,14 +21,22 @@
 #
 # Needs nginx and wrk (Debian: nginx-light, wrk) and python3; installs nginx and wrk with
 # apt-get when missing and it may (root), otherwise says what is missing and stops (exit 0).
-# Environment: LOAD_CONNECTIONS (64), LOAD_IDLE (10000), LOAD_DURABILITY (full).
+# Environment: LOAD_CONNECTIONS (64), LOAD_IDLE (10000), LOAD_DURABILITY (full),
+# LOAD_SEARCH_TICKETS (100000).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
 SECS=10
 SHORT=0
-if [ "${1:-}" = "--short" ]; then SECS=3; SHORT=1; fi
+MODE=all
+for arg in "$@"; do
+  case "$arg" in
+    --short) SECS=3; SHORT=1 ;;
+    --cluster) MODE=cluster ;;
+  esac
+done
 CONNS=${LOAD_CONNECTIONS:-64}
+SEARCH_TICKETS=${LOAD_SEARCH_TICKETS:-100000}
 IDLE=${LOAD_IDLE:-10000}
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 OUT="$ROOT/target/load-report.md"
@@ -66,6 +78,8 @@ trap "exit 130" INT TERM
 [ -n "${LOAD_BIN:-}" ] || echo "load: building ticketgate (release)" >&2
 [ -n "${LOAD_BIN:-}" ] || cargo build --release -q -p ticketgate || { echo "load: the build failed" >&2; exit 1; }
 BIN=${LOAD_BIN:-$TARGET_DIR/release/ticketgate}
+SEED=${LOAD_SEED_BIN:-$TARGET_DIR/release/examples/seed}
+[ -n "${LOAD_SEED_BIN:-}" ] || cargo build --release -q -p ticketgate-store --example seed || { echo "load: the build of the seeder failed" >&2; exit 1; }
 
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 UP=$(port); PROXY=$(port)
@@ -201,10 +215,18 @@ start_gateway() { # config data-dir -> prints address; the pid goes to data-dir.
   done
   sed -n 's/^listening on //p' "$2.out"
 }
+if [ "$MODE" = cluster ]; then
+  # shellcheck source=benches/load/cluster.sh
+  source benches/load/cluster.sh
+  exit 0
+fi
+echo "load: seeding $SEARCH_TICKETS tickets for the search rows" >&2
+"$SEED" "$WORK/big" "$SEARCH_TICKETS" || { echo "load: seeding failed" >&2; exit 1; }
 FWD=$(start_gateway "$WORK/forward.toml" "$WORK/fwd")
 EMB=$(start_gateway "$WORK/embedded.toml" "$WORK/emb")
 LEAN=$(start_gateway "$WORK/forward-lean.toml" "$WORK/lean")
-[ -n "$FWD" ] && [ -n "$EMB" ] && [ -n "$LEAN" ] || { cat "$WORK"/*.err >&2; echo "load: ticketgate did not start" >&2; exit 1; }
+BIG=$(start_gateway "$WORK/embedded.toml" "$WORK/big")
+[ -n "$FWD" ] && [ -n "$EMB" ] && [ -n "$LEAN" ] && [ -n "$BIG" ] || { cat "$WORK"/*.err >&2; echo "load: ticketgate did not start" >&2; exit 1; }
 
 cat > "$WORK/create-osticket.json" <<'JSON'
 {"name": "Angela Smith", "email": "angela.smith@example.com", "subject": "VPN drops every 20 minutes", "message": "Since the client update my VPN connection drops roughly every 20 minutes.", "phone": "318-555-8634X123", "ip": "192.0.2.10", "priority": 3}
@@ -284,6 +306,12 @@ run_wrk light-forward-lean "http://$LEAN/api/tickets.json" POST "$WORK/create-os
 run_wrk emb-create "http://$EMB/v1/tickets" POST "$WORK/create-canonical.json" application/json Authorization "Bearer load-key" "$CONNS"
 run_wrk emb-get "http://$EMB/v1/tickets/1" GET "" "" Authorization "Bearer load-key" "$CONNS"
 run_wrk emb-search "http://$EMB/v1/tickets?q=vpn&limit=10" GET "" "" Authorization "Bearer load-key" "$CONNS"
+# Over the seeded tickets: a phrase few match (~0.2%), a word 1 in 40 has, and a word
+# in all of them; newest first, a page of 10 and the total.
+run_wrk big-rare "http://$BIG/v1/tickets?q=printer%20stopped&limit=10" GET "" "" Authorization "Bearer load-key" "$CONNS"
+run_wrk big-word "http://$BIG/v1/tickets?q=printer&limit=10" GET "" "" Authorization "Bearer load-key" "$CONNS"
+run_wrk big-all "http://$BIG/v1/tickets?q=regards&limit=10" GET "" "" Authorization "Bearer load-key" "$CONNS"
+run_wrk big-get "http://$BIG/v1/tickets/4242" GET "" "" Authorization "Bearer load-key" "$CONNS"
 run_wrk email "http://$EMB/api/tickets.email" POST "$WORK/mail.eml" message/rfc822 X-API-Key load-key "$CONNS"
 
 # One `ticketgate pipe` process, start to exit, against the embedded store (median of 20).
@@ -315,10 +343,10 @@ if [ -n "$IDLE_ADDR" ]; then
   IDLE_RESULT=$(python3 benches/load/idle.py "${IDLE_ADDR%:*}" "${IDLE_ADDR##*:}" "$IDLE_PID" "$IDLE" 2>&1 | tail -1)
 fi
 
-python3 - "$RESULTS" "$OUT" "$SECS" "$CONNS" "$PIPE" "$IDLE" "$IDLE_RESULT" "$FWD_STATUS" "$MAIL_STATUS" "$MAIL_BODY" "$MAIL_BYTES" "$(nproc)" <<'PY'
+python3 - "$RESULTS" "$OUT" "$SECS" "$CONNS" "$PIPE" "$IDLE" "$IDLE_RESULT" "$FWD_STATUS" "$MAIL_STATUS" "$MAIL_BODY" "$MAIL_BYTES" "$(nproc)" "$SEARCH_TICKETS" <<'PY'
 import sys, re
 (results, out, secs, conns, pipe, idle_n, idle, fwd_status, mail_status, mail_body,
- mail_bytes, cores) = sys.argv[1:]
+ mail_bytes, cores, search_n) = sys.argv[1:]
 rows = {}
 for line in open(results):
     label, rest = line.split(" ", 1)
@@ -333,7 +361,11 @@ names = {
   "edge": "   ticketgate `GET /healthz`: its HTTP edge alone (reference)",
   "emb-create": "3a. ticketgate, embedded store: create (canonical)",
   "emb-get": "3b. ticketgate, embedded store: get",
-  "emb-search": "3c. ticketgate, embedded store: search",
+  "emb-search": "3c. ticketgate, embedded store: search (text matching every ticket the create row made)",
+  "big-get": f"3d. embedded store of {int(search_n):,} tickets: get",
+  "big-rare": f"3e. embedded store of {int(search_n):,} tickets: text search, a phrase ~0.2% match",
+  "big-word": f"3f. embedded store of {int(search_n):,} tickets: text search, a word 1 in 40 has",
+  "big-all": f"3g. embedded store of {int(search_n):,} tickets: text search, a word every ticket has",
   "email": f"4. POST /api/tickets.email, {int(mail_bytes)//1024} KB with an attachment",
 }
 lines = [f"Loopback, {conns} connections, {secs} s per row, wrk; {cores} cores shared with the "

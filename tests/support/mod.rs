@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod clients;
 pub mod live;
 pub mod osticket_db;
 
@@ -99,8 +100,32 @@ impl Gateway {
     /// Start on an existing data directory and a given address (a restart that
     /// clients and downstream gateways find where they left it).
     pub fn start_listen(dir: &Path, config: &str, listen: &str) -> Self {
+        release_port(listen);
+        Self::spawn(dir, config, listen, None)
+    }
+
+    /// Start with `config` in a fresh temporary data directory, logging at `info`
+    /// (one line per request) to `gateway.log` in it.
+    pub fn start_logged(config: &str) -> Self {
+        let tmp = tempfile::tempdir().expect("a temp dir");
+        let dir = tmp.path().to_owned();
+        let mut g = Self::spawn(&dir, config, "127.0.0.1:0", Some(&dir.join("gateway.log")));
+        g._tmp = Some(tmp);
+        g
+    }
+
+    /// What a gateway started with [`Gateway::start_logged`] has logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("gateway.log")).unwrap_or_default()
+    }
+
+    fn spawn(dir: &Path, config: &str, listen: &str, log: Option<&Path>) -> Self {
         let config_path = dir.join("gateway.toml");
         std::fs::write(&config_path, config).expect("the config can be written");
+        let stderr = match log {
+            Some(path) => Stdio::from(std::fs::File::create(path).expect("the log can be created")),
+            None => Stdio::inherit(),
+        };
         let mut child = Command::new(binary())
             .arg("serve")
             .arg("--config")
@@ -111,9 +136,12 @@ impl Gateway {
             .arg(listen)
             .arg("--admin-listen")
             .arg("127.0.0.1:0")
-            .env("TICKETGATE_LOG", "warn")
+            .env(
+                "TICKETGATE_LOG",
+                if log.is_some() { "info" } else { "warn" },
+            )
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("ticketgate starts");
         let stdout = child.stdout.take().expect("stdout is piped");
@@ -155,8 +183,15 @@ impl Gateway {
         format!("http://{}{}", self.admin, path)
     }
 
-    /// Stop with SIGTERM and wait for a clean exit.
+    /// Stop with SIGTERM and wait for a clean exit. Its address stays held (see
+    /// [`hold_port`]) until a gateway is started on it again.
     pub fn stop(&mut self) -> std::process::ExitStatus {
+        let status = self.terminate();
+        hold_port(&self.addr);
+        status
+    }
+
+    fn terminate(&mut self) -> std::process::ExitStatus {
         let _ = Command::new("kill")
             .arg("-TERM")
             .arg(self.child.id().to_string())
@@ -171,19 +206,53 @@ impl Gateway {
         self.child.wait().expect("the child can be waited for")
     }
 
-    /// Kill with SIGKILL, no chance to clean up.
+    /// Kill with SIGKILL, no chance to clean up. Its address stays held (see
+    /// [`hold_port`]) until a gateway is started on it again.
     pub fn kill9(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        hold_port(&self.addr);
     }
 }
 
 impl Drop for Gateway {
     fn drop(&mut self) {
         if matches!(self.child.try_wait(), Ok(None)) {
-            self.stop();
+            self.terminate();
         }
     }
+}
+
+/// Addresses of gateways a test stopped, held by a socket that is bound but not
+/// listening: a connection to it is refused, as it is to a stopped process, and the
+/// kernel hands the port to no other socket asking for "any port" — so a gateway that
+/// a concurrent test starts on `127.0.0.1:0` cannot answer in the stopped one's place.
+/// Starting a gateway on the address again releases it.
+static HELD_PORTS: std::sync::Mutex<Vec<(String, tokio::net::TcpSocket)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Hold `addr` (see [`HELD_PORTS`]). SO_REUSEADDR lets the hold coexist with the
+/// stopped gateway's connections in TIME_WAIT; it still excludes the port from every
+/// "any port" bind.
+pub fn hold_port(addr: &str) {
+    let Ok(sa) = addr.parse::<std::net::SocketAddr>() else {
+        return;
+    };
+    let socket = if sa.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()
+    } else {
+        tokio::net::TcpSocket::new_v6()
+    }
+    .expect("a socket");
+    socket.set_reuseaddr(true).expect("SO_REUSEADDR");
+    // Taken already (by a restart racing this, or another process): nothing to hold.
+    if socket.bind(sa).is_ok() {
+        HELD_PORTS.lock().unwrap().push((addr.to_owned(), socket));
+    }
+}
+
+fn release_port(addr: &str) {
+    HELD_PORTS.lock().unwrap().retain(|(held, _)| held != addr);
 }
 
 /// A configuration with the canonical API over the embedded store.
@@ -410,6 +479,46 @@ pub async fn v1(
     r.send().await.expect("the gateway answers")
 }
 
+/// Assert the status and return the body, which must be JSON.
+pub async fn json_of(resp: reqwest::Response, status: u16) -> Value {
+    let code = resp.status().as_u16();
+    let text = resp.text().await.expect("a body");
+    assert_eq!(code, status, "status; body: {text}");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("JSON ({e}): {text}"))
+}
+
+/// The tickets a canonical text search for `text` finds, as the demo consumer.
+pub async fn search_items(g: &Gateway, text: &str) -> Vec<Value> {
+    let page = json_of(
+        client()
+            .get(g.url("/v1/tickets"))
+            .query(&[("q", text)])
+            .header("Authorization", DEMO_BEARER)
+            .send()
+            .await
+            .expect("search answers"),
+        200,
+    )
+    .await;
+    page["items"].as_array().cloned().unwrap_or_default()
+}
+
+/// A count from the `summary:` line `ticketgate migrate` prints (`copied N, skipped N,
+/// failed N`), and that line.
+pub fn migrate_summary(out: &str, what: &str) -> (usize, String) {
+    let summary = out
+        .lines()
+        .find(|l| l.starts_with("summary:"))
+        .expect("a summary line");
+    let n = summary
+        .split(&format!("{what} "))
+        .nth(1)
+        .and_then(|s| s.split(',').next())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or_else(|| panic!("a {what} count: {summary}"));
+    (n, summary.to_owned())
+}
+
 /// Assert the status and return the JSON body (or null).
 pub async fn ok_json(resp: reqwest::Response, status: u16) -> Value {
     let s = resp.status().as_u16();
@@ -429,4 +538,41 @@ pub async fn in_a(a: &Gateway, id: &str) -> Value {
     let (s, t) = get_json(a, &format!("/v1/tickets/{id}")).await;
     assert_eq!(s, 200, "ticket {id} in A: {t}");
     t
+}
+
+/// The `[state]` table that puts a gateway's state on the PostgreSQL database `db`,
+/// with a short lease so a killed gateway's claims come back quickly.
+pub fn postgres_state(db: &ticketgate_store::ScratchDatabase) -> String {
+    format!(
+        "\n[state]\nbackend = \"postgres\"\nurl = \"{}\"\npool_size = 4\nlease_secs = 2\nconnect_timeout_ms = 1000\nstatement_timeout_ms = 5000\n",
+        db.url()
+    )
+}
+
+/// The state backends an end-to-end test runs on: SQLite (`None`), and a fresh
+/// PostgreSQL database when a server answers (outside CI the PostgreSQL run is skipped,
+/// saying so, when none does; under CI it fails).
+pub fn state_backends(what: &str) -> Vec<Option<ticketgate_store::ScratchDatabase>> {
+    let mut out = vec![None];
+    if let Some(db) = ticketgate_store::ScratchDatabase::for_test(what) {
+        out.push(Some(db));
+    }
+    out
+}
+
+/// The value of the `/metrics` sample whose line starts with `line_start` (name and
+/// labels exactly as exposed), 0 when the sample is absent.
+pub async fn metric(g: &Gateway, line_start: &str) -> u64 {
+    let text = client()
+        .get(g.admin_url("/metrics"))
+        .send()
+        .await
+        .expect("metrics answer")
+        .text()
+        .await
+        .expect("metrics text");
+    text.lines()
+        .find_map(|l| l.strip_prefix(line_start))
+        .map(|v| v.trim().parse().expect("a count"))
+        .unwrap_or(0)
 }

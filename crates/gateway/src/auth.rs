@@ -5,6 +5,7 @@
 
 use crate::config::{Cidr, Config, ConsumerConfig, Rate};
 use crate::ratelimit::{Limiter, RateReport};
+use crate::tls::PeerIdentity;
 use governor::{DefaultKeyedRateLimiter, RateLimiter};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -13,7 +14,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq;
 use ticketgate_model::{
-    Consumer, Credential, Error, ErrorKind, Permission, Permissions, RouteClass,
+    Also, Consumer, Credential, Error, ErrorKind, KeyKind, Permission, Permissions, RouteClass,
 };
 
 type Digest32 = [u8; 32];
@@ -92,25 +93,41 @@ pub struct ConsumerEntry {
     pub consumer: Consumer,
     pub upstream: String,
     networks: Vec<Cidr>,
-    itsmng_app_token: Option<Digest32>,
-    itsmng_password: Option<Digest32>,
+    /// The client certificate name this consumer's credentials need (see
+    /// `ConsumerConfig::tls_subject`).
+    tls_subject: Option<String>,
+    /// The digests of the secrets checked with a credential (`KeyKind::Secret`: a
+    /// login's password, an ITSM-NG App-Token), by configuration key.
+    secrets: HashMap<&'static str, Digest32>,
     limiters: [Limiter; 4],
+    /// The Redis keys of the quotas when they are shared (`[rate_limits.shared]`).
+    shared_keys: Option<[String; 4]>,
 }
 
 impl ConsumerEntry {
-    fn limiter(&self, class: RouteClass) -> &Limiter {
+    pub fn limiter(&self, class: RouteClass) -> &Limiter {
         &self.limiters[class as usize]
+    }
+
+    /// The Redis key of this consumer's quota for `class`, when quotas are shared.
+    pub fn shared_key(&self, class: RouteClass) -> Option<&str> {
+        self.shared_keys
+            .as_ref()
+            .map(|keys| keys[class as usize].as_str())
     }
 }
 
-/// Every consumer, indexed by each kind of credential.
+/// Every consumer, indexed by each consumer key its credentials are matched against
+/// (the keys the vendors declare, see `ticketgate_model::ConsumerKey`).
 pub struct Consumers {
     entries: Vec<ConsumerEntry>,
-    by_bearer: DigestIndex,
-    by_osticket: DigestIndex,
-    by_itsmng_token: DigestIndex,
-    by_itsmng_login: HashMap<String, usize>,
-    by_jwt_subject: HashMap<String, usize>,
+    /// One index per token key (`bearer_key`, `osticket_key`, `rt_token`, …).
+    by_token: HashMap<&'static str, DigestIndex>,
+    /// One map per identity key (`jwt_subject`).
+    by_identity: HashMap<&'static str, HashMap<String, usize>>,
+    /// One map per login key (`itsmng_login`).
+    by_login: HashMap<&'static str, HashMap<String, usize>>,
+    by_tls_subject: HashMap<String, usize>,
     by_name: HashMap<String, usize>,
     failed_auth: DefaultKeyedRateLimiter<IpAddr>,
     failed_auth_rate: Rate,
@@ -121,11 +138,10 @@ impl Consumers {
     pub fn from_config(config: &Config) -> Self {
         let mut c = Consumers {
             entries: Vec::new(),
-            by_bearer: DigestIndex::default(),
-            by_osticket: DigestIndex::default(),
-            by_itsmng_token: DigestIndex::default(),
-            by_itsmng_login: HashMap::new(),
-            by_jwt_subject: HashMap::new(),
+            by_token: HashMap::new(),
+            by_identity: HashMap::new(),
+            by_login: HashMap::new(),
+            by_tls_subject: HashMap::new(),
             by_name: HashMap::new(),
             failed_auth: RateLimiter::keyed(crate::ratelimit::quota(
                 config.rate_limits.failed_auth,
@@ -133,15 +149,41 @@ impl Consumers {
             failed_auth_rate: config.rate_limits.failed_auth,
             blocked: Mutex::new(HashMap::new()),
         };
+        let prefix = config
+            .rate_limits
+            .shared
+            .as_ref()
+            .map(|s| s.key_prefix.as_str());
         for cc in &config.consumers {
-            c.add(cc, &config.routing.default);
+            c.add(cc, &config.routing.default, prefix);
         }
         c
     }
 
-    fn add(&mut self, cc: &ConsumerConfig, default_upstream: &str) {
+    fn add(&mut self, cc: &ConsumerConfig, default_upstream: &str, shared_prefix: Option<&str>) {
         let i = self.entries.len();
         let perms: Vec<Permission> = cc.permissions.iter().map(|p| p.0).collect();
+        let mut secrets = HashMap::new();
+        for (key, value) in cc.all_keys() {
+            match key.kind {
+                KeyKind::Token => self.by_token.entry(key.name).or_default().insert(value, i),
+                KeyKind::Identity => {
+                    self.by_identity
+                        .entry(key.name)
+                        .or_default()
+                        .insert(value.to_owned(), i);
+                }
+                KeyKind::Login => {
+                    self.by_login
+                        .entry(key.name)
+                        .or_default()
+                        .insert(value.to_owned(), i);
+                }
+                KeyKind::Secret => {
+                    secrets.insert(key.name, digest(value));
+                }
+            }
+        }
         self.entries.push(ConsumerEntry {
             consumer: Consumer::new(&cc.name, Permissions::of(&perms)),
             upstream: cc
@@ -149,29 +191,21 @@ impl Consumers {
                 .clone()
                 .unwrap_or_else(|| default_upstream.to_owned()),
             networks: cc.networks.clone(),
-            itsmng_app_token: cc.itsmng_app_token.as_deref().map(digest),
-            itsmng_password: cc.itsmng_password.as_deref().map(digest),
+            tls_subject: cc.tls_subject.clone(),
+            secrets,
             limiters: [
                 Limiter::new("create", cc.quota.create),
                 Limiter::new("read", cc.quota.read),
                 Limiter::new("write", cc.quota.write),
                 Limiter::new("search", cc.quota.search),
             ],
+            shared_keys: shared_prefix.map(|p| {
+                ["create", "read", "write", "search"]
+                    .map(|class| crate::shared::quota_key(p, &cc.name, class))
+            }),
         });
-        if let Some(k) = &cc.bearer_key {
-            self.by_bearer.insert(k, i);
-        }
-        if let Some(k) = &cc.osticket_key {
-            self.by_osticket.insert(k, i);
-        }
-        if let Some(k) = &cc.itsmng_user_token {
-            self.by_itsmng_token.insert(k, i);
-        }
-        if let Some(l) = &cc.itsmng_login {
-            self.by_itsmng_login.insert(l.clone(), i);
-        }
-        if let Some(s) = &cc.jwt_subject {
-            self.by_jwt_subject.insert(s.clone(), i);
+        if let Some(s) = &cc.tls_subject {
+            self.by_tls_subject.insert(s.clone(), i);
         }
         self.by_name.insert(cc.name.clone(), i);
     }
@@ -186,25 +220,55 @@ impl Consumers {
         credential: &Credential,
         peer: IpAddr,
     ) -> Result<&ConsumerEntry, Error> {
+        self.authenticate_with(credential, peer, None, &|| self.note_failure(peer))
+    }
+
+    /// [`Self::authenticate`] on a connection whose client certificate, if verified,
+    /// says `tls`: with no other credential, the certificate is one (the consumer
+    /// whose `tls_subject` it names); and a consumer with a `tls_subject` is accepted
+    /// only over a connection with that certificate, whatever else it presents. Each
+    /// failed authentication is handed to `failed` (the local limiter, or the shared
+    /// one, which counts it once the request is answered).
+    pub fn authenticate_with(
+        &self,
+        credential: &Credential,
+        peer: IpAddr,
+        tls: Option<&PeerIdentity>,
+        failed: &dyn Fn(),
+    ) -> Result<&ConsumerEntry, Error> {
         if let Some(until) = self.blocked_until(peer) {
             return Err(
                 Error::rate_limited(until.saturating_duration_since(Instant::now()))
                     .field("authentication"),
             );
         }
-        let found = self.lookup(credential);
+        let found = match (credential, tls) {
+            (Credential::Missing, Some(id)) => id
+                .names
+                .iter()
+                .find_map(|n| self.by_tls_subject.get(n).copied()),
+            _ => self.lookup(credential),
+        };
         let entry = match found {
             Some(i) => &self.entries[i],
             None => {
-                self.note_failure(peer);
+                failed();
                 return Err(match credential {
                     Credential::Missing => Error::unauthorized("credentials are required"),
                     _ => Error::unauthorized("the credentials are not valid"),
                 });
             }
         };
+        if let Some(subject) = &entry.tls_subject
+            && !tls.is_some_and(|id| id.has(subject))
+        {
+            failed();
+            return Err(Error::unauthorized(
+                "these credentials are accepted only with their client certificate",
+            ));
+        }
         if !entry.networks.is_empty() && !entry.networks.iter().any(|n| n.contains(peer)) {
-            self.note_failure(peer);
+            failed();
             return Err(Error::forbidden(
                 "these credentials may not be used from this network address",
             )
@@ -220,8 +284,21 @@ impl Consumers {
         credential: &Credential,
         need: Option<Permission>,
         peer: IpAddr,
+        tls: Option<&PeerIdentity>,
     ) -> Result<&ConsumerEntry, Error> {
-        let entry = self.authenticate(credential, peer)?;
+        self.admit_with(credential, need, peer, tls, &|| self.note_failure(peer))
+    }
+
+    /// [`admit`](Self::admit), with failed authentications handed to `failed`.
+    pub fn admit_with(
+        &self,
+        credential: &Credential,
+        need: Option<Permission>,
+        peer: IpAddr,
+        tls: Option<&PeerIdentity>,
+        failed: &dyn Fn(),
+    ) -> Result<&ConsumerEntry, Error> {
+        let entry = self.authenticate_with(credential, peer, tls, failed)?;
         match need {
             Some(p) if !entry.consumer.permissions.has(p) => Err(Error::forbidden(format!(
                 "this consumer lacks the {} permission",
@@ -238,7 +315,21 @@ impl Consumers {
         need: Permission,
         peer: IpAddr,
     ) -> Result<(&ConsumerEntry, RateReport), (Error, Option<RateReport>)> {
-        let entry = self.authenticate(credential, peer).map_err(|e| (e, None))?;
+        self.authorize_with(credential, need, peer, None)
+    }
+
+    /// [`Self::authorize`] on a connection with a client certificate identity (see
+    /// [`Self::authenticate_with`]).
+    pub fn authorize_with(
+        &self,
+        credential: &Credential,
+        need: Permission,
+        peer: IpAddr,
+        tls: Option<&PeerIdentity>,
+    ) -> Result<(&ConsumerEntry, RateReport), (Error, Option<RateReport>)> {
+        let entry = self
+            .authenticate_with(credential, peer, tls, &|| self.note_failure(peer))
+            .map_err(|e| (e, None))?;
         if !entry.consumer.permissions.has(need) {
             return Err((
                 Error::forbidden(format!(
@@ -257,38 +348,50 @@ impl Consumers {
     fn lookup(&self, credential: &Credential) -> Option<usize> {
         match credential {
             Credential::Missing => None,
-            Credential::Bearer(k) => self.by_bearer.find(k),
-            Credential::ApiKey(k) => self.by_osticket.find(k),
-            Credential::UserToken {
-                user_token,
-                app_token,
-            } => {
-                let i = self.by_itsmng_token.find(user_token)?;
-                self.app_token_ok(i, app_token.as_deref()).then_some(i)
+            Credential::Token { key, value, also } => {
+                let i = match self.by_token.get(key) {
+                    Some(index) => index.find(value)?,
+                    None => {
+                        // No consumer sets this key: the same hashing as a miss.
+                        digest(value);
+                        return None;
+                    }
+                };
+                self.also_ok(i, also.as_ref()).then_some(i)
             }
-            Credential::Basic {
+            Credential::Login {
+                key,
                 user,
+                password_key,
                 password,
-                app_token,
+                also,
             } => {
                 // No early return for an unknown login: see `check_login`.
-                let i = self.by_itsmng_login.get(user).copied();
+                let i = self.by_login.get(key).and_then(|m| m.get(user)).copied();
                 let entry = i.map(|i| &self.entries[i]);
                 let ok = check_login(
-                    entry.and_then(|e| e.itsmng_password.as_ref()),
+                    entry.and_then(|e| e.secrets.get(password_key)),
                     password,
-                    entry.and_then(|e| e.itsmng_app_token.as_ref()),
-                    app_token.as_deref(),
+                    entry.and_then(|e| also.as_ref().and_then(|a| e.secrets.get(a.key))),
+                    also.as_ref().and_then(|a| a.value.as_deref()),
                 );
                 i.filter(|_| ok)
             }
-            Credential::JwtSubject(sub) => self.by_jwt_subject.get(sub).copied(),
+            Credential::Identity { key, value } => self
+                .by_identity
+                .get(key)
+                .and_then(|m| m.get(value))
+                .copied(),
             Credential::Session { consumer } => self.by_name.get(consumer).copied(),
         }
     }
 
-    fn app_token_ok(&self, i: usize, presented: Option<&str>) -> bool {
-        match (&self.entries[i].itsmng_app_token, presented) {
+    /// The secret that must come with a credential, when consumer `i` has one.
+    fn also_ok(&self, i: usize, also: Option<&Also>) -> bool {
+        let Some(also) = also else {
+            return true;
+        };
+        match (self.entries[i].secrets.get(also.key), also.value.as_deref()) {
             (None, _) => true,
             (Some(expected), Some(p)) => bool::from(expected.ct_eq(&digest(p))),
             (Some(_), None) => false,
@@ -301,6 +404,18 @@ impl Consumers {
             .get(&failure_key(peer))
             .copied()
             .filter(|until| *until > Instant::now())
+    }
+
+    /// Refuse `peer` for `wait` before its credentials are even looked at (the shared
+    /// limiter found it blocked).
+    pub fn block(&self, peer: IpAddr, wait: Duration) {
+        let mut blocked = self.blocked.lock().unwrap_or_else(|p| p.into_inner());
+        blocked.insert(failure_key(peer), Instant::now() + wait);
+    }
+
+    /// The failed-authentication quota.
+    pub fn failed_auth_rate(&self) -> Rate {
+        self.failed_auth_rate
     }
 
     /// Count a failed authentication; past the quota the address is refused for a while
@@ -339,7 +454,7 @@ impl Consumers {
 /// An IPv6 client is counted by its /64, the block one subscriber is given, so
 /// rotating through its own addresses buys it nothing; an IPv4-mapped address is
 /// counted as the IPv4 address it is.
-fn failure_key(peer: IpAddr) -> IpAddr {
+pub fn failure_key(peer: IpAddr) -> IpAddr {
     match peer {
         IpAddr::V4(_) => peer,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
@@ -364,6 +479,49 @@ mod tests {
     thread_local! {
         /// How many secrets this thread has hashed.
         pub(super) static DIGESTS: Cell<usize> = const { Cell::new(0) };
+    }
+
+    fn token(key: &'static str, value: impl Into<String>) -> Credential {
+        Credential::Token {
+            key,
+            value: value.into(),
+            also: None,
+        }
+    }
+
+    fn bearer(value: impl Into<String>) -> Credential {
+        token("bearer_key", value)
+    }
+
+    fn user_token(value: impl Into<String>, app: Option<&str>) -> Credential {
+        Credential::Token {
+            key: "itsmng_user_token",
+            value: value.into(),
+            also: Some(Also {
+                key: "itsmng_app_token",
+                value: app.map(str::to_owned),
+            }),
+        }
+    }
+
+    fn login(user: &str, password: &str, app: Option<&str>) -> Credential {
+        Credential::Login {
+            key: "itsmng_login",
+            user: user.into(),
+            password_key: "itsmng_password",
+            password: password.into(),
+            also: Some(Also {
+                key: "itsmng_app_token",
+                value: app.map(str::to_owned),
+            }),
+        }
+    }
+
+    fn subject(value: impl Into<String>) -> Credential {
+        Credential::Identity {
+            key: "jwt_subject",
+            value: value.into(),
+        }
     }
 
     /// The digests computed by `f`.
@@ -393,11 +551,7 @@ itsmng_login = "nopassword"
 permissions = ["read"]
 "#,
         );
-        let basic = |user: &str, pw: &str, app: Option<&str>| Credential::Basic {
-            user: user.into(),
-            password: pw.into(),
-            app_token: app.map(str::to_owned),
-        };
+        let basic = login;
         for app in [Some("app"), Some("wrong-app"), None] {
             let known = digests_in(|| assert!(c.lookup(&basic("glpi", "wrong", app)).is_none()));
             let right = digests_in(|| {
@@ -440,13 +594,10 @@ quota = {{ create = {{ per_second = 1.0, burst = 2 }} }}
     fn each_credential_kind_finds_its_consumer() {
         let c = consumers("");
         for cred in [
-            Credential::Bearer("k1".into()),
-            Credential::ApiKey("o1".into()),
-            Credential::UserToken {
-                user_token: "u1".into(),
-                app_token: None,
-            },
-            Credential::JwtSubject("demo".into()),
+            bearer("k1"),
+            token("osticket_key", "o1"),
+            user_token("u1", None),
+            subject("demo"),
             Credential::Session {
                 consumer: "demo".into(),
             },
@@ -457,9 +608,95 @@ quota = {{ create = {{ per_second = 1.0, burst = 2 }} }}
             );
         }
         // A key of one dialect is not a key of another.
+        assert!(c.authenticate(&bearer("o1"), LOCAL).is_err());
+    }
+
+    /// A vendor's token (declared in its crate's registration) is matched in the index
+    /// of its own key, and of no other.
+    #[test]
+    fn a_token_a_vendor_declares_authenticates_through_its_key() {
+        let c = consumers(
+            r#"
+[[consumers]]
+name = "rt-user"
+rt_token = "r1"
+permissions = ["read"]
+"#,
+        );
         assert!(
-            c.authenticate(&Credential::Bearer("o1".into()), LOCAL)
+            ticketgate_model::Vendor::consumer_keys(&ticketgate_rt::vendor::VENDOR)
+                .contains(&ticketgate_model::ConsumerKey::token("rt_token"))
+        );
+        let found = c.authenticate(&token("rt_token", "r1"), LOCAL).unwrap();
+        assert_eq!(&*found.consumer.name, "rt-user");
+        for other in [
+            "bearer_key",
+            "osticket_key",
+            "itsmng_user_token",
+            "unheard_of",
+        ] {
+            assert!(
+                c.authenticate(&token(other, "r1"), LOCAL).is_err(),
+                "{other}"
+            );
+        }
+        // Not a secret by another name either: a password or app token is never a
+        // token, and a login or a token is never an identity the face can vouch for.
+        let c = consumers(
+            r#"
+[[consumers]]
+name = "glpi"
+itsmng_login = "glpi"
+itsmng_password = "pw"
+permissions = ["read"]
+"#,
+        );
+        assert!(
+            c.authenticate(&token("itsmng_password", "pw"), LOCAL)
                 .is_err()
+        );
+        for key in ["itsmng_login", "bearer_key"] {
+            let cred = Credential::Identity {
+                key,
+                value: if key == "bearer_key" { "k1" } else { "glpi" }.into(),
+            };
+            assert!(c.authenticate(&cred, LOCAL).is_err(), "{key}");
+        }
+        // A login whose password key names a token is refused.
+        let cred = Credential::Login {
+            key: "itsmng_login",
+            user: "glpi".into(),
+            password_key: "bearer_key",
+            password: "k1".into(),
+            also: None,
+        };
+        assert!(c.authenticate(&cred, LOCAL).is_err());
+    }
+
+    #[test]
+    fn a_user_token_needs_the_app_token_its_consumer_has() {
+        let c = consumers(
+            r#"
+[[consumers]]
+name = "app"
+itsmng_user_token = "u2"
+itsmng_app_token = "app"
+permissions = ["read"]
+"#,
+        );
+        assert!(
+            c.authenticate(&user_token("u2", Some("app")), LOCAL)
+                .is_ok()
+        );
+        assert!(
+            c.authenticate(&user_token("u2", Some("nope")), LOCAL)
+                .is_err()
+        );
+        assert!(c.authenticate(&user_token("u2", None), LOCAL).is_err());
+        // A consumer without one takes any.
+        assert!(
+            c.authenticate(&user_token("u1", Some("any")), LOCAL)
+                .is_ok()
         );
     }
 
@@ -467,36 +704,30 @@ quota = {{ create = {{ per_second = 1.0, burst = 2 }} }}
     fn network_permission_and_quota_are_enforced() {
         let c = consumers("");
         let far: IpAddr = "192.0.2.7".parse().unwrap();
-        let e = c
-            .authenticate(&Credential::Bearer("k1".into()), far)
-            .err()
-            .unwrap();
+        let e = c.authenticate(&bearer("k1"), far).err().unwrap();
         assert_eq!(e.kind, ErrorKind::Forbidden);
         let e = c
-            .authorize(&Credential::Bearer("k1".into()), Permission::Delete, LOCAL)
+            .authorize(&bearer("k1"), Permission::Delete, LOCAL)
             .err()
             .unwrap()
             .0;
         assert_eq!(e.kind, ErrorKind::Forbidden);
         assert!(
-            c.authorize(&Credential::Bearer("k1".into()), Permission::Create, LOCAL)
+            c.authorize(&bearer("k1"), Permission::Create, LOCAL)
                 .is_ok()
         );
         assert!(
-            c.authorize(&Credential::Bearer("k1".into()), Permission::Create, LOCAL)
+            c.authorize(&bearer("k1"), Permission::Create, LOCAL)
                 .is_ok()
         );
         let (e, report) = c
-            .authorize(&Credential::Bearer("k1".into()), Permission::Create, LOCAL)
+            .authorize(&bearer("k1"), Permission::Create, LOCAL)
             .err()
             .unwrap();
         assert_eq!(e.kind, ErrorKind::RateLimited);
         assert_eq!(report.unwrap().policy, "create");
         // Reads have their own quota.
-        assert!(
-            c.authorize(&Credential::Bearer("k1".into()), Permission::Read, LOCAL)
-                .is_ok()
-        );
+        assert!(c.authorize(&bearer("k1"), Permission::Read, LOCAL).is_ok());
     }
 
     #[test]
@@ -504,21 +735,15 @@ quota = {{ create = {{ per_second = 1.0, burst = 2 }} }}
         let c = consumers("");
         let attacker: IpAddr = "127.0.0.9".parse().unwrap();
         for _ in 0..4 {
-            let _ = c.authenticate(&Credential::Bearer("guess".into()), attacker);
+            let _ = c.authenticate(&bearer("guess"), attacker);
         }
-        let e = c
-            .authenticate(&Credential::Bearer("k1".into()), attacker)
-            .err()
-            .unwrap();
+        let e = c.authenticate(&bearer("k1"), attacker).err().unwrap();
         assert_eq!(
             e.kind,
             ErrorKind::RateLimited,
             "even a right key waits once blocked"
         );
-        assert!(
-            c.authenticate(&Credential::Bearer("k1".into()), LOCAL)
-                .is_ok()
-        );
+        assert!(c.authenticate(&bearer("k1"), LOCAL).is_ok());
         c.housekeeping();
     }
 
@@ -528,13 +753,10 @@ quota = {{ create = {{ per_second = 1.0, burst = 2 }} }}
         let attacker: IpAddr = "127.0.0.77".parse().unwrap();
         for i in 0..10_000 {
             let cred = match i % 4 {
-                0 => Credential::Bearer(format!("guess-{i}")),
-                1 => Credential::ApiKey(format!("guess-{i}")),
-                2 => Credential::UserToken {
-                    user_token: format!("guess-{i}"),
-                    app_token: Some(format!("app-{i}")),
-                },
-                _ => Credential::JwtSubject(format!("nobody-{i}")),
+                0 => bearer(format!("guess-{i}")),
+                1 => token("osticket_key", format!("guess-{i}")),
+                2 => user_token(format!("guess-{i}"), Some(&format!("app-{i}"))),
+                _ => subject(format!("nobody-{i}")),
             };
             assert!(c.authorize(&cred, Permission::Read, attacker).is_err());
         }
@@ -543,7 +765,7 @@ quota = {{ create = {{ per_second = 1.0, burst = 2 }} }}
         assert_eq!(c.blocked_addresses(), 1);
         // The consumers' own quotas are untouched by strangers.
         assert!(
-            c.authorize(&Credential::Bearer("k1".into()), Permission::Create, LOCAL)
+            c.authorize(&bearer("k1"), Permission::Create, LOCAL)
                 .is_ok()
         );
     }
@@ -554,7 +776,7 @@ quota = {{ create = {{ per_second = 1.0, burst = 2 }} }}
         for i in 0..10_000u32 {
             let [_, a, b, d] = i.to_be_bytes();
             let peer = IpAddr::V4(std::net::Ipv4Addr::new(10, a, b, d));
-            let _ = c.authenticate(&Credential::Bearer(format!("guess-{i}")), peer);
+            let _ = c.authenticate(&bearer(format!("guess-{i}")), peer);
         }
         // Bounded by the addresses seen, not by the keys tried…
         assert_eq!(c.failed_auth_keys(), 10_000);
@@ -570,20 +792,14 @@ quota = {{ create = {{ per_second = 1.0, burst = 2 }} }}
         let c = consumers_with_failed_auth("{ per_second = 0.1, burst = 3 }");
         for i in 0..1_000u16 {
             let peer = IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 1, i, i, 0, 1));
-            let _ = c.authenticate(&Credential::Bearer("guess".into()), peer);
+            let _ = c.authenticate(&bearer("guess"), peer);
         }
         assert_eq!(c.failed_auth_keys(), 1);
         let same_64: IpAddr = "2001:db8:0:1::abcd".parse().unwrap();
-        let e = c
-            .authenticate(&Credential::Bearer("guess".into()), same_64)
-            .err()
-            .unwrap();
+        let e = c.authenticate(&bearer("guess"), same_64).err().unwrap();
         assert_eq!(e.kind, ErrorKind::RateLimited);
         let other_64: IpAddr = "2001:db8:0:2::1".parse().unwrap();
-        let e = c
-            .authenticate(&Credential::Bearer("guess".into()), other_64)
-            .err()
-            .unwrap();
+        let e = c.authenticate(&bearer("guess"), other_64).err().unwrap();
         assert_eq!(e.kind, ErrorKind::Unauthorized);
         // An IPv4-mapped address is its IPv4 address.
         let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
@@ -595,11 +811,7 @@ quota = {{ create = {{ per_second = 1.0, burst = 2 }} }}
         let c = consumers("");
         // A prefix, an extension and a case change of a real key are all wrong.
         for guess in ["k", "k1 ", "K1", "k1k1", ""] {
-            assert!(
-                c.authenticate(&Credential::Bearer(guess.into()), LOCAL)
-                    .is_err(),
-                "{guess:?}"
-            );
+            assert!(c.authenticate(&bearer(guess), LOCAL).is_err(), "{guess:?}");
         }
     }
 
@@ -646,11 +858,7 @@ itsmng_app_token = "app"
 permissions = ["read"]
 "#,
         );
-        let basic = |pw: &str, app: Option<&str>| Credential::Basic {
-            user: "glpi".into(),
-            password: pw.into(),
-            app_token: app.map(str::to_owned),
-        };
+        let basic = |pw: &str, app: Option<&str>| login("glpi", pw, app);
         assert!(c.authenticate(&basic("pw", Some("app")), LOCAL).is_ok());
         assert!(c.authenticate(&basic("pw", None), LOCAL).is_err());
         assert!(c.authenticate(&basic("nope", Some("app")), LOCAL).is_err());

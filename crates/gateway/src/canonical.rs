@@ -116,7 +116,11 @@ fn credential(headers: &HeaderMap) -> Credential {
     };
     match value.split_once(' ') {
         Some((scheme, key)) if scheme.eq_ignore_ascii_case("bearer") && !key.trim().is_empty() => {
-            Credential::Bearer(key.trim().to_owned())
+            Credential::Token {
+                key: crate::vendors::BEARER_KEY.name,
+                value: key.trim().to_owned(),
+                also: None,
+            }
         }
         _ => Credential::Missing,
     }

@@ -1,4 +1,4 @@
-//! The `ticketgate` command line: `serve`, `check`, `outbox`.
+//! The `ticketgate` command line: `serve`, `check`, `pipe`, `token`, `outbox`, `migrate`.
 
 use crate::config::Config;
 use crate::gateway::Gateway;
@@ -106,6 +106,30 @@ pub enum Command {
         #[arg(long, default_value_t = 3600)]
         ttl: u64,
     },
+    /// Apply the gateway state's schema migrations now and say what was done (`serve`
+    /// applies them at start too; this is for operators who apply them ahead, e.g.
+    /// before starting several gateways on one PostgreSQL).
+    ///
+    /// With `--from A --to B`: copy tickets from upstream A to upstream B instead
+    /// (thread, attachments, statuses, priorities, requesters, custom fields), and
+    /// make every id and number clients knew them by name the copies. Resumable: a
+    /// run that is stopped or killed continues where it was when run again.
+    Migrate {
+        #[command(flatten)]
+        common: Common,
+        /// The upstream to copy tickets from (with `--to`).
+        #[arg(long, requires = "to")]
+        from: Option<String>,
+        /// The upstream to copy tickets to (with `--from`).
+        #[arg(long, requires = "from")]
+        to: Option<String>,
+        /// Only tickets created on or after this date (`2026-12-01` or RFC 3339).
+        #[arg(long, requires = "from", value_parser = parse_since)]
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        /// Say what would be copied; change nothing.
+        #[arg(long, requires = "from")]
+        dry_run: bool,
+    },
     /// Inspect and act on the durable outbox.
     Outbox {
         #[command(flatten)]
@@ -171,18 +195,27 @@ pub fn load(common: &Common) -> Result<Config, String> {
     Ok(config)
 }
 
-pub fn init_logging(json: bool) {
+/// Log to stderr from a writer thread of its own: a request's worker formats its line
+/// and hands it over, and never waits on the terminal or the journal reading stderr
+/// unless 128 000 lines are already waiting (then it waits: no line is dropped). The
+/// guard flushes what is waiting when it is dropped, so keep it until the process ends.
+pub fn init_logging(json: bool) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TICKETGATE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("ticketgate-log")
+        .finish(std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     let _ = if json {
         builder.json().try_init()
     } else {
         builder.try_init()
     };
+    guard
 }
 
 pub fn run(cli: Cli) -> ExitCode {
@@ -213,6 +246,22 @@ pub fn run(cli: Cli) -> ExitCode {
             ttl,
         } => token(&common, &consumer, ttl),
         Command::Outbox { common, action } => runtime().block_on(outbox(common, action)),
+        Command::Migrate {
+            common,
+            from: Some(from),
+            to: Some(to),
+            since,
+            dry_run,
+        } => runtime().block_on(migrate_tickets(
+            common,
+            crate::migrate::Plan {
+                from,
+                to,
+                since,
+                dry_run,
+            },
+        )),
+        Command::Migrate { common, .. } => runtime().block_on(migrate(common)),
         Command::Pipe {
             common,
             consumer,
@@ -247,8 +296,7 @@ fn token(common: &Common, consumer: &str, ttl: u64) -> ExitCode {
     };
     let Some(secret) = config
         .dialects
-        .ticketsapi
-        .as_ref()
+        .get::<ticketgate_ticketsapi::ServerConfig>("ticketsapi")
         .and_then(|t| t.jwt.hs256_secret.clone())
     else {
         return fail(
@@ -260,7 +308,11 @@ fn token(common: &Common, consumer: &str, ttl: u64) -> ExitCode {
         .consumers
         .iter()
         .find(|c| c.name == consumer)
-        .map(|c| c.jwt_subject.clone().unwrap_or_else(|| c.name.clone()))
+        .map(|c| {
+            c.value(ticketgate_ticketsapi::vendor::JWT_SUBJECT.name)
+                .unwrap_or(&c.name)
+                .to_owned()
+        })
     else {
         return fail(exit::CONFIG, format!("no consumer named {consumer:?}"));
     };
@@ -328,6 +380,12 @@ async fn probe_upstreams(common: &Common) -> ExitCode {
 fn check(common: &Common) -> ExitCode {
     match load(common) {
         Ok(config) => {
+            // The certificate files are read as `serve` would read them.
+            if let Some(tls) = &config.server.tls
+                && let Err(e) = crate::tls::ServerTls::load(tls)
+            {
+                return fail(exit::CONFIG, e);
+            }
             for w in config.warnings() {
                 eprintln!("warning: {w}");
             }
@@ -364,7 +422,7 @@ async fn serve(
     if let Some(addr) = admin_listen {
         config.server.admin_listen = addr;
     }
-    init_logging(config.server.log_format == "json");
+    let _log = init_logging(config.server.log_format == "json");
     for w in config.warnings() {
         tracing::warn!("{w}");
     }
@@ -397,6 +455,15 @@ async fn serve(
         Ok(g) => g,
         Err(e) => return fail(exit::UNAVAILABLE, e),
     };
+    if let Err(e) = prepare_state(&gateway).await {
+        return fail(
+            exit::UNAVAILABLE,
+            format!(
+                "the gateway state ({}) cannot be prepared: {e}",
+                gateway.state.describe()
+            ),
+        );
+    }
     let addr = listener
         .local_addr()
         .map(|a| a.to_string())
@@ -414,6 +481,163 @@ async fn serve(
     crate::serve_with_admin(listener, Some(admin), gateway, rx).await;
     tracing::info!("ticketgate stopped");
     ExitCode::from(exit::OK)
+}
+
+/// Apply the state's migrations before serving. A state that is unreachable for now
+/// (PostgreSQL restarting) is waited for up to 30 s; then `serve` gives up, so a service
+/// manager restarts it.
+async fn prepare_state(gateway: &Gateway) -> ticketgate_model::Result<()> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        match gateway.state.migrate().await {
+            Ok(report) => {
+                if report.from != report.to {
+                    tracing::info!(
+                        state = gateway.state.describe(),
+                        from = report.from,
+                        to = report.to,
+                        "state schema migrated"
+                    );
+                }
+                return Ok(());
+            }
+            Err(e) if e.retryable && std::time::Instant::now() < deadline => {
+                tracing::warn!(state = gateway.state.describe(), error = %e, "the gateway state is unreachable; waiting for it");
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn parse_since(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&chrono::Utc));
+    }
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc())
+        .map_err(|_| format!("{s:?} is not a date (2026-12-01) or an RFC 3339 time"))
+}
+
+/// `ticketgate migrate --from A --to B`: copy tickets between upstreams.
+async fn migrate_tickets(common: Common, plan: crate::migrate::Plan) -> ExitCode {
+    use crate::migrate::Outcome;
+    use std::io::{IsTerminal, Write};
+    let config = match load(&common) {
+        Ok(c) => c,
+        Err(e) => return fail(exit::CONFIG, e),
+    };
+    let gateway = match Gateway::build(config) {
+        Ok(g) => g,
+        Err(e) => return fail(exit::UNAVAILABLE, e),
+    };
+    if let Err(e) = gateway.state.migrate().await {
+        return fail(exit::UNAVAILABLE, format!("the gateway state: {e}"));
+    }
+    let tty = std::io::stderr().is_terminal();
+    let verb = if plan.dry_run { "would copy" } else { "copied" };
+    let result = crate::migrate::run(&gateway, &plan, |id, outcome, seen, total| {
+        match outcome {
+            Outcome::Copied { to, .. } => println!("copied {}/{id} -> {}/{to}", plan.from, plan.to),
+            Outcome::AlreadyCopied => {
+                println!("skipped {}/{id}: copied by an earlier run", plan.from)
+            }
+            Outcome::WouldCopy => println!("would copy {}/{id}", plan.from),
+            Outcome::Failed(reason) => println!("failed {}/{id}: {reason}", plan.from),
+        }
+        if tty {
+            let width = 30usize;
+            let filled = (seen as usize * width) / (total.max(1) as usize);
+            eprint!(
+                "\r[{}{}] {seen}/{total} {} -> {}",
+                "#".repeat(filled.min(width)),
+                " ".repeat(width - filled.min(width)),
+                plan.from,
+                plan.to
+            );
+            let _ = std::io::stderr().flush();
+        }
+    })
+    .await;
+    if tty {
+        eprintln!();
+    }
+    for upstream in gateway.upstreams.values() {
+        ticketgate_model::Helpdesk::shutdown(upstream.as_ref()).await;
+    }
+    match result {
+        Ok(summary) => {
+            let done = if plan.dry_run {
+                summary.would_copy
+            } else {
+                summary.copied
+            };
+            println!(
+                "summary: {} -> {}: {verb} {done}, skipped {}, failed {}",
+                plan.from,
+                plan.to,
+                summary.skipped,
+                summary.failed.len()
+            );
+            for (id, note) in &summary.notes {
+                println!("  {}/{id} copied without: {note}", plan.from);
+            }
+            for (id, reason) in &summary.failed {
+                println!("  {}/{id} failed: {reason}", plan.from);
+            }
+            if summary.failed.is_empty() {
+                ExitCode::from(exit::OK)
+            } else {
+                // Failed tickets are tried again by the next run.
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => fail(
+            if e.retryable {
+                exit::UNAVAILABLE
+            } else {
+                exit::CONFIG
+            },
+            format!("migrate {} -> {}: {e}", plan.from, plan.to),
+        ),
+    }
+}
+
+/// `ticketgate migrate`: the state's migrations, applied now, and what that did.
+async fn migrate(common: Common) -> ExitCode {
+    let config = match load(&common) {
+        Ok(c) => c,
+        Err(e) => return fail(exit::CONFIG, e),
+    };
+    let state = match crate::gateway::open_state(&config) {
+        Ok(s) => s,
+        Err(e) => return fail(exit::UNAVAILABLE, e),
+    };
+    match state.migrate().await {
+        Ok(report) if report.from == report.to => {
+            println!(
+                "{}: schema at version {}, up to date: nothing to apply",
+                state.describe(),
+                report.to
+            );
+            ExitCode::from(exit::OK)
+        }
+        Ok(report) => {
+            println!(
+                "{}: applied migration(s) {} to {} (schema version {} -> {})",
+                state.describe(),
+                report.from + 1,
+                report.to,
+                report.from,
+                report.to
+            );
+            ExitCode::from(exit::OK)
+        }
+        Err(e) => fail(
+            exit::UNAVAILABLE,
+            format!("{}: migrations not applied: {e}", state.describe()),
+        ),
+    }
 }
 
 /// SIGINT / SIGTERM stop gracefully; SIGHUP reloads consumers, keys and quotas.
@@ -550,8 +774,14 @@ async fn pipe(
     }
     let consumer = entry.consumer.clone();
     // A mail server keeps what `pipe` refuses as temporary, but a queued message frees it.
-    let (outcome, rule) =
-        crate::email::ingest_explained(&gateway, &consumer, &raw, &recipients, true).await;
+    // One id for this message's upstream calls (and its outbox item), like a request's.
+    let request_id = crate::http::new_request_id();
+    tracing::info!(request_id, "mail piped in");
+    let (outcome, rule) = ticketgate_upstream::request_id::scope(
+        std::sync::Arc::from(request_id.as_str()),
+        crate::email::ingest_explained(&gateway, &consumer, &raw, &recipients, true),
+    )
+    .await;
     let say = |decision: &str, ticket_id: Option<&str>| {
         if explained {
             explain(decision, &rule, ticket_id);
@@ -708,9 +938,7 @@ async fn outbox(common: Common, action: OutboxAction) -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(exit::CONFIG, e),
     };
-    let state = match ticketgate_store::GatewayState::open(
-        &config.server.data_dir.join("gateway.sqlite"),
-    ) {
+    let state = match crate::gateway::open_state(&config) {
         Ok(s) => s,
         Err(e) => return fail(exit::UNAVAILABLE, e),
     };

@@ -8,10 +8,12 @@
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
-use ticketgate_model::Permission;
+use std::sync::Arc;
+use ticketgate_model::{
+    ConfigContext, ConsumerKey, DialectConfig, KeyKind, Permission, UpstreamSpec, upstream_table,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -43,6 +45,10 @@ pub struct Config {
     pub routing: Routing,
     #[serde(default)]
     pub outbox: OutboxConfig,
+    /// Where the gateway's own durable state lives: SQLite in the data directory, or a
+    /// PostgreSQL shared by several gateways.
+    #[serde(default)]
+    pub state: StateConfig,
     #[serde(default)]
     pub pipe: PipeConfig,
     /// How long the gateway's own records are kept.
@@ -72,6 +78,82 @@ impl PipeConfig {
             Some(f) => data_dir.join(f),
             None => data_dir.join("pipe.log"),
         }
+    }
+}
+
+/// `[state]`: the backend of the outbox, idempotency records, the tracking-id map and
+/// the mail map.
+#[derive(Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StateConfig {
+    /// `sqlite` (the default: `gateway.sqlite` in the data directory) or `postgres`.
+    pub backend: StateBackend,
+    /// The PostgreSQL connection URL (`postgres://user:password@host:5432/db`); usually
+    /// `"${TICKETGATE_POSTGRES_URL}"`.
+    pub url: Option<String>,
+    /// PostgreSQL connections per gateway process.
+    pub pool_size: usize,
+    /// How long a claimed outbox item stays with the gateway that claimed it; a killed
+    /// gateway's items go to the others after this. Longer than the slowest delivery.
+    pub lease_secs: f64,
+    /// Connecting, and waiting for a pooled connection.
+    pub connect_timeout_ms: u64,
+    /// The longest one statement may take before the state counts as unavailable.
+    pub statement_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StateBackend {
+    #[default]
+    Sqlite,
+    Postgres,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        Self {
+            backend: StateBackend::Sqlite,
+            url: None,
+            pool_size: 16,
+            lease_secs: 60.0,
+            connect_timeout_ms: 3_000,
+            statement_timeout_ms: 15_000,
+        }
+    }
+}
+
+/// The URL may hold a password: shown as set or not.
+impl std::fmt::Debug for StateConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateConfig")
+            .field("backend", &self.backend)
+            .field(
+                "url",
+                &self
+                    .url
+                    .as_deref()
+                    .map(ticketgate_store::state::postgres::redact),
+            )
+            .field("pool_size", &self.pool_size)
+            .field("lease_secs", &self.lease_secs)
+            .field("connect_timeout_ms", &self.connect_timeout_ms)
+            .field("statement_timeout_ms", &self.statement_timeout_ms)
+            .finish()
+    }
+}
+
+impl StateConfig {
+    /// The PostgreSQL options, when the backend is PostgreSQL.
+    pub fn postgres(&self) -> Option<ticketgate_store::PgOptions> {
+        let url = self.url.as_ref()?;
+        (self.backend == StateBackend::Postgres).then(|| ticketgate_store::PgOptions {
+            url: url.clone(),
+            pool_size: self.pool_size,
+            lease: std::time::Duration::from_secs_f64(self.lease_secs),
+            connect_timeout: std::time::Duration::from_millis(self.connect_timeout_ms),
+            statement_timeout: std::time::Duration::from_millis(self.statement_timeout_ms),
+        })
     }
 }
 
@@ -138,6 +220,8 @@ pub struct ServerConfig {
     pub max_headers: usize,
     /// Log format: `text` or `json`.
     pub log_format: String,
+    /// HTTPS on both listeners (see [`crate::tls`]); none: plain HTTP.
+    pub tls: Option<crate::tls::TlsConfig>,
 }
 
 impl Default for ServerConfig {
@@ -155,6 +239,7 @@ impl Default for ServerConfig {
             max_header_bytes: 16 * 1024,
             max_headers: 100,
             log_format: "text".into(),
+            tls: None,
         }
     }
 }
@@ -193,6 +278,73 @@ pub struct GlobalRateLimits {
     pub global: Rate,
     /// Failed authentication attempts per client address.
     pub failed_auth: Rate,
+    /// Consumer quotas and the failed-authentication limiter kept in Redis, so that
+    /// several gateways draw on one quota. Absent: every limit is local.
+    pub shared: Option<SharedLimitsConfig>,
+}
+
+/// `[rate_limits.shared]`: where the shared limit state lives and what to do without it.
+#[derive(Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SharedLimitsConfig {
+    /// Only `"redis"` today.
+    pub backend: SharedBackend,
+    /// `redis://[:password@]host[:port][/db]` (or `rediss://`); usually `${TICKETGATE_REDIS_URL}`.
+    pub url: String,
+    /// What a decision does while Redis cannot be reached.
+    #[serde(default)]
+    pub on_unavailable: OnUnavailable,
+    /// The most one decision waits for Redis before it counts as unreachable.
+    #[serde(default = "default_shared_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Prefix of every key ticketgate writes, so several deployments can share one Redis.
+    #[serde(default = "default_shared_prefix")]
+    pub key_prefix: String,
+}
+
+// The URL may carry a password: it is never printed.
+impl std::fmt::Debug for SharedLimitsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedLimitsConfig")
+            .field("backend", &self.backend)
+            .field("url", &"<redacted>")
+            .field("on_unavailable", &self.on_unavailable)
+            .field("timeout_ms", &self.timeout_ms)
+            .field("key_prefix", &self.key_prefix)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SharedBackend {
+    Redis,
+}
+
+/// Fail open on each gateway's own limiter, or fail closed with a retryable 503.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnUnavailable {
+    #[default]
+    Local,
+    Refuse,
+}
+
+impl OnUnavailable {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnUnavailable::Local => "local",
+            OnUnavailable::Refuse => "refuse",
+        }
+    }
+}
+
+fn default_shared_timeout_ms() -> u64 {
+    100
+}
+
+fn default_shared_prefix() -> String {
+    "ticketgate".into()
 }
 
 impl Default for GlobalRateLimits {
@@ -206,6 +358,7 @@ impl Default for GlobalRateLimits {
                 per_second: 0.5,
                 burst: 20,
             },
+            shared: None,
         }
     }
 }
@@ -218,59 +371,193 @@ pub struct Rate {
     pub burst: u32,
 }
 
-#[derive(Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// One `[[consumers]]` entry: the fields every consumer has, and the keys the vendors
+/// declare (`osticket_key`, `rt_token`, …, see `ticketgate_model::ConsumerKey`), which
+/// no code here names: a key no vendor declares is refused like an unknown field.
+#[derive(Clone)]
 pub struct ConsumerConfig {
     pub name: String,
     /// Canonical API: `Authorization: Bearer KEY`.
-    #[serde(default)]
     pub bearer_key: Option<String>,
-    /// osTicket dialect: `X-API-Key`.
-    #[serde(default)]
-    pub osticket_key: Option<String>,
-    /// ITSM-NG dialect: `initSession` with `Authorization: user_token …`.
-    #[serde(default)]
-    pub itsmng_user_token: Option<String>,
-    /// ITSM-NG dialect: an App-Token this consumer must present (if set).
-    #[serde(default)]
-    pub itsmng_app_token: Option<String>,
-    /// ITSM-NG dialect: HTTP Basic login (and its password) for `initSession`.
-    #[serde(default)]
-    pub itsmng_login: Option<String>,
-    #[serde(default)]
-    pub itsmng_password: Option<String>,
-    /// TicketsApi dialect: the `sub` of this consumer's JWTs.
-    #[serde(default)]
-    pub jwt_subject: Option<String>,
+    /// A verified client certificate (`server.tls.client_ca`) naming this subject
+    /// (`CN=…`, the whole subject, or a `DNS:` / `email:` / `URI:` / `IP:` alternative
+    /// name) is this consumer's credential in every dialect; its keys, if it has any,
+    /// are then accepted only over a connection with that certificate.
+    pub tls_subject: Option<String>,
     pub permissions: Vec<PermissionName>,
     /// Source networks allowed to use this consumer's credentials (empty: anywhere).
-    #[serde(default)]
     pub networks: Vec<Cidr>,
-    #[serde(default)]
     pub quota: Quotas,
     /// The upstream serving this consumer (default: `routing.default`).
-    #[serde(default)]
     pub upstream: Option<String>,
+    /// The vendors' keys this consumer sets.
+    pub keys: Vec<(ConsumerKey, String)>,
 }
 
-/// Credentials are shown as set or not, never their values.
+/// The keys every consumer has; the vendors' keys follow them in error messages.
+pub const CONSUMER_FIELDS: &[&str] = &[
+    "name",
+    "bearer_key",
+    "tls_subject",
+    "permissions",
+    "networks",
+    "quota",
+    "upstream",
+];
+
+impl ConsumerConfig {
+    /// Every key this consumer sets, with its kind: `bearer_key`, then the vendors'.
+    pub fn all_keys(&self) -> impl Iterator<Item = (ConsumerKey, &str)> {
+        self.bearer_key
+            .as_deref()
+            .map(|v| (crate::vendors::BEARER_KEY, v))
+            .into_iter()
+            .chain(self.keys.iter().map(|(k, v)| (*k, v.as_str())))
+    }
+
+    /// The values this consumer sets of one kind, by configuration key.
+    pub fn keys_of(&self, kind: KeyKind) -> impl Iterator<Item = (&'static str, &str)> {
+        self.all_keys()
+            .filter(move |(k, _)| k.kind == kind)
+            .map(|(k, v)| (k.name, v))
+    }
+
+    /// The secret tokens this consumer can present, by configuration key: what makes a
+    /// demo key, and what a mail consumer should not have.
+    pub fn tokens(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        self.keys_of(KeyKind::Token)
+    }
+
+    /// True when some credential presented over HTTP names this consumer (a token, a
+    /// verified identity, a login; a client certificate is not counted).
+    pub fn has_http_credential(&self) -> bool {
+        self.all_keys().any(|(k, _)| k.kind != KeyKind::Secret)
+    }
+
+    /// The value of one of this consumer's keys (`None` when unset or not a key).
+    pub fn value(&self, key: &str) -> Option<&str> {
+        if key == "tls_subject" {
+            return self.tls_subject.as_deref();
+        }
+        self.all_keys().find(|(k, _)| k.name == key).map(|(_, v)| v)
+    }
+
+    /// Every value that must name one consumer only: the tokens, the logins, and the
+    /// names a verified JWT or client certificate carries.
+    fn identities(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        self.all_keys()
+            .filter(|(k, _)| k.kind != KeyKind::Secret)
+            .map(|(k, v)| (k.name, v))
+            .chain(self.tls_subject.as_deref().map(|v| ("tls_subject", v)))
+    }
+}
+
+/// Credentials are shown as set or not, never their values; identities and logins are
+/// shown.
 impl std::fmt::Debug for ConsumerConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let secret = |s: &Option<String>| s.as_ref().map(|_| "<redacted>");
-        f.debug_struct("ConsumerConfig")
-            .field("name", &self.name)
-            .field("bearer_key", &secret(&self.bearer_key))
-            .field("osticket_key", &secret(&self.osticket_key))
-            .field("itsmng_user_token", &secret(&self.itsmng_user_token))
-            .field("itsmng_app_token", &secret(&self.itsmng_app_token))
-            .field("itsmng_login", &self.itsmng_login)
-            .field("itsmng_password", &secret(&self.itsmng_password))
-            .field("jwt_subject", &self.jwt_subject)
+        let mut d = f.debug_struct("ConsumerConfig");
+        d.field("name", &self.name);
+        for (k, v) in self.all_keys() {
+            match k.kind {
+                KeyKind::Token | KeyKind::Secret => d.field(k.name, &"<redacted>"),
+                KeyKind::Identity | KeyKind::Login => d.field(k.name, &v),
+            };
+        }
+        d.field("tls_subject", &self.tls_subject)
             .field("permissions", &self.permissions)
             .field("networks", &self.networks)
             .field("quota", &self.quota)
             .field("upstream", &self.upstream)
             .finish()
+    }
+}
+
+impl<'de> Deserialize<'de> for ConsumerConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Entry;
+        impl<'de> serde::de::Visitor<'de> for Entry {
+            type Value = ConsumerConfig;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a consumer")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<ConsumerConfig, A::Error> {
+                use serde::de::Error as _;
+                let (mut name, mut permissions) = (None, None);
+                let mut c = ConsumerConfig {
+                    name: String::new(),
+                    bearer_key: None,
+                    tls_subject: None,
+                    permissions: Vec::new(),
+                    networks: Vec::new(),
+                    quota: Quotas::default(),
+                    upstream: None,
+                    keys: Vec::new(),
+                };
+                while let Some(key) = map.next_key_seed(ConsumerKeyName)? {
+                    match key {
+                        Key::Field("name") => name = Some(map.next_value()?),
+                        Key::Field("bearer_key") => c.bearer_key = map.next_value()?,
+                        Key::Field("tls_subject") => c.tls_subject = map.next_value()?,
+                        Key::Field("permissions") => permissions = Some(map.next_value()?),
+                        Key::Field("networks") => c.networks = map.next_value()?,
+                        Key::Field("quota") => c.quota = map.next_value()?,
+                        Key::Field("upstream") => c.upstream = map.next_value()?,
+                        // A name of CONSUMER_FIELDS without its line above.
+                        Key::Field(other) => {
+                            return Err(A::Error::custom(format!(
+                                "consumers.{other} is a known field that is not read"
+                            )));
+                        }
+                        Key::Vendor(k) => {
+                            let v: String = map.next_value()?;
+                            c.keys.push((k, v));
+                        }
+                    }
+                }
+                c.name = name.ok_or_else(|| A::Error::missing_field("name"))?;
+                c.permissions =
+                    permissions.ok_or_else(|| A::Error::missing_field("permissions"))?;
+                Ok(c)
+            }
+        }
+        d.deserialize_map(Entry)
+    }
+}
+
+/// A key of `[[consumers]]`: a field of every consumer, or a key a vendor declares.
+enum Key {
+    Field(&'static str),
+    Vendor(ConsumerKey),
+}
+
+/// Reads a `[[consumers]]` key, refusing (with the key, line and column) one that is
+/// neither a field nor a vendor's.
+struct ConsumerKeyName;
+
+impl<'de> serde::de::DeserializeSeed<'de> for ConsumerKeyName {
+    type Value = Key;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Key, D::Error> {
+        let name = String::deserialize(d)?;
+        if let Some(field) = CONSUMER_FIELDS.iter().find(|f| **f == name) {
+            return Ok(Key::Field(field));
+        }
+        match crate::vendors::consumer_key(&name) {
+            Some(k) => Ok(Key::Vendor(k)),
+            None => Err(serde::de::Error::custom(format!(
+                "unknown field `{name}`, expected one of {}",
+                CONSUMER_FIELDS
+                    .iter()
+                    .copied()
+                    .chain(crate::vendors::consumer_keys().map(|k| k.name))
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+        }
     }
 }
 
@@ -321,92 +608,110 @@ impl Default for Quotas {
     }
 }
 
-/// An IP network in CIDR form (`127.0.0.0/8`, `::1/128`, or a bare address).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cidr {
-    addr: IpAddr,
-    prefix: u8,
-}
-
-impl Cidr {
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
-            v4 => v4,
-        };
-        match (self.addr, ip) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u32::from(net) & mask == u32::from(ip) & mask
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u128::from(net) & mask == u128::from(ip) & mask
-            }
-            _ => false,
-        }
-    }
-
-    /// True when every address of this network is a loopback address.
-    pub fn is_loopback_only(&self) -> bool {
-        match self.addr {
-            IpAddr::V4(a) => a.is_loopback() && self.prefix >= 8,
-            IpAddr::V6(a) => a.is_loopback() && self.prefix == 128,
-        }
-    }
-}
-
-impl FromStr for Cidr {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let (addr, prefix) = match s.split_once('/') {
-            Some((a, p)) => (a, Some(p)),
-            None => (s, None),
-        };
-        let addr: IpAddr = addr
-            .trim()
-            .parse()
-            .map_err(|_| format!("{s:?} is not an IP network"))?;
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix = match prefix {
-            Some(p) => p
-                .trim()
-                .parse::<u8>()
-                .ok()
-                .filter(|p| *p <= max)
-                .ok_or_else(|| format!("{s:?} has an invalid prefix length"))?,
-            None => max,
-        };
-        Ok(Cidr { addr, prefix })
-    }
-}
-
-impl<'de> Deserialize<'de> for Cidr {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
+pub use ticketgate_model::Cidr;
 
 /// Which dialects are mounted, and where. A dialect absent from the file is not mounted.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// `canonical` is the gateway's own; every other dialect belongs to a vendor of the
+/// registry (`vendors.rs`), whose crate parses its own `[dialects.NAME]` table.
+#[derive(Clone, Default)]
 pub struct Dialects {
-    #[serde(default)]
     pub canonical: Option<CanonicalDialect>,
-    /// osTicket's `/api`: the core API (JSON, XML, email) and the API-Endpoints plugin.
-    #[serde(default)]
-    pub osticket: Option<ticketgate_osticket::ServerConfig>,
-    /// ITSM-NG / GLPI `apirest.php`.
-    #[serde(default)]
-    pub itsmng: Option<ticketgate_itsmng::ServerConfig>,
-    /// The .NET helpdesk's `/api/TicketsApi`.
-    #[serde(default)]
-    pub ticketsapi: Option<ticketgate_ticketsapi::ServerConfig>,
+    /// The vendors' dialects present in the file, in the registry's order.
+    pub vendors: Vec<(&'static str, Arc<dyn DialectConfig>)>,
+    /// The vendors' dialects named in the file, before their crates read their tables.
+    named: Vec<&'static str>,
+}
+
+impl Dialects {
+    /// A vendor's parsed `[dialects.NAME]`, as that vendor's configuration type.
+    pub fn get<T: 'static>(&self, name: &str) -> Option<&T> {
+        self.vendors
+            .iter()
+            .find(|(n, _)| *n == name)
+            .and_then(|(_, c)| c.as_any().downcast_ref())
+    }
+
+    /// Let each named vendor parse its table out of the (expanded) document.
+    fn read_vendors(&mut self, document: &str) -> Result<(), String> {
+        for vendor in crate::vendors::VENDORS {
+            if self.named.contains(&vendor.name())
+                && let Some(c) = vendor.server(document)?
+            {
+                self.vendors.push((vendor.name(), c));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for Dialects {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("Dialects");
+        d.field("canonical", &self.canonical);
+        for (name, c) in &self.vendors {
+            d.field(name, c);
+        }
+        d.finish()
+    }
+}
+
+impl<'de> Deserialize<'de> for Dialects {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Tables;
+        impl<'de> serde::de::Visitor<'de> for Tables {
+            type Value = Dialects;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a table of dialects")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Dialects, A::Error> {
+                let mut out = Dialects::default();
+                while let Some(name) = map.next_key_seed(DialectName)? {
+                    match name {
+                        None => out.canonical = map.next_value()?,
+                        Some(vendor) => {
+                            // Read by the vendor's crate once the whole file is parsed.
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                            out.named.push(vendor);
+                        }
+                    }
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_map(Tables)
+    }
+}
+
+/// A key under `[dialects]`: `canonical` (`None`) or a vendor of the registry.
+struct DialectName;
+
+impl<'de> serde::de::DeserializeSeed<'de> for DialectName {
+    type Value = Option<&'static str>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        let name = String::deserialize(d)?;
+        if name == "canonical" {
+            return Ok(None);
+        }
+        match crate::vendors::vendor(&name) {
+            Some(v) => Ok(Some(v.name())),
+            None => Err(serde::de::Error::custom(format!(
+                "unknown field `{name}`, expected one of {}",
+                one_of(std::iter::once("canonical"))
+            ))),
+        }
+    }
+}
+
+/// `` `a`, `b`, `c` ``: the given names, then every vendor's.
+fn one_of(first: impl Iterator<Item = &'static str>) -> String {
+    first
+        .chain(crate::vendors::VENDORS.iter().map(|v| v.name()))
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -432,23 +737,79 @@ pub struct UpstreamConfig {
     pub protection: Protection,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[derive(Debug, Clone)]
 pub enum UpstreamKind {
     /// The embedded SQLite helpdesk in the data directory.
     Embedded {
         /// `full` (default) or `normal`: see the README on durability.
-        #[serde(default)]
         durability: Option<String>,
+        /// The store's file, relative to the data directory (default `helpdesk.sqlite`):
+        /// several embedded upstreams each need their own.
+        path: Option<String>,
     },
     /// Another ticketgate's canonical API (gateways chained: edge → central).
     Ticketgate(crate::upstream::remote::RemoteConfig),
-    /// A real osTicket: `mode = "core"` (create only) or `"plugin"` (API-Endpoints).
-    Osticket(ticketgate_osticket::ClientConfig),
-    /// A real ITSM-NG / GLPI `apirest.php`.
-    Itsmng(ticketgate_itsmng::ClientConfig),
-    /// A real .NET TicketsApi.
-    Ticketsapi(ticketgate_ticketsapi::ClientConfig),
+    /// A real vendor's helpdesk (`kind` is a vendor of the registry, `vendors.rs`),
+    /// configured as that vendor's crate parsed it.
+    Vendor {
+        kind: &'static str,
+        config: Arc<dyn UpstreamSpec>,
+    },
+}
+
+impl UpstreamKind {
+    /// The `kind` as written in the file.
+    pub fn name(&self) -> &'static str {
+        match self {
+            UpstreamKind::Embedded { .. } => "embedded",
+            UpstreamKind::Ticketgate(_) => "ticketgate",
+            UpstreamKind::Vendor { kind, .. } => kind,
+        }
+    }
+
+    /// A vendor upstream's configuration, as that vendor's configuration type.
+    pub fn vendor_config<T: 'static>(&self) -> Option<&T> {
+        match self {
+            UpstreamKind::Vendor { config, .. } => config.as_any().downcast_ref(),
+            _ => None,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for UpstreamKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        #[derive(Deserialize)]
+        struct EmbeddedTable {
+            #[serde(default)]
+            durability: Option<String>,
+            #[serde(default)]
+            path: Option<String>,
+        }
+        let mut table = toml::Table::deserialize(d)?;
+        let kind = match table.remove("kind") {
+            Some(k) => String::deserialize(k).map_err(D::Error::custom)?,
+            None => return Err(D::Error::missing_field("kind")),
+        };
+        let parsed = match kind.as_str() {
+            "embedded" => upstream_table::<EmbeddedTable>(table).map(|e| UpstreamKind::Embedded {
+                durability: e.durability,
+                path: e.path,
+            }),
+            "ticketgate" => upstream_table(table).map(UpstreamKind::Ticketgate),
+            other => match crate::vendors::vendor(other) {
+                Some(v) => v.client(table).map(|config| UpstreamKind::Vendor {
+                    kind: v.name(),
+                    config,
+                }),
+                None => Err(format!(
+                    "unknown variant `{other}`, expected one of {}",
+                    one_of(["embedded", "ticketgate"].into_iter())
+                )),
+            },
+        };
+        parsed.map_err(D::Error::custom)
+    }
 }
 
 /// How an upstream is shielded from bursts and failures.
@@ -489,7 +850,10 @@ fn default_upstreams() -> BTreeMap<String, UpstreamConfig> {
     BTreeMap::from([(
         "embedded".to_owned(),
         UpstreamConfig {
-            kind: UpstreamKind::Embedded { durability: None },
+            kind: UpstreamKind::Embedded {
+                durability: None,
+                path: None,
+            },
             protection: Protection::default(),
         },
     )])
@@ -498,14 +862,89 @@ fn default_upstreams() -> BTreeMap<String, UpstreamConfig> {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Routing {
+    /// The upstream of consumers that name none, and of creates no rule matches.
     pub default: String,
+    /// `[[routing.rules]]`: evaluated in order for each create; the first that matches
+    /// names the upstream. None matching: the consumer's `upstream`, then `default`.
+    pub rules: Vec<RoutingRule>,
+    /// Gateway ids given to tickets of an upstream other than a consumer's own start
+    /// above this, so they never collide with the ids that upstream hands out.
+    pub id_base: u64,
+    /// `[routing.mirror]`: the cutover mode. Writes go to `primary` and then to
+    /// `secondary`; reads come from `primary` (see `mirror.rs`).
+    pub mirror: Option<Mirror>,
+}
+
+/// `[routing.mirror]`: while cutting over from one helpdesk to another, every write to
+/// a ticket of either goes to `primary` and, once it succeeded, to `secondary`; reads
+/// come from `primary`. Swapping the two (and reloading) switches the cutover.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Mirror {
+    pub primary: String,
+    pub secondary: String,
 }
 
 impl Default for Routing {
     fn default() -> Self {
         Self {
             default: "embedded".into(),
+            rules: Vec::new(),
+            id_base: 1_000_000_000,
+            mirror: None,
         }
+    }
+}
+
+/// One routing rule: every condition it names must hold (names compare without regard
+/// to case); a rule names at least one.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingRule {
+    /// The upstream a matching create goes to.
+    pub upstream: String,
+    pub consumer: Option<String>,
+    /// `canonical`, `osticket`, `itsmng`, `ticketsapi` or `rt`.
+    pub dialect: Option<String>,
+    /// The ticket's department (by name or id).
+    pub department: Option<String>,
+    pub category: Option<String>,
+    /// osTicket's help topic.
+    pub topic: Option<String>,
+    /// Request Tracker's queue: the canonical department, as the RT face reads it.
+    pub queue: Option<String>,
+    /// The requester's address.
+    pub requester: Option<String>,
+    /// The domain of the requester's address (`example.com`).
+    pub requester_domain: Option<String>,
+    /// A request header and the value it must have.
+    pub header: Option<HeaderMatch>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HeaderMatch {
+    pub name: String,
+    pub value: String,
+}
+
+/// The dialects a rule may name: the canonical API and every registered vendor's.
+pub fn dialect_names() -> impl Iterator<Item = &'static str> {
+    std::iter::once("canonical").chain(crate::vendors::VENDORS.iter().map(|v| v.name()))
+}
+
+impl RoutingRule {
+    /// True when the rule names no condition at all.
+    pub fn is_empty(&self) -> bool {
+        self.consumer.is_none()
+            && self.dialect.is_none()
+            && self.department.is_none()
+            && self.category.is_none()
+            && self.topic.is_none()
+            && self.queue.is_none()
+            && self.requester.is_none()
+            && self.requester_domain.is_none()
+            && self.header.is_none()
     }
 }
 
@@ -558,7 +997,8 @@ impl Config {
             ));
         }
         let expanded = expand_env(raw, env)?;
-        let config: Config = toml::from_str(&expanded).map_err(|e| e.to_string())?;
+        let mut config: Config = toml::from_str(&expanded).map_err(|e| e.to_string())?;
+        config.dialects.read_vendors(&expanded)?;
         config.validate(raw)?;
         Ok(config)
     }
@@ -574,6 +1014,21 @@ impl Config {
                 "routing.default names upstream {:?}, which is not defined under [upstreams]{}",
                 self.routing.default,
                 at("default")
+            ));
+        }
+        self.validate_routing(&at)?;
+        let client_ca = self
+            .server
+            .tls
+            .as_ref()
+            .is_some_and(|t| t.client_ca.is_some());
+        if let Some(c) = self.consumers.iter().find(|c| c.tls_subject.is_some())
+            && !client_ca
+        {
+            return Err(format!(
+                "consumers.tls_subject of {:?} needs server.tls.client_ca: without it no client certificate is asked for{}",
+                c.name,
+                at("tls_subject")
             ));
         }
         let mut names = std::collections::HashSet::new();
@@ -608,23 +1063,10 @@ impl Config {
                 })?;
             }
         }
-        for (key, field) in [
-            ("bearer_key", 0),
-            ("osticket_key", 1),
-            ("itsmng_user_token", 2),
-            ("jwt_subject", 3),
-        ] {
-            let mut seen = std::collections::HashSet::new();
-            for c in &self.consumers {
-                let v = match field {
-                    0 => &c.bearer_key,
-                    1 => &c.osticket_key,
-                    2 => &c.itsmng_user_token,
-                    _ => &c.jwt_subject,
-                };
-                if let Some(v) = v
-                    && !seen.insert(v.as_str())
-                {
+        let mut seen = std::collections::HashSet::new();
+        for c in &self.consumers {
+            for (key, v) in c.identities() {
+                if !seen.insert((key, v)) {
                     return Err(format!(
                         "consumers.{key}: two consumers share the same value; each credential must map onto one consumer{}",
                         at(key)
@@ -663,6 +1105,43 @@ impl Config {
                 ));
             }
         }
+        match (self.state.backend, &self.state.url) {
+            (StateBackend::Postgres, None) => {
+                return Err(format!(
+                    "state.backend = \"postgres\" needs state.url (e.g. url = \"${{TICKETGATE_POSTGRES_URL}}\"){}",
+                    at("backend")
+                ));
+            }
+            (StateBackend::Postgres, Some(url)) => {
+                ticketgate_store::state::postgres::check_url(url)
+                    .map_err(|m| format!("state.url is {m}{}", at("url")))?;
+            }
+            (StateBackend::Sqlite, Some(_)) => {
+                return Err(format!(
+                    "state.url is only used with state.backend = \"postgres\"{}",
+                    at("url")
+                ));
+            }
+            (StateBackend::Sqlite, None) => {}
+        }
+        if self.state.pool_size == 0 {
+            return Err(format!(
+                "state.pool_size must be at least 1{}",
+                at("pool_size")
+            ));
+        }
+        if !(self.state.lease_secs.is_finite() && self.state.lease_secs >= 1.0) {
+            return Err(format!(
+                "state.lease_secs must be at least 1 (longer than the slowest delivery){}",
+                at("lease_secs")
+            ));
+        }
+        if self.state.connect_timeout_ms == 0 || self.state.statement_timeout_ms == 0 {
+            return Err(format!(
+                "state.connect_timeout_ms and state.statement_timeout_ms must be positive{}",
+                at("timeout_ms")
+            ));
+        }
         if let Some(p) = &self.pipe.consumer
             && !names.contains(p.as_str())
         {
@@ -675,6 +1154,10 @@ impl Config {
             .map_err(|m| format!("rate_limits.global: {m}{}", at("global")))?;
         validate_rate(self.rate_limits.failed_auth)
             .map_err(|m| format!("rate_limits.failed_auth: {m}{}", at("failed_auth")))?;
+        if let Some(shared) = &self.rate_limits.shared {
+            validate_shared(shared).map_err(|m| format!("rate_limits.shared.{m}"))?;
+        }
+        let mut embedded_files = std::collections::HashMap::new();
         for (name, u) in &self.upstreams {
             if let Some(rate) = u.protection.rate {
                 validate_rate(rate)
@@ -686,8 +1169,24 @@ impl Config {
                     at("concurrency")
                 ));
             }
+            if let UpstreamKind::Embedded { path, .. } = &u.kind {
+                let file = path.as_deref().unwrap_or("helpdesk.sqlite");
+                if file.trim().is_empty() || file == "gateway.sqlite" {
+                    return Err(format!(
+                        "upstreams.{name}.path must name a file of its own{}",
+                        at("path")
+                    ));
+                }
+                if let Some(other) = embedded_files.insert(file.to_owned(), name) {
+                    return Err(format!(
+                        "upstreams {other:?} and {name:?} are embedded stores in the same file {file:?}: give one a path of its own{}",
+                        at("path")
+                    ));
+                }
+            }
             if let UpstreamKind::Embedded {
                 durability: Some(d),
+                ..
             } = &u.kind
                 && d != "full"
                 && d != "normal"
@@ -698,10 +1197,18 @@ impl Config {
                 ));
             }
         }
-        if let Some(t) = &self.dialects.ticketsapi
-            && let Err(m) = ticketgate_ticketsapi::TicketsApiServer::new(t.clone())
-        {
-            return Err(format!("dialects.ticketsapi.{m}{}", at("ticketsapi")));
+        let consumers: Vec<&str> = self.consumers.iter().map(|c| c.name.as_str()).collect();
+        for (dialect, d) in &self.dialects.vendors {
+            d.validate(&ConfigContext {
+                consumers: &consumers,
+            })
+            .map_err(|e| {
+                format!(
+                    "dialects.{dialect}.{}{}",
+                    e.message,
+                    at(e.near.as_deref().unwrap_or(dialect))
+                )
+            })?;
         }
         if !matches!(self.server.log_format.as_str(), "text" | "json") {
             return Err(format!(
@@ -733,14 +1240,8 @@ impl Config {
         if let Some(c) = &self.dialects.canonical {
             out.push(("canonical", c.prefix.clone()));
         }
-        if let Some(c) = &self.dialects.osticket {
-            out.push(("osticket", c.prefix.clone()));
-        }
-        if let Some(c) = &self.dialects.itsmng {
-            out.push(("itsmng", c.prefix.clone()));
-        }
-        if let Some(c) = &self.dialects.ticketsapi {
-            out.push(("ticketsapi", c.prefix.clone()));
+        for (dialect, c) in &self.dialects.vendors {
+            out.push((*dialect, c.prefix().to_owned()));
         }
         out
     }
@@ -748,19 +1249,17 @@ impl Config {
     /// Warnings that do not stop the gateway but that an operator should see.
     pub fn warnings(&self) -> Vec<String> {
         let mut out = Vec::new();
-        // A JWT signed with a published secret is as public as a demo key.
-        let demo_jwt_secret = self
+        // An identity verified with a published secret (a JWT signed with a demo
+        // secret) is as public as a demo key.
+        let demo_identities: Vec<&str> = self
             .dialects
-            .ticketsapi
-            .as_ref()
-            .and_then(|t| t.jwt.hs256_secret.as_deref())
-            .is_some_and(|s| s.starts_with("demo-"));
+            .vendors
+            .iter()
+            .filter_map(|(_, d)| d.demo_identity())
+            .collect();
         for c in &self.consumers {
-            let demo = [&c.bearer_key, &c.osticket_key, &c.itsmng_user_token]
-                .into_iter()
-                .flatten()
-                .any(|k| k.starts_with("demo-"))
-                || (demo_jwt_secret && c.jwt_subject.is_some());
+            let demo = c.tokens().any(|(_, k)| k.starts_with("demo-"))
+                || demo_identities.iter().any(|k| c.value(k).is_some());
             let loopback_only =
                 !c.networks.is_empty() && c.networks.iter().all(Cidr::is_loopback_only);
             if demo && !loopback_only {
@@ -776,11 +1275,7 @@ impl Config {
         if let Some(pipe) = self.pipe.consumer.as_deref()
             && let Some(c) = self.consumers.iter().find(|c| c.name == pipe)
         {
-            let has_http_credential = [&c.bearer_key, &c.osticket_key, &c.itsmng_user_token]
-                .into_iter()
-                .any(Option::is_some)
-                || c.jwt_subject.is_some()
-                || c.itsmng_login.is_some();
+            let has_http_credential = c.has_http_credential();
             let loopback_only =
                 !c.networks.is_empty() && c.networks.iter().all(Cidr::is_loopback_only);
             if has_http_credential && !loopback_only {
@@ -802,13 +1297,184 @@ impl Config {
                 self.server.admin_listen
             ));
         }
-        if self.server.trusted_proxies.iter().any(|c| c.prefix == 0) {
+        if self.state.backend == StateBackend::Postgres {
+            let slowest = self
+                .upstreams
+                .values()
+                .map(|u| u.protection.call_timeout_ms)
+                .max()
+                .unwrap_or(0);
+            if self.state.lease_secs * 1000.0 <= slowest as f64 {
+                out.push(format!(
+                    "state.lease_secs ({}) is not longer than the slowest upstream call ({slowest} ms): a delivery still under way may be sent again by another gateway (upstreams that recognise the delivery key still make one ticket of it)",
+                    self.state.lease_secs
+                ));
+            }
+        }
+        if self.server.trusted_proxies.iter().any(Cidr::is_everything) {
             out.push(
                 "server.trusted_proxies trusts every address: any client can then choose the address it is counted and checked as".into(),
             );
         }
         out
     }
+}
+
+impl Config {
+    /// True when ids may belong to more than one upstream, so every id handed out goes
+    /// through the id map (see `routing.rs`).
+    pub fn multi_upstream(&self) -> bool {
+        self.upstreams.len() > 1
+    }
+
+    /// The operations an upstream of this kind can do at all, known without calling it:
+    /// only a core-mode osTicket lacks any (it can only create).
+    fn create_only(kind: &UpstreamKind) -> bool {
+        matches!(kind, UpstreamKind::Vendor { config, .. } if config.create_only())
+    }
+
+    fn validate_mirror(&self, at: &dyn Fn(&str) -> String) -> Result<(), String> {
+        let Some(m) = &self.routing.mirror else {
+            return Ok(());
+        };
+        for (role, name) in [("primary", &m.primary), ("secondary", &m.secondary)] {
+            let Some(u) = self.upstreams.get(name) else {
+                return Err(format!(
+                    "routing.mirror.{role} names upstream {name:?}, which is not defined under [upstreams]{}",
+                    at(name)
+                ));
+            };
+            if Self::create_only(&u.kind) {
+                return Err(format!(
+                    "routing.mirror.{role} names upstream {name:?}, which can only create: the updates, replies and status changes mirrored to it could not be applied, and it could not serve reads{}",
+                    at(name)
+                ));
+            }
+        }
+        if m.primary == m.secondary {
+            return Err(format!(
+                "routing.mirror mirrors upstream {:?} onto itself: name two different upstreams{}",
+                m.primary,
+                at("[routing.mirror]")
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_routing(&self, at: &dyn Fn(&str) -> String) -> Result<(), String> {
+        self.validate_mirror(at)?;
+        let rules = &self.routing.rules;
+        if rules.is_empty() {
+            return Ok(());
+        }
+        if self.routing.id_base == 0 || self.routing.id_base > i64::MAX as u64 / 2 {
+            return Err(format!(
+                "routing.id_base must be between 1 and {}{}",
+                i64::MAX / 2,
+                at("id_base")
+            ));
+        }
+        let consumers: std::collections::HashSet<&str> =
+            self.consumers.iter().map(|c| c.name.as_str()).collect();
+        for (i, rule) in rules.iter().enumerate() {
+            let n = i + 1;
+            let Some(upstream) = self.upstreams.get(&rule.upstream) else {
+                return Err(format!(
+                    "routing rule {n} names upstream {:?}, which is not defined under [upstreams]{}",
+                    rule.upstream,
+                    at(&rule.upstream)
+                ));
+            };
+            if rule.is_empty() {
+                return Err(format!(
+                    "routing rule {n} has no condition, so it would take every create and leave routing.default and the rules after it unused: give it a condition or make {:?} routing.default{}",
+                    rule.upstream,
+                    at("[[routing.rules]]")
+                ));
+            }
+            if let Some(c) = &rule.consumer
+                && !consumers.contains(c.as_str())
+            {
+                return Err(format!(
+                    "routing rule {n} names consumer {c:?}, which is not defined{}",
+                    at(c)
+                ));
+            }
+            if let Some(d) = &rule.dialect
+                && !dialect_names().any(|n| n == d)
+            {
+                return Err(format!(
+                    "routing rule {n} names dialect {d:?}; the dialects are {}{}",
+                    dialect_names().collect::<Vec<_>>().join(", "),
+                    at(d)
+                ));
+            }
+            if let Some(h) = &rule.header
+                && http::HeaderName::from_bytes(h.name.as_bytes()).is_err()
+            {
+                return Err(format!(
+                    "routing rule {n}: {:?} is not a header name{}",
+                    h.name,
+                    at(&h.name)
+                ));
+            }
+            if Self::create_only(&upstream.kind) {
+                return Err(format!(
+                    "routing rule {n} sends creates to upstream {:?}, which can only create: reading, updating or replying to the tickets it gets would have no upstream{}",
+                    rule.upstream,
+                    at(&rule.upstream)
+                ));
+            }
+        }
+        // Every ticket routed elsewhere must still be found: the upstreams that serve
+        // consumers by default take the operations no id names (search, statistics).
+        let homes = std::iter::once(&self.routing.default)
+            .chain(self.consumers.iter().filter_map(|c| c.upstream.as_ref()));
+        for home in homes {
+            if let Some(u) = self.upstreams.get(home)
+                && Self::create_only(&u.kind)
+            {
+                return Err(format!(
+                    "upstream {home:?} serves consumers by default but can only create: with routing rules, the tickets it gets could never be read, updated or replied to{}",
+                    at(home)
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn validate_shared(shared: &SharedLimitsConfig) -> Result<(), String> {
+    // The URL's own words are not repeated: it may carry a password.
+    let url = shared.url.trim();
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err("url must be a redis:// or rediss:// URL".into());
+    };
+    if !matches!(scheme, "redis" | "rediss") {
+        return Err(format!(
+            "url must be a redis:// or rediss:// URL, not {scheme}://"
+        ));
+    }
+    let host = rest.rsplit('@').next().unwrap_or("");
+    if host.is_empty() || host.starts_with('/') || host.starts_with(':') {
+        return Err("url names no host".into());
+    }
+    if let Err(e) = redis::Client::open(url) {
+        return Err(format!("url is not a valid Redis URL ({})", e.category()));
+    }
+    if !(1..=10_000).contains(&shared.timeout_ms) {
+        return Err("timeout_ms must be between 1 and 10000".into());
+    }
+    if shared.key_prefix.is_empty()
+        || shared.key_prefix.len() > 64
+        || !shared
+            .key_prefix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+    {
+        return Err("key_prefix must be 1 to 64 letters, digits or - _ . : characters".into());
+    }
+    Ok(())
 }
 
 fn validate_rate(rate: Rate) -> Result<(), String> {

@@ -9,7 +9,8 @@
 //!    cleaning, no subject, no attachment); the helpdesk's own addresses are dropped
 //!    from the cc;
 //! 3. a message delivered before (same Message-ID, or same digest) is a duplicate;
-//! 4. threading: the ticket number in the subject tag, then In-Reply-To / References
+//! 4. threading: the ticket a dialect's mail gateway names (RT's `ticket` field), the
+//!    ticket number in the subject tag, then In-Reply-To / References
 //!    against the Message-IDs the gateway has seen. A reply from the requester or a cc
 //!    becomes a thread entry (reopening a resolved ticket); anyone else opens a new
 //!    ticket unless `mail.replies_from_anyone`;
@@ -24,7 +25,8 @@ use crate::gateway::Gateway;
 use std::sync::Arc;
 use ticketgate_mail::{MailError, Noise, ParsedMail, SenderPolicy};
 use ticketgate_model::{
-    Consumer, CreateOptions, Created, Error, ErrorKind, Helpdesk, Ingested, Result, Ticket,
+    Consumer, CreateOptions, Created, Error, ErrorKind, Helpdesk, Ingested, MailHints, Result,
+    Ticket,
 };
 use ticketgate_store::{Enqueue, MailRecord, OutboxKind};
 
@@ -67,6 +69,20 @@ pub async fn ingest(
         .0
 }
 
+/// [`ingest`] steered by what a dialect's mail gateway knows beside the message (RT's
+/// ticket, queue and action).
+pub async fn ingest_hinted(
+    gateway: &Gateway,
+    consumer: &Consumer,
+    raw: &[u8],
+    may_queue: bool,
+    hints: &MailHints,
+) -> Result<Ingested> {
+    ingest_explained_with(gateway, consumer, raw, &[], may_queue, hints)
+        .await
+        .0
+}
+
 /// [`ingest`] for a message a mail server delivered to `recipients` (the envelope
 /// recipients: the helpdesk's own addresses, like `mail.own_addresses`), with the rule
 /// that decided the outcome (also logged at info).
@@ -77,8 +93,36 @@ pub async fn ingest_explained(
     recipients: &[String],
     may_queue: bool,
 ) -> (Result<Ingested>, Decision) {
+    ingest_explained_with(
+        gateway,
+        consumer,
+        raw,
+        recipients,
+        may_queue,
+        &MailHints::default(),
+    )
+    .await
+}
+
+async fn ingest_explained_with(
+    gateway: &Gateway,
+    consumer: &Consumer,
+    raw: &[u8],
+    recipients: &[String],
+    may_queue: bool,
+    hints: &MailHints,
+) -> (Result<Ingested>, Decision) {
     let mut decision = Decision::default();
-    let result = decide(gateway, consumer, raw, recipients, may_queue, &mut decision).await;
+    let result = decide(
+        gateway,
+        consumer,
+        raw,
+        recipients,
+        may_queue,
+        hints,
+        &mut decision,
+    )
+    .await;
     let outcome = match &result {
         Ok(Ingested::Created(_)) => "ticket",
         Ok(Ingested::Replied { .. }) => "reply",
@@ -115,6 +159,7 @@ async fn decide(
     raw: &[u8],
     recipients: &[String],
     may_queue: bool,
+    hints: &MailHints,
     decision: &mut Decision,
 ) -> Result<Ingested> {
     let config = gateway.config();
@@ -160,6 +205,9 @@ async fn decide(
         ));
     }
     drop_own_addresses(&mut parsed, &config.mail.own_addresses, recipients);
+    if let Some(department) = &hints.department {
+        parsed.ticket.department = Some(department.clone());
+    }
     if let Some(seen) = gateway
         .state
         .mail_lookup(vec![parsed.dedup_key.clone()])
@@ -192,7 +240,7 @@ async fn decide(
         "From" => String::new(),
         other => format!("; no usable From, the sender is taken from {other}"),
     };
-    match find_thread(gateway, &upstream, &parsed).await? {
+    match find_thread(gateway, &upstream, &parsed, hints.ticket.as_deref()).await? {
         (Thread::Ticket(ticket), how)
             if replies_from_anyone || is_participant(&ticket, parsed_sender(&parsed)) =>
         {
@@ -200,7 +248,10 @@ async fn decide(
                 how,
                 format!("answers ticket {}{sender_note}", ticket.number),
             );
-            reply(gateway, consumer, &upstream, &parsed, *ticket, may_queue).await
+            reply(
+                gateway, consumer, &upstream, &parsed, *ticket, may_queue, hints.note,
+            )
+            .await
         }
         (Thread::Ticket(ticket), _) => {
             *decision = Decision::new(
@@ -222,7 +273,7 @@ async fn decide(
                 format!("answers {target}, which cannot be reached now{sender_note}"),
             );
             if may_queue {
-                queue_reply(gateway, consumer, &upstream, &parsed, target).await
+                queue_reply(gateway, consumer, &upstream, &parsed, target, hints.note).await
             } else {
                 Err(Error::upstream_unavailable(format!(
                     "the ticket this message answers ({target}) cannot be reached now"
@@ -250,14 +301,25 @@ enum Thread {
     None,
 }
 
-/// (a) the subject tag, then (b) In-Reply-To / References; with the rule that found it.
+/// (a) the ticket the mail gateway named, (b) the subject tag, then (c) In-Reply-To /
+/// References; with the rule that found it.
 async fn find_thread(
     gateway: &Gateway,
     upstream: &Arc<Shielded>,
     parsed: &ParsedMail,
+    named: Option<&str>,
 ) -> Result<(Thread, &'static str)> {
+    const NAMED: &str = "reply/ticket-field";
     const TAG: &str = "reply/subject-tag";
     const REFS: &str = "reply/references";
+    if let Some(id) = named {
+        match upstream.get(id).await {
+            Ok(t) => return Ok((Thread::Ticket(Box::new(t)), NAMED)),
+            Err(e) if e.kind == ErrorKind::NotFound || e.upstream_status == Some(404) => {}
+            Err(e) if e.retryable => return Ok((Thread::Unreachable(id.to_owned()), NAMED)),
+            Err(e) => return Err(e),
+        }
+    }
     if let Some(number) = &parsed.subject_number {
         match upstream.get_by_number(number).await {
             Ok(t) => return Ok((Thread::Ticket(Box::new(t)), TAG)),
@@ -349,9 +411,9 @@ async fn reply(
     parsed: &ParsedMail,
     ticket: Ticket,
     may_queue: bool,
+    note: bool,
 ) -> Result<Ingested> {
-    let mut entry = parsed.to_entry();
-    entry.reopen = true;
+    let entry = entry_of(parsed, note);
     match upstream.add_entry(&ticket.id, entry).await {
         Ok(e) => {
             remember(
@@ -367,7 +429,7 @@ async fn reply(
             Ok(Ingested::Replied { ticket, entry: e })
         }
         Err(e) if may_queue && e.retryable && e.kind != ErrorKind::RateLimited => {
-            queue_reply(gateway, consumer, upstream, parsed, ticket.id).await
+            queue_reply(gateway, consumer, upstream, parsed, ticket.id, note).await
         }
         Err(e) => Err(e),
     }
@@ -379,9 +441,9 @@ async fn queue_reply(
     upstream: &Arc<Shielded>,
     parsed: &ParsedMail,
     target: String,
+    note: bool,
 ) -> Result<Ingested> {
-    let mut entry = parsed.to_entry();
-    entry.reopen = true;
+    let entry = entry_of(parsed, note);
     let payload = serde_json::to_string(&entry).map_err(|e| Error::internal(e.to_string()))?;
     let tracking_id = gateway
         .state
@@ -393,6 +455,7 @@ async fn queue_reply(
             payload,
             idempotency: None,
             delivery_key: None,
+            request_id: ticketgate_upstream::request_id::current().map(|id| id.to_string()),
         })
         .await?;
     gateway.outbox_wake.notify_one();
@@ -402,9 +465,21 @@ async fn queue_reply(
         (Some(target.as_str()), None)
     };
     remember(gateway, upstream, parsed, ticket_id, None, tracking).await?;
-    gateway.metrics.mail("queued");
+    gateway.metrics.mail_reply_queued();
     tracing::info!(tracking_id, ticket = target, "reply queued in the outbox");
     Ok(Ingested::Queued { tracking_id })
+}
+
+/// The thread entry of a reply: the sender's message, which reopens a resolved ticket,
+/// or (`note`) a private note, which does not.
+fn entry_of(parsed: &ParsedMail, note: bool) -> ticketgate_model::NewEntry {
+    let mut entry = parsed.to_entry();
+    if note {
+        entry.kind = ticketgate_model::EntryKind::Note;
+    } else {
+        entry.reopen = true;
+    }
+    entry
 }
 
 async fn create(

@@ -6,6 +6,7 @@ use crate::canonical::CanonicalFace;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::ratelimit::Limiter;
+use crate::routing::RouteHints;
 use crate::upstream::{self, Shielded};
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
@@ -27,14 +28,22 @@ pub struct Gateway {
     consumers: RwLock<Arc<Consumers>>,
     pub upstreams: HashMap<String, Arc<Shielded>>,
     pub embedded: Option<EmbeddedHelpdesk>,
+    /// Every embedded store (several upstreams may each have one).
+    pub stores: Vec<EmbeddedHelpdesk>,
     pub state: GatewayState,
     pub metrics: Arc<Metrics>,
     pub mounts: Vec<Mount>,
     pub global: Limiter,
+    /// HTTPS on the listeners (`server.tls`), re-read on reload.
+    pub tls: Option<crate::tls::ServerTls>,
+    /// Consumer quotas and failed authentications shared through Redis, when configured.
+    pub shared: Option<Arc<crate::shared::SharedLimits>>,
     /// Wakes the outbox worker when something is queued.
     pub outbox_wake: Notify,
     /// Idempotency keys with a request in flight, so a concurrent twin waits its turn.
     in_flight: Mutex<HashSet<(String, String)>>,
+    /// What search cursors are signed with (see `cursor.rs`).
+    cursor_key: [u8; 32],
 }
 
 impl Gateway {
@@ -42,20 +51,33 @@ impl Gateway {
     pub fn build(config: Config) -> Result<Arc<Self>> {
         let data_dir = config.server.data_dir.clone();
         let metrics = Arc::new(Metrics::default());
-        let state = GatewayState::open(&data_dir.join("gateway.sqlite"))?;
+        let tls = match &config.server.tls {
+            Some(t) => Some(crate::tls::ServerTls::load(t).map_err(Error::bad_input)?),
+            None => None,
+        };
+        let state = open_state(&config)?;
         let mut upstreams = HashMap::new();
         let mut embedded = None;
+        let mut stores = Vec::new();
         for (name, uc) in &config.upstreams {
             let built = upstream::build(name, uc, &data_dir)?;
             if let Some(store) = &built.embedded {
-                // The agents the configured callers stand for, so "pick up" works
-                // for them out of the box.
+                // The agents the configured callers stand for (their names, and the
+                // names their verified identities carry, e.g. a JWT's `sub`), so
+                // "pick up" works for them out of the box.
                 store.ensure_agents(config.consumers.iter().flat_map(|c| {
-                    std::iter::once(c.name.as_str()).chain(c.jwt_subject.as_deref())
+                    std::iter::once(c.name.as_str()).chain(
+                        c.keys_of(ticketgate_model::KeyKind::Identity)
+                            .map(|(_, v)| v),
+                    )
                 }))?;
             }
-            if built.embedded.is_some() {
-                embedded = built.embedded;
+            if let Some(store) = built.embedded {
+                // The default's store is the one the benches and `/readyz` name first.
+                if embedded.is_none() || *name == config.routing.default {
+                    embedded = Some(store.clone());
+                }
+                stores.push(store);
             }
             upstreams.insert(
                 name.clone(),
@@ -74,46 +96,53 @@ impl Gateway {
                 face: Arc::new(CanonicalFace::new(&c.prefix, state.clone())),
             });
         }
-        if let Some(c) = &config.dialects.osticket {
-            mounts.push(Mount {
-                prefix: c.prefix.clone(),
-                face: Arc::new(ticketgate_osticket::OsticketServer::new(c.clone())),
-            });
-        }
-        if let Some(c) = &config.dialects.itsmng {
-            let mut c = c.clone();
-            c.consumer_app_tokens = config
+        let consumer_values = |key: &str| {
+            config
                 .consumers
                 .iter()
-                .filter_map(|k| k.itsmng_app_token.clone())
-                .collect();
+                .filter_map(|c| c.value(key).map(str::to_owned))
+                .collect()
+        };
+        let cx = ticketgate_model::MountContext {
+            consumer_values: &consumer_values,
+        };
+        for (dialect, d) in &config.dialects.vendors {
             mounts.push(Mount {
-                prefix: c.prefix.clone(),
-                face: Arc::new(ticketgate_itsmng::ItsmngServer::new(c)),
-            });
-        }
-        if let Some(c) = &config.dialects.ticketsapi {
-            let face = ticketgate_ticketsapi::TicketsApiServer::new(c.clone())
-                .map_err(|m| Error::bad_input(format!("dialects.ticketsapi.{m}")))?;
-            mounts.push(Mount {
-                prefix: c.prefix.clone(),
-                face: Arc::new(face),
+                prefix: d.prefix().to_owned(),
+                face: d
+                    .mount(&cx)
+                    .map_err(|m| Error::bad_input(format!("dialects.{dialect}.{m}")))?,
             });
         }
         // Longest prefix first, so `/api/TicketsApi` wins over `/api`.
         mounts.sort_by_key(|m| std::cmp::Reverse(m.prefix.len()));
+        let shared = match &config.rate_limits.shared {
+            Some(sc) => Some(Arc::new(
+                crate::shared::SharedLimits::new(sc).map_err(Error::bad_input)?,
+            )),
+            None => None,
+        };
         Ok(Arc::new(Self {
+            cursor_key: crate::cursor::key_from(&config),
+            shared,
             consumers: RwLock::new(Arc::new(Consumers::from_config(&config))),
             global: Limiter::new("global", config.rate_limits.global),
+            tls,
             config: RwLock::new(Arc::new(config)),
             upstreams,
             embedded,
+            stores,
             state,
             metrics,
             mounts,
             outbox_wake: Notify::new(),
             in_flight: Mutex::new(HashSet::new()),
         }))
+    }
+
+    /// The key search cursors are signed and checked with.
+    pub fn cursor_key(&self) -> &[u8; 32] {
+        &self.cursor_key
     }
 
     pub fn config(&self) -> Arc<Config> {
@@ -132,7 +161,7 @@ impl Gateway {
 
     /// Take new consumers, keys and quotas from a reloaded configuration. Listeners,
     /// mounts and upstreams need a restart; a change to them is reported, not applied.
-    pub fn reload(&self, new: Config) -> Vec<String> {
+    pub fn reload(&self, mut new: Config) -> Vec<String> {
         let mut ignored = Vec::new();
         let old = self.config();
         if old.server.listen != new.server.listen || old.server.data_dir != new.server.data_dir {
@@ -143,6 +172,21 @@ impl Gateway {
         }
         if old.upstreams.keys().ne(new.upstreams.keys()) {
             ignored.push("the set of upstreams changes only on restart".to_owned());
+        }
+        match (&self.tls, &new.server.tls) {
+            (Some(running), Some(t)) => {
+                if let Err(e) = running.reload(t) {
+                    ignored.push(format!(
+                        "the TLS certificate was NOT reloaded, the running one stays: {e}"
+                    ));
+                }
+            }
+            (None, None) => {}
+            _ => ignored.push("server.tls is switched on or off only on restart".to_owned()),
+        }
+        if old.rate_limits.shared != new.rate_limits.shared {
+            ignored.push("rate_limits.shared changes only on restart".to_owned());
+            new.rate_limits.shared = old.rate_limits.shared.clone();
         }
         let consumers = Arc::new(Consumers::from_config(&new));
         *self.consumers.write().unwrap_or_else(|p| p.into_inner()) = consumers;
@@ -176,19 +220,77 @@ impl Gateway {
         }
     }
 
-    /// Create through the gateway: replay a known idempotency key, try the upstream,
-    /// and queue durably when it cannot take the ticket now (if the caller may queue).
+    /// Create through the gateway on the consumer's own upstream (no routing rule):
+    /// replay a known idempotency key, try the upstream, and queue durably when it
+    /// cannot take the ticket now (if the caller may queue).
     pub async fn create(
         &self,
         consumer: &Consumer,
         ticket: NewTicket,
         options: CreateOptions,
     ) -> Result<Created> {
+        // Mail is threaded against the consumer's own upstream (its Message-IDs and
+        // subject tags are remembered there), so it is not routed by the rules.
         let upstream = self.upstream_for(consumer);
+        self.create_on(consumer, upstream, ticket, options).await
+    }
+
+    /// [`create`](Self::create) with what the routing rules may read of the request;
+    /// the ticket is answered with the ids the consumer's clients know it by.
+    pub async fn create_routed(
+        &self,
+        consumer: &Consumer,
+        ticket: NewTicket,
+        options: CreateOptions,
+        hints: &RouteHints,
+    ) -> Result<Created> {
+        let upstream = self.route_create(consumer, &ticket, hints);
+        self.create_on(consumer, upstream, ticket, options).await
+    }
+
+    async fn create_on(
+        &self,
+        consumer: &Consumer,
+        upstream: Arc<Shielded>,
+        ticket: NewTicket,
+        options: CreateOptions,
+    ) -> Result<Created> {
+        let home = self.home_of(&consumer.name);
+        // While mirroring, a create for either of the mirror's upstreams goes to the
+        // primary, and then to the secondary (see `mirror.rs`).
+        let mirror = self
+            .mirror()
+            .filter(|(p, s)| upstream.name() == p.name() || upstream.name() == s.name());
+        let upstream = mirror.as_ref().map_or(upstream, |(p, _)| p.clone());
+        let copy = mirror.as_ref().map(|_| ticket.clone());
+        let (created, owner) = self
+            .create_unpresented(consumer, &upstream, ticket, options)
+            .await?;
+        if let (Some((p, s)), Some(copy), Created::Ticket(t)) = (&mirror, copy, &created)
+            && owner == p.name()
+        {
+            self.mirror_create(p, s, copy, t).await;
+        }
+        Ok(match created {
+            Created::Ticket(t) => Created::Ticket(self.present(&home, &owner, t).await?),
+            Created::Replayed(t) => Created::Replayed(self.present(&home, &owner, t).await?),
+            queued @ Created::Queued { .. } => queued,
+        })
+    }
+
+    async fn create_unpresented(
+        &self,
+        consumer: &Consumer,
+        upstream: &Arc<Shielded>,
+        ticket: NewTicket,
+        options: CreateOptions,
+    ) -> Result<(Created, String)> {
+        let owner = upstream.name().to_owned();
         let Some(key) = options.idempotency_key.clone() else {
             return self
-                .create_now(consumer, &upstream, ticket, options.may_queue, None)
-                .await;
+                .create_now(consumer, upstream, ticket, options.may_queue, None)
+                .await
+                .map(|c| (c, owner));
         };
         let fingerprint = fingerprint(&ticket);
         let Some(_slot) = InFlight::claim(&self.in_flight, consumer.name.to_string(), key.clone())
@@ -206,20 +308,31 @@ impl Gateway {
                 )
                 .field("Idempotency-Key"));
             }
+            // The first outcome is replayed from the upstream that took it, whatever
+            // the rules say now.
+            let first = rec
+                .upstream
+                .as_deref()
+                .and_then(|name| self.upstreams.get(name))
+                .unwrap_or(upstream);
             return match (rec.ticket_id, rec.tracking_id) {
-                (Some(id), _) => Ok(Created::Replayed(upstream.get(&id).await?)),
-                (None, Some(tracking_id)) => Ok(Created::Queued { tracking_id }),
+                (Some(id), _) => Ok((
+                    Created::Replayed(first.get(&id).await?),
+                    first.name().to_owned(),
+                )),
+                (None, Some(tracking_id)) => Ok((Created::Queued { tracking_id }, owner)),
                 (None, None) => Err(Error::internal("an idempotency record has no outcome")),
             };
         }
         self.create_now(
             consumer,
-            &upstream,
+            upstream,
             ticket,
             options.may_queue,
             Some((key, fingerprint)),
         )
         .await
+        .map(|c| (c, owner))
     }
 
     async fn create_now(
@@ -271,6 +384,8 @@ impl Gateway {
                             payload,
                             idempotency,
                             delivery_key: Some(delivery_key),
+                            request_id: ticketgate_upstream::request_id::current()
+                                .map(|id| id.to_string()),
                         })
                         .await?;
                     tracing::info!(upstream = upstream.name(), tracking_id, reason = %e, "create queued in the outbox");
@@ -281,6 +396,15 @@ impl Gateway {
             },
             Err(e) => Err(e),
         }
+    }
+}
+
+/// The gateway's durable state as the configuration places it: `gateway.sqlite` in the
+/// data directory, or the PostgreSQL of `[state]` (connected on first use).
+pub fn open_state(config: &Config) -> Result<GatewayState> {
+    match config.state.postgres() {
+        Some(options) => GatewayState::postgres(&options),
+        None => GatewayState::open(&config.server.data_dir.join("gateway.sqlite")),
     }
 }
 
@@ -326,23 +450,47 @@ fn fingerprint(ticket: &NewTicket) -> String {
 }
 
 fn digest(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(64);
+    for b in Sha256::digest(bytes) {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
+    out
 }
 
-/// A key no other create will use: the process's random hasher seed, the clock and a
-/// counter, digested.
+/// A key no other create will use: 128 bits from the standard library's randomly
+/// seeded SipHash keys (seeded from the operating system once per thread, then stepped
+/// for each `RandomState`) over a process-wide counter. Cheap: it is made for every
+/// create without an `Idempotency-Key`.
 fn random_key() -> String {
     use std::hash::{BuildHasher, RandomState};
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let seed = RandomState::new().hash_one(n);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    digest(format!("{seed}:{now}:{n}:{}", std::process::id()).as_bytes())[..32].to_owned()
+    let keys = RandomState::new();
+    format!("{:016x}{:016x}", keys.hash_one(n), keys.hash_one(!n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digest_is_lowercase_hex_sha256() {
+        assert_eq!(
+            digest(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn random_keys_are_32_hex_digits_and_never_repeat() {
+        let keys: std::collections::HashSet<String> = (0..10_000).map(|_| random_key()).collect();
+        assert_eq!(keys.len(), 10_000);
+        assert!(
+            keys.iter()
+                .all(|k| k.len() == 32 && k.bytes().all(|b| b.is_ascii_hexdigit()))
+        );
+    }
 }

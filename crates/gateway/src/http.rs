@@ -34,6 +34,39 @@ use tower::{ServiceBuilder, ServiceExt as _};
 
 static REQUEST_SEQ: AtomicU64 = AtomicU64::new(1);
 
+/// The id of a request: the client's `X-Request-Id` when it is a safe one (see
+/// [`ticketgate_upstream::request_id::is_valid`]), else a new one. A new id is unique
+/// across restarts too (a per-process prefix and a counter), since outbox deliveries
+/// carry the id of the request that queued them, possibly long after.
+pub fn request_id(headers: &http::HeaderMap) -> String {
+    headers
+        .get(ticketgate_upstream::request_id::HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| ticketgate_upstream::request_id::is_valid(v))
+        .map(str::to_owned)
+        .unwrap_or_else(new_request_id)
+}
+
+/// A fresh request id: `tg-` + a per-process prefix + a counter, in hex.
+pub fn new_request_id() -> String {
+    static PREFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let prefix = PREFIX.get_or_init(|| {
+        use sha2::{Digest, Sha256};
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let d = Sha256::new()
+            .chain_update(now.as_nanos().to_le_bytes())
+            .chain_update(std::process::id().to_le_bytes())
+            .finalize();
+        d[..6].iter().map(|b| format!("{b:02x}")).collect()
+    });
+    format!(
+        "tg-{prefix}-{:x}",
+        REQUEST_SEQ.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
 /// Which listener a request came in on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Listener {
@@ -124,41 +157,45 @@ pub async fn accept_loop(
             _ = shutdown.changed() => break,
         };
         let _ = stream.set_nodelay(true);
-        let gw = gateway.clone();
-        // The pipeline as a tower service: a global cap on requests in flight, shed at
-        // once when it is reached (a quick 503 beats an unbounded queue), around
-        // `handle`.
-        let pipeline = ServiceBuilder::new()
-            .load_shed()
-            .layer(GlobalConcurrencyLimitLayer::with_semaphore(
-                edge.in_flight.clone(),
-            ))
-            .service_fn({
-                let gw = gateway.clone();
-                let edge = edge.clone();
-                move |req| {
-                    let (gw, edge) = (gw.clone(), edge.clone());
-                    async move { Ok::<_, Infallible>(handle(gw, &edge, role, req, peer).await) }
-                }
-            });
-        let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-            let (gw, pipeline) = (gw.clone(), pipeline.clone());
-            // Boxed, so an idle keep-alive connection's task holds a pointer rather
-            // than room for the whole request pipeline's state machine.
-            Box::pin(async move {
-                // Kept for the rare shed answer; a `Uri` clone shares its bytes.
-                let uri = req.uri().clone();
-                Ok::<_, Infallible>(match pipeline.oneshot(req).await {
-                    Ok(response) => response,
-                    Err(_) => shed(&gw, uri.path()).map(Full::new),
-                })
-            })
-        });
-        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-        let conn = graceful.watch(conn.into_owned());
+        let (gateway, edge, builder) = (gateway.clone(), edge.clone(), builder.clone());
+        let watcher = graceful.watcher();
+        let handshake_timeout = Duration::from_millis(config.server.header_read_timeout_ms);
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, %peer, "connection ended with an error");
+            match &gateway.tls {
+                None => {
+                    serve_connection(
+                        gateway.clone(),
+                        edge,
+                        role,
+                        builder,
+                        watcher,
+                        stream,
+                        peer,
+                        None,
+                    )
+                    .await
+                }
+                Some(tls) => {
+                    // The handshake runs on the connection's own task, under the same
+                    // deadline as a request head, so a slow one holds up nobody else.
+                    match tokio::time::timeout(handshake_timeout, tls.accept(stream)).await {
+                        Ok(Ok((stream, identity))) => {
+                            serve_connection(
+                                gateway.clone(),
+                                edge,
+                                role,
+                                builder,
+                                watcher,
+                                stream,
+                                peer,
+                                identity,
+                            )
+                            .await
+                        }
+                        Ok(Err(e)) => tracing::debug!(error = %e, %peer, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                }
             }
             drop(permit);
         });
@@ -173,6 +210,74 @@ pub async fn accept_loop(
     }
 }
 
+/// Serve one accepted connection (plain or TLS) until it ends.
+#[allow(clippy::too_many_arguments)]
+async fn serve_connection<S>(
+    gateway: Arc<Gateway>,
+    edge: Edge,
+    role: Listener,
+    builder: auto::Builder<TokioExecutor>,
+    watcher: hyper_util::server::graceful::Watcher,
+    stream: S,
+    peer: SocketAddr,
+    identity: Option<Arc<crate::tls::PeerIdentity>>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let gw = gateway.clone();
+    // The pipeline as a tower service: a global cap on requests in flight, shed at
+    // once when it is reached (a quick 503 beats an unbounded queue), around
+    // `handle`.
+    let pipeline =
+        ServiceBuilder::new()
+            .load_shed()
+            .layer(GlobalConcurrencyLimitLayer::with_semaphore(
+                edge.in_flight.clone(),
+            ))
+            .service_fn({
+                let gw = gateway.clone();
+                let edge = edge.clone();
+                move |req| {
+                    let (gw, edge, identity) = (gw.clone(), edge.clone(), identity.clone());
+                    async move {
+                        Ok::<_, Infallible>(handle(gw, &edge, role, req, peer, identity).await)
+                    }
+                }
+            });
+    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+        let (gw, pipeline) = (gw.clone(), pipeline.clone());
+        // Boxed, so an idle keep-alive connection's task holds a pointer rather
+        // than room for the whole request pipeline's state machine.
+        Box::pin(async move {
+            // Kept for the rare shed answer; a `Uri` clone shares its bytes.
+            let uri = req.uri().clone();
+            let asked_id = req
+                .headers()
+                .get(ticketgate_upstream::request_id::HEADER)
+                .cloned();
+            Ok::<_, Infallible>(match pipeline.oneshot(req).await {
+                Ok(response) => response,
+                Err(_) => {
+                    let mut headers = http::HeaderMap::new();
+                    if let Some(v) = asked_id {
+                        headers.insert(ticketgate_upstream::request_id::HEADER, v);
+                    }
+                    let mut r = shed(&gw, uri.path());
+                    if let Ok(v) = HeaderValue::from_str(&request_id(&headers)) {
+                        r.headers_mut()
+                            .insert(ticketgate_upstream::request_id::HEADER, v);
+                    }
+                    r.map(Full::new)
+                }
+            })
+        })
+    });
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+    if let Err(e) = watcher.watch(conn.into_owned()).await {
+        tracing::debug!(error = %e, %peer, "connection ended with an error");
+    }
+}
+
 /// One request through the pipeline. Never fails: every outcome is a response.
 pub async fn handle(
     gateway: Arc<Gateway>,
@@ -180,23 +285,18 @@ pub async fn handle(
     role: Listener,
     req: Request<Incoming>,
     peer: SocketAddr,
+    identity: Option<Arc<crate::tls::PeerIdentity>>,
 ) -> Response<Full<Bytes>> {
     let started = Instant::now();
-    let request_id = req
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
-        .map(str::to_owned)
-        .unwrap_or_else(|| format!("tg-{:x}", REQUEST_SEQ.fetch_add(1, Ordering::Relaxed)));
+    let request_id = request_id(req.headers());
     let method = req.method().clone();
-    let path = req.uri().path().to_owned();
+    let path = routed(req.uri().path()).to_owned();
     let client = client_address(
         peer.ip(),
         req.headers(),
         &gateway.config().server.trusted_proxies,
     );
-    let cx = Arc::new(RequestContext::new(gateway.clone(), client));
+    let cx = Arc::new(RequestContext::new(gateway.clone(), client, identity));
     let mount = match role {
         Listener::Public => gateway.mounts.iter().find(|m| mounted_at(m, &path)),
         Listener::Admin => None,
@@ -223,7 +323,20 @@ pub async fn handle(
         (Ok(_), Listener::Public, None) => ("none", not_found(&path)),
         (Ok(_), Listener::Public, Some(mount)) => {
             let dialect = mount.face.dialect();
-            let work = run_face(&gateway, edge, mount, req, &cx);
+            let _ = cx.route.set(crate::routing::RouteHints {
+                dialect: Some(dialect),
+                headers: gateway
+                    .config()
+                    .routing
+                    .rules
+                    .iter()
+                    .any(|r| r.header.is_some())
+                    .then(|| req.headers().clone()),
+            });
+            let work = ticketgate_upstream::request_id::scope(
+                Arc::from(request_id.as_str()),
+                run_face(&gateway, edge, mount, req, &cx),
+            );
             let r = match std::panic::AssertUnwindSafe(work).catch_unwind().await {
                 Ok(r) => r,
                 Err(_) => {
@@ -260,6 +373,9 @@ pub async fn handle(
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .clone();
+    if role == Listener::Public {
+        gateway.metrics.history.request(status, consumer.as_deref());
+    }
     // The query string is not logged: some dialects carry tokens in it.
     tracing::info!(
         request_id,
@@ -282,12 +398,25 @@ fn shed(gateway: &Gateway, path: &str) -> Response<Bytes> {
     gateway.metrics.request("shed", 503, Duration::ZERO);
     let e = Error::upstream_unavailable("the gateway is at its limit of requests in flight")
         .retry_after(Duration::from_secs(1));
+    let path = routed(path);
     let mut r = match gateway.mounts.iter().find(|m| mounted_at(m, path)) {
         Some(m) => m.face.error_response_at(&path[m.prefix.len()..], &e),
         None => crate::canonical::problem_response(&e),
     };
     *r.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
     r
+}
+
+/// The path mounts are matched against: a run of leading slashes counts as one, as
+/// for most web servers (`rt-mailgate --url http://host/` asks for
+/// `//REST/1.0/NoAuth/mail-gateway`).
+fn routed(path: &str) -> &str {
+    let rest = path.trim_start_matches('/');
+    if rest.len() + 1 < path.len() {
+        &path[path.len() - rest.len() - 1..]
+    } else {
+        path
+    }
 }
 
 fn mounted_at(mount: &Mount, path: &str) -> bool {
@@ -306,7 +435,7 @@ async fn run_face(
 ) -> Response<Bytes> {
     let config = gateway.config();
     let face = &mount.face;
-    let sub_path = req.uri().path()[mount.prefix.len()..].to_owned();
+    let sub_path = routed(req.uri().path())[mount.prefix.len()..].to_owned();
     let (mut parts, body) = req.into_parts();
     let cx_ref: &RequestContext = cx;
     let declared = parts
@@ -318,7 +447,14 @@ async fn run_face(
     // The head phase: who is calling is settled before a byte of the body is read.
     let admission = match face.admit(&sub_path, &mut parts, cx_ref) {
         Ok(a) => a,
-        Err(refusal) => return refuse_unread(refusal, body, declared, &config).await,
+        Err(refusal) => {
+            // A blocked address is refused as blocked, whichever gateway blocked it.
+            let refusal = match cx.settle().await {
+                Some(e) => face.error_response_at(&sub_path, &e),
+                None => refusal,
+            };
+            return refuse_unread(refusal, body, declared, &config).await;
+        }
     };
     let route_limit = match face.body_class(&parts.method, &sub_path) {
         BodyClass::Standard => config.limits.body_bytes,
@@ -383,13 +519,17 @@ async fn run_face(
             .await
             .ok()
     };
-    outcome.unwrap_or_else(|| {
+    let response = outcome.unwrap_or_else(|| {
         face.error_response_at(
             &sub_path,
             &Error::upstream_unavailable("the request did not complete in time")
                 .with_upstream_status(504),
         )
-    })
+    });
+    match cx.settle().await {
+        Some(e) => face.error_response_at(&sub_path, &e),
+        None => response,
+    }
 }
 
 /// Run a face on a heavy request on a blocking thread, once a heavy slot is free.
@@ -407,14 +547,15 @@ async fn handle_heavy(
     // Dropped with this future when the deadline passes, which stops the work.
     let (_waiting, gave_up) = tokio::sync::oneshot::channel::<()>();
     let runtime = tokio::runtime::Handle::current();
+    let id = ticketgate_upstream::request_id::current();
     let job = tokio::task::spawn_blocking(move || {
         let _slot = slot;
-        runtime.block_on(async move {
+        runtime.block_on(ticketgate_upstream::request_id::scope_opt(id, async move {
             tokio::select! {
                 r = face.handle(&path, request, &*cx) => Some(r),
                 _ = gave_up => None,
             }
-        })
+        }))
     });
     job.await.ok().flatten()
 }
@@ -619,10 +760,10 @@ async fn operations(gateway: &Gateway, path: &str) -> Option<Response<Bytes>> {
             if let Err(e) = gateway.state.summary().await {
                 problems.push(format!("gateway state: {e}"));
             }
-            if let Some(store) = &gateway.embedded
-                && let Err(e) = store.probe().await
-            {
-                problems.push(format!("embedded store: {e}"));
+            for store in &gateway.stores {
+                if let Err(e) = store.probe().await {
+                    problems.push(format!("embedded store: {e}"));
+                }
             }
             for (name, u) in &gateway.upstreams {
                 if u.circuit_open() {
@@ -636,6 +777,31 @@ async fn operations(gateway: &Gateway, path: &str) -> Option<Response<Bytes>> {
                 StatusCode::SERVICE_UNAVAILABLE
             };
             Some(text(status, "application/json", body.to_string()))
+        }
+        "/" => Some(
+            Response::builder()
+                .status(StatusCode::OK)
+                .header(header::CONTENT_TYPE, "text/html; charset=utf-8")
+                // Nothing but the page itself and its own JSON may load.
+                .header(
+                    header::CONTENT_SECURITY_POLICY,
+                    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'",
+                )
+                .header(header::CACHE_CONTROL, "no-store")
+                .body(Bytes::from_static(crate::status::PAGE.as_bytes()))
+                .expect("static headers are valid"),
+        ),
+        "/status.json" => {
+            let summary = gateway.state.summary().await.ok();
+            let doc = crate::status::document(
+                &gateway.metrics.history.minutes(),
+                upstreams_now(gateway),
+                summary.as_ref(),
+            );
+            let mut r = text(StatusCode::OK, "application/json", doc.to_string());
+            r.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            Some(r)
         }
         "/metrics" => {
             let gauges = gateway
@@ -651,13 +817,69 @@ async fn operations(gateway: &Gateway, path: &str) -> Option<Response<Bytes>> {
                         .map(|t| (chrono::Utc::now() - t).num_milliseconds().max(0) as f64 / 1000.0)
                         .unwrap_or(0.0),
                 });
-            Some(text(
-                StatusCode::OK,
-                "text/plain; version=0.0.4",
-                gateway.metrics.render(gauges),
-            ))
+            let mut body = gateway.metrics.render(gauges);
+            if let Some(shared) = &gateway.shared {
+                shared.render(&mut body);
+            }
+            Some(text(StatusCode::OK, "text/plain; version=0.0.4", body))
         }
         _ => None,
+    }
+}
+
+/// Each upstream as it stands now, for the status page.
+fn upstreams_now(gateway: &Gateway) -> Vec<crate::status::UpstreamNow> {
+    let config = gateway.config();
+    let mut names: Vec<&String> = gateway.upstreams.keys().collect();
+    names.sort();
+    names
+        .into_iter()
+        .map(|name| {
+            let u = &gateway.upstreams[name];
+            let circuit = u.circuit_state();
+            crate::status::UpstreamNow {
+                name: name.clone(),
+                kind: config
+                    .upstreams
+                    .get(name)
+                    .map(|c| c.kind.name().to_owned())
+                    .unwrap_or_default(),
+                circuit,
+                health: if circuit == "closed" {
+                    "healthy"
+                } else {
+                    "down"
+                },
+                in_flight: u.in_flight() as u64,
+                queued: u.queued() as u64,
+                concurrency: u.concurrency() as u64,
+            }
+        })
+        .collect()
+}
+
+/// Sample the gauges the status page charts (outbox depth, calls in flight,
+/// circuits) into the history, every `every` until `shutdown` turns true.
+pub async fn sample_status(
+    gateway: Arc<Gateway>,
+    every: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let summary = gateway.state.summary().await.ok().unwrap_or_default();
+        let upstreams: Vec<(String, u64, bool)> = gateway
+            .upstreams
+            .iter()
+            .map(|(n, u)| (n.clone(), u.in_flight() as u64, u.circuit_open()))
+            .collect();
+        gateway
+            .metrics
+            .history
+            .sample(summary.pending, summary.dead, &upstreams);
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.changed() => return,
+        }
     }
 }
 
@@ -673,6 +895,19 @@ fn text(status: StatusCode, content_type: &'static str, body: String) -> Respons
 mod tests {
     use super::*;
     use crate::config::Cidr;
+
+    #[test]
+    fn leading_slashes_count_as_one() {
+        assert_eq!(
+            routed("//REST/1.0/NoAuth/mail-gateway"),
+            "/REST/1.0/NoAuth/mail-gateway"
+        );
+        assert_eq!(routed("///v1/tickets"), "/v1/tickets");
+        assert_eq!(routed("/v1//tickets"), "/v1//tickets");
+        assert_eq!(routed("/"), "/");
+        assert_eq!(routed("//"), "/");
+        assert_eq!(routed(""), "");
+    }
 
     fn headers(pairs: &[(&str, &str)]) -> http::HeaderMap {
         let mut h = http::HeaderMap::new();

@@ -17,11 +17,17 @@
 //! - [`auth`]: consumers, hashed credentials, networks, permissions, quotas.
 //! - [`ratelimit`]: GCRA limiters and the IETF `RateLimit` headers.
 //! - [`upstream`]: building upstreams and shielding them (concurrency, rate, breaker).
+//! - [`migrate`]: copying tickets between upstreams (`ticketgate migrate --from --to`).
+//! - [`routing`]: routing rules for creates, the id map that routes every id back, and
+//!   searches merged across upstreams.
+//! - [`cursor`]: the signed keyset cursor that pages a search across upstreams.
 //! - [`outbox`]: the delivery worker.
 //! - [`retention`]: pruning idempotency records, delivery keys and delivered items.
 //! - [`email`]: mail ingestion: threading, deduplication, loop protection.
 //! - [`canonical`]: the canonical `/v1` API.
 //! - [`metrics`]: Prometheus counters and histograms.
+//! - [`status`]: the admin listener's status page and its per-minute history.
+//! - [`tls`]: HTTPS on the listeners, client certificates.
 //! - [`cli`]: the `ticketgate` command line.
 
 pub mod auth;
@@ -29,14 +35,22 @@ pub mod canonical;
 pub mod cli;
 pub mod config;
 pub mod context;
+pub mod cursor;
 pub mod email;
 pub mod gateway;
 pub mod http;
 pub mod metrics;
+pub mod migrate;
+pub mod mirror;
 pub mod outbox;
 pub mod ratelimit;
 pub mod retention;
+pub mod routing;
+pub mod shared;
+pub mod status;
+pub mod tls;
 pub mod upstream;
+pub mod vendors;
 
 pub use config::Config;
 pub use gateway::Gateway;
@@ -80,8 +94,19 @@ pub async fn serve_with_admin(
             shutdown.clone(),
         ))
     });
+    // Connect to the shared limits before the first request is served, so a burst
+    // right after start is counted in Redis, not on this gateway alone.
+    let shared = match &gateway.shared {
+        Some(shared) => Some(shared.start(Duration::from_secs(2), shutdown.clone()).await),
+        None => None,
+    };
     let retention = tokio::spawn(retention::run(gateway.clone(), shutdown.clone()));
     let outbox = tokio::spawn(outbox::run(gateway.clone(), shutdown.clone()));
+    let sampler = tokio::spawn(http::sample_status(
+        gateway.clone(),
+        Duration::from_secs(5),
+        shutdown.clone(),
+    ));
     let housekeeping = {
         let gateway = gateway.clone();
         let mut shutdown = shutdown.clone();
@@ -107,7 +132,11 @@ pub async fn serve_with_admin(
         let _ = admin.await;
     }
     housekeeping.abort();
+    sampler.abort();
     retention.abort();
+    if let Some(shared) = shared {
+        shared.abort();
+    }
     for upstream in gateway.upstreams.values() {
         ticketgate_model::Helpdesk::shutdown(upstream.as_ref()).await;
     }

@@ -24,7 +24,80 @@ use ticketgate_store::{OutboxItem, OutboxKind, OutboxState};
 use tokio::sync::watch;
 
 /// Run until `shutdown` turns true.
-pub async fn run(gateway: Arc<Gateway>, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(gateway: Arc<Gateway>, shutdown: watch::Receiver<bool>) {
+    if gateway.state.is_shared() {
+        run_shared(gateway, shutdown).await
+    } else {
+        run_alone(gateway, shutdown).await
+    }
+}
+
+/// Items claimed at once by one gateway sharing its state.
+const CLAIM_BATCH: u32 = 32;
+
+/// The worker of a gateway that shares its state (PostgreSQL) with others: it delivers
+/// only what it claimed. A claim holds only items whose earlier items of the same
+/// ticket are done, so per-ticket order holds across gateways; what it cannot finish
+/// (killed, or the state unreachable when the outcome is recorded) is claimed again by
+/// any gateway when the lease runs out, and sent with the same delivery key.
+async fn run_shared(gateway: Arc<Gateway>, mut shutdown: watch::Receiver<bool>) {
+    let mut unreachable = false;
+    loop {
+        let poll = Duration::from_millis(gateway.config().outbox.poll_ms);
+        let mut more = false;
+        match gateway.state.claim(CLAIM_BATCH).await {
+            Ok(items) => {
+                if unreachable {
+                    tracing::info!("the shared outbox is reachable again");
+                    unreachable = false;
+                }
+                more = items.len() == CLAIM_BATCH as usize;
+                let mut resting: HashSet<String> = HashSet::new();
+                let mut give_back = Vec::new();
+                for item in items {
+                    if *shutdown.borrow() || resting.contains(&item.upstream) {
+                        give_back.push(item.seq);
+                        continue;
+                    }
+                    let id = item.request_id.as_deref().map(Arc::<str>::from);
+                    let outcome =
+                        ticketgate_upstream::request_id::scope_opt(id, deliver(&gateway, &item))
+                            .await;
+                    if outcome == Outcome::UpstreamFailing {
+                        resting.insert(item.upstream);
+                    }
+                }
+                if !resting.is_empty() {
+                    more = false;
+                }
+                if let Err(e) = gateway.state.release(give_back).await {
+                    tracing::warn!(error = %e, "claimed outbox items not released; they come back when their lease runs out");
+                }
+            }
+            Err(e) => {
+                if !unreachable {
+                    tracing::error!(error = %e, "the shared outbox cannot be read; retrying");
+                    unreachable = true;
+                }
+            }
+        }
+        if *shutdown.borrow() {
+            return;
+        }
+        if more {
+            continue;
+        }
+        tokio::select! {
+            _ = gateway.outbox_wake.notified() => {}
+            _ = tokio::time::sleep(poll) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// The worker of a gateway alone on its state (SQLite): it reads every pending item in
+/// order and skips those whose ticket has an earlier item still waiting.
+async fn run_alone(gateway: Arc<Gateway>, mut shutdown: watch::Receiver<bool>) {
     loop {
         let poll = Duration::from_millis(gateway.config().outbox.poll_ms);
         match gateway.state.pending(256).await {
@@ -47,7 +120,13 @@ pub async fn run(gateway: Arc<Gateway>, mut shutdown: watch::Receiver<bool>) {
                         held_tickets.insert(ticket);
                         continue;
                     }
-                    match deliver(&gateway, &item).await {
+                    // The delivery's upstream calls carry the id of the request that
+                    // queued it.
+                    let id = item.request_id.as_deref().map(Arc::<str>::from);
+                    let outcome =
+                        ticketgate_upstream::request_id::scope_opt(id, deliver(&gateway, &item))
+                            .await;
+                    match outcome {
                         Outcome::Done => {}
                         Outcome::Waiting => {
                             held_tickets.insert(ticket);
@@ -280,11 +359,22 @@ mod tests {
     /// One poisoned create queued first, three good ones after it: the good ones are
     /// delivered while the poisoned one is still failing (or dead). Returns the
     /// poisoned item as it ends.
-    async fn poisoned_first(poison: Error) -> (OutboxItem, Arc<Gateway>) {
+    /// On SQLite, or on the PostgreSQL database `pg`.
+    async fn poisoned_first(
+        poison: Error,
+        pg: Option<&ticketgate_store::ScratchDatabase>,
+    ) -> (OutboxItem, Arc<Gateway>) {
         let dir = tempfile::tempdir().expect("a temp dir");
+        let state = match pg {
+            Some(db) => format!(
+                "[state]\nbackend = \"postgres\"\nurl = {:?}\npool_size = 4\n",
+                db.url()
+            ),
+            None => String::new(),
+        };
         let text = format!(
             "[server]\ndata_dir = {:?}\n[outbox]\ninitial_backoff_ms = 100\nmax_backoff_ms = 200\n\
-             poll_ms = 50\nmax_attempts = 1000\n\n[[consumers]]\nname = \"demo\"\n\
+             poll_ms = 50\nmax_attempts = 1000\n{state}\n[[consumers]]\nname = \"demo\"\n\
              bearer_key = \"k\"\npermissions = [\"create\"]\n",
             dir.path().display().to_string()
         );
@@ -323,6 +413,7 @@ mod tests {
                     payload: ticket(subject),
                     idempotency: None,
                     delivery_key: None,
+                    request_id: ticketgate_upstream::request_id::current().map(|id| id.to_string()),
                 })
                 .await
                 .expect("queued");
@@ -365,18 +456,36 @@ mod tests {
         (item, gateway)
     }
 
-    #[tokio::test]
-    async fn a_ticket_failing_for_now_holds_back_no_other_ticket() {
-        let (item, _) = poisoned_first(
-            Error::upstream_unavailable("busy with this one").with_upstream_status(503),
-        )
-        .await;
-        assert_eq!(item.state, OutboxState::Pending, "still retried: {item:?}");
-        assert!(item.attempts >= 1);
+    /// SQLite, and PostgreSQL when a server answers (see `ScratchDatabase::for_test`).
+    fn backends(what: &str) -> Vec<Option<ticketgate_store::ScratchDatabase>> {
+        let mut out = vec![None];
+        if let Some(db) = ticketgate_store::ScratchDatabase::for_test(what) {
+            out.push(Some(db));
+        }
+        out
     }
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_ticket_failing_for_now_holds_back_no_other_ticket() {
+        for pg in backends("a_ticket_failing_for_now_holds_back_no_other_ticket") {
+            let (item, _) = poisoned_first(
+                Error::upstream_unavailable("busy with this one").with_upstream_status(503),
+                pg.as_ref(),
+            )
+            .await;
+            assert_eq!(item.state, OutboxState::Pending, "still retried: {item:?}");
+            assert!(item.attempts >= 1);
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_permanent_failure_is_dead_at_once_says_why_and_is_counted() {
+        for pg in backends("a_permanent_failure_is_dead_at_once_says_why_and_is_counted") {
+            permanent_failure(pg.as_ref()).await;
+        }
+    }
+
+    async fn permanent_failure(pg: Option<&ticketgate_store::ScratchDatabase>) {
         let refusal = ticketgate_model::classify_upstream(
             "osTicket",
             &ticketgate_model::UpstreamAnswer {
@@ -386,7 +495,7 @@ mod tests {
                 retry_after: None,
             },
         );
-        let (item, gateway) = poisoned_first(refusal).await;
+        let (item, gateway) = poisoned_first(refusal, pg).await;
         assert_eq!(item.state, OutboxState::Dead);
         assert_eq!(item.attempts, 1, "dead at the first refusal");
         let why = item.last_error.unwrap_or_default();

@@ -86,6 +86,20 @@ impl Limiter {
         }
     }
 
+    pub fn rate(&self) -> Rate {
+        self.rate
+    }
+
+    /// The report of a decision taken elsewhere (the shared limiter): passed with
+    /// `remaining` tokens left, or refused until `wait` has passed.
+    pub fn report_shared(&self, remaining: u32, wait: Option<Duration>) -> RateReport {
+        RateReport {
+            remaining,
+            reset_secs: wait.map(ceil_secs).unwrap_or(0),
+            ..self.report()
+        }
+    }
+
     fn report(&self) -> RateReport {
         let window = (f64::from(self.rate.burst) / self.rate.per_second)
             .ceil()

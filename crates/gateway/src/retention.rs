@@ -51,7 +51,7 @@ pub async fn prune_once(gateway: &Gateway) {
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "pruning the gateway state failed"),
     }
-    if let Some(store) = &gateway.embedded {
+    for store in &gateway.stores {
         match store
             .prune_create_keys(before(retention.idempotency()))
             .await

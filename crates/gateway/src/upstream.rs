@@ -17,9 +17,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use ticketgate_model::{
-    Assignment, Attachment, Capabilities, Closure, DeleteMode, Error, Helpdesk, LookupItem,
-    LookupKind, NewEntry, NewTicket, Page, Query, Resolution, Result, Stats, StatsQuery,
-    ThreadEntry, Ticket, TicketPatch,
+    Assignment, Attachment, Capabilities, Closure, DeleteMode, Document, Error, Helpdesk,
+    LookupItem, LookupKind, NewEntry, NewTask, NewTicket, Page, Query, Resolution, Result, Stats,
+    StatsQuery, Task, ThreadEntry, Ticket, TicketPatch,
 };
 use ticketgate_store::EmbeddedHelpdesk;
 use tokio::sync::Semaphore;
@@ -27,12 +27,13 @@ use tokio::sync::Semaphore;
 /// Build the helpdesk an upstream entry describes.
 pub fn build(name: &str, config: &UpstreamConfig, data_dir: &Path) -> Result<Built> {
     match &config.kind {
-        UpstreamKind::Embedded { durability } => {
+        UpstreamKind::Embedded { durability, path } => {
             let durability = match durability.as_deref() {
                 Some("normal") => ticketgate_store::db::Durability::Normal,
                 _ => ticketgate_store::db::Durability::Full,
             };
-            let store = EmbeddedHelpdesk::open_with(&data_dir.join("helpdesk.sqlite"), durability)?;
+            let file = data_dir.join(path.as_deref().unwrap_or("helpdesk.sqlite"));
+            let store = EmbeddedHelpdesk::open_with(&file, durability)?;
             Ok(Built {
                 helpdesk: Arc::new(store.clone()),
                 embedded: Some(store),
@@ -42,18 +43,7 @@ pub fn build(name: &str, config: &UpstreamConfig, data_dir: &Path) -> Result<Bui
         UpstreamKind::Ticketgate(remote) => {
             remote_built(name, Arc::new(remote::RemoteGateway::new(name, remote)?))
         }
-        UpstreamKind::Osticket(c) => remote_built(
-            name,
-            Arc::new(ticketgate_osticket::OsticketClient::new(c.clone())?),
-        ),
-        UpstreamKind::Itsmng(c) => remote_built(
-            name,
-            Arc::new(ticketgate_itsmng::ItsmngClient::new(c.clone())?),
-        ),
-        UpstreamKind::Ticketsapi(c) => remote_built(
-            name,
-            Arc::new(ticketgate_ticketsapi::TicketsApiClient::new(c.clone())?),
-        ),
+        UpstreamKind::Vendor { config, .. } => remote_built(name, config.build(name)?),
     }
 }
 
@@ -257,6 +247,28 @@ impl Shielded {
         result
     }
 
+    /// Calls in flight now.
+    pub fn in_flight(&self) -> usize {
+        self.protection
+            .concurrency
+            .saturating_sub(self.slots.available_permits())
+    }
+
+    /// The most calls in flight at once.
+    pub fn concurrency(&self) -> usize {
+        self.protection.concurrency
+    }
+
+    /// `closed`, `open` or `half-open`.
+    pub fn circuit_state(&self) -> &'static str {
+        match *self.lock_circuit() {
+            Circuit::Closed { .. } => "closed",
+            Circuit::Open { until } if until > Instant::now() => "open",
+            // Open with its time up: the next call probes.
+            Circuit::Open { .. } | Circuit::HalfOpen => "half-open",
+        }
+    }
+
     /// Callers waiting for a slot now.
     pub fn queued(&self) -> usize {
         self.waiting.load(Ordering::Acquire)
@@ -338,6 +350,28 @@ impl Helpdesk for Shielded {
     }
     async fn link(&self, parent: &str, child: &str) -> Result<()> {
         self.call("link", self.inner.link(parent, child)).await
+    }
+    async fn tasks(&self, id: &str) -> Result<Vec<Task>> {
+        self.call("get", self.inner.tasks(id)).await
+    }
+    async fn add_task(&self, id: &str, task: NewTask) -> Result<Task> {
+        self.call("add_entry", self.inner.add_task(id, task)).await
+    }
+    async fn add_document(
+        &self,
+        title: &str,
+        file: Attachment,
+        ticket: Option<&str>,
+    ) -> Result<Document> {
+        self.call("attach", self.inner.add_document(title, file, ticket))
+            .await
+    }
+    async fn document(&self, id: &str) -> Result<Document> {
+        self.call("get", self.inner.document(id)).await
+    }
+    async fn link_document(&self, id: &str, ticket: &str) -> Result<Document> {
+        self.call("attach", self.inner.link_document(id, ticket))
+            .await
     }
     async fn unlink(&self, parent: &str, child: &str) -> Result<()> {
         self.call("unlink", self.inner.unlink(parent, child)).await

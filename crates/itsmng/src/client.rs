@@ -11,17 +11,16 @@ use crate::mapping::{self, as_text};
 use crate::search;
 use async_trait::async_trait;
 use bytes::Bytes;
-use reqwest::{Method, StatusCode};
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 use ticketgate_model::{
-    Assignment, Attachment, Capabilities, Closure, DeleteMode, EntryKind, Error, ErrorKind,
-    Helpdesk, LookupItem, LookupKind, NewEntry, NewTicket, Operation, Page, PriorityLevel, Query,
-    Reference, Resolution, ThreadEntry, Ticket, TicketPatch, UpstreamAnswer, UpstreamTransport,
-    classify_upstream, upstream_transport_error, upstream_unreadable,
+    Assignment, Attachment, Capabilities, Closure, DeleteMode, Document, EntryKind, Error,
+    ErrorKind, Helpdesk, LookupItem, LookupKind, NewEntry, NewTask, NewTicket, Operation, Page,
+    PriorityLevel, Query, Reference, Resolution, Task, ThreadEntry, Ticket, TicketPatch,
+    UpstreamAnswer, classify_upstream, upstream_unreadable,
 };
+use ticketgate_upstream::client::{Form, Method, Part, StatusCode};
 
 /// Configuration of an ITSM-NG upstream.
 #[derive(Clone, serde::Deserialize)]
@@ -51,6 +50,9 @@ pub struct ClientConfig {
     pub requester_users: bool,
     /// The largest answer read; a larger one is a 502 (see `ticketgate_upstream`).
     pub max_response_bytes: usize,
+    /// TLS toward this upstream: a private CA and a client certificate (see
+    /// `ticketgate_upstream::tls`); none means the system roots and no client certificate.
+    pub tls: Option<ticketgate_upstream::tls::ClientTls>,
 }
 
 impl Default for ClientConfig {
@@ -66,6 +68,7 @@ impl Default for ClientConfig {
             read_back_creates: true,
             requester_users: true,
             max_response_bytes: ticketgate_upstream::DEFAULT_MAX_RESPONSE_BYTES,
+            tls: None,
         }
     }
 }
@@ -138,8 +141,9 @@ enum Payload<'a> {
 /// ITSM-NG over `apirest.php`.
 pub struct ItsmngClient {
     config: ClientConfig,
-    base: String,
-    http: reqwest::Client,
+    http: ticketgate_upstream::Client,
+    /// The `Authorization` value `initSession` sends (user token or basic).
+    init_auth: String,
     session: tokio::sync::Mutex<SessionSlot>,
     lookups: std::sync::Mutex<HashMap<LookupKind, Vec<LookupItem>>>,
     sessions_opened: AtomicU64,
@@ -174,15 +178,36 @@ impl ItsmngClient {
                     .field("user_token"),
             );
         }
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_millis(config.connect_timeout_ms))
-            .timeout(Duration::from_millis(config.request_timeout_ms))
-            .build()
-            .map_err(|e| Error::internal(format!("HTTP client: {e}")))?;
+        let settings = ticketgate_upstream::Settings::new(
+            &base,
+            config.connect_timeout_ms,
+            config.request_timeout_ms,
+        )
+        .tls(config.tls.as_ref());
+        let mut http = ticketgate_upstream::Client::new(&settings).map_err(|e| match e {
+            ticketgate_upstream::client::BuildError::Tls(m) => Error::bad_input(m).field("tls"),
+            other => Error::bad_input(format!(
+                "itsmng url {base:?} must be an http(s) URL to apirest.php ({other})"
+            ))
+            .field("url"),
+        })?;
+        if let Some(app) = config.app_token.as_deref().filter(|a| !a.is_empty()) {
+            http = http.with_header("app-token", app, true).map_err(|_| {
+                Error::bad_input("itsmng app_token holds characters HTTP cannot carry")
+                    .field("app_token")
+            })?;
+        }
+        let init_auth = match (&config.user_token, &config.login) {
+            (Some(t), _) if !t.is_empty() => format!("user_token {t}"),
+            (_, Some(login)) => {
+                ticketgate_upstream::client::basic_auth(login, config.password.as_deref())
+            }
+            _ => return Err(Error::internal("no ITSM-NG credentials configured")),
+        };
         Ok(Self {
             config,
-            base,
             http,
+            init_auth,
             session: tokio::sync::Mutex::new(SessionSlot::default()),
             lookups: std::sync::Mutex::new(HashMap::new()),
             sessions_opened: AtomicU64::new(0),
@@ -195,41 +220,25 @@ impl ItsmngClient {
     }
 
     /// The answer's body, through the one bounded reader every client face shares.
-    async fn read_body(&self, resp: reqwest::Response) -> Result<bytes::Bytes, Error> {
+    async fn read_body(&self, resp: ticketgate_upstream::Response) -> Result<bytes::Bytes, Error> {
         ticketgate_upstream::read_body(resp, self.config.max_response_bytes)
             .await
             .map_err(|e| e.into_error("ITSM-NG", |t| self.transport_error(t)))
     }
 
-    fn transport_error(&self, e: &reqwest::Error) -> Error {
-        let how = if e.is_timeout() {
-            UpstreamTransport::Timeout(self.config.request_timeout_ms)
-        } else if e.is_connect() {
-            UpstreamTransport::Connect
-        } else {
-            UpstreamTransport::Broken
-        };
-        upstream_transport_error("ITSM-NG", how)
+    fn transport_error(&self, e: &ticketgate_upstream::Failure) -> Error {
+        e.into_error("ITSM-NG", self.config.request_timeout_ms)
     }
 
     async fn init_session(&self) -> Result<String, Error> {
-        let mut req = self
+        let resp = self
             .http
-            .get(format!("{}/initSession", self.base))
-            .header("Content-Type", "application/json");
-        match (&self.config.user_token, &self.config.login) {
-            (Some(t), _) if !t.is_empty() => {
-                req = req.header("Authorization", format!("user_token {t}"));
-            }
-            (_, Some(login)) => {
-                req = req.basic_auth(login, self.config.password.as_deref());
-            }
-            _ => return Err(Error::internal("no ITSM-NG credentials configured")),
-        }
-        if let Some(app) = self.config.app_token.as_deref().filter(|a| !a.is_empty()) {
-            req = req.header("App-Token", app);
-        }
-        let resp = req.send().await.map_err(|e| self.transport_error(&e))?;
+            .get("/initSession")
+            .header("Content-Type", "application/json")
+            .sensitive_header("authorization", &self.init_auth)
+            .send()
+            .await
+            .map_err(|e| self.transport_error(&e))?;
         let status = resp.status();
         let body = self.read_body(resp).await?;
         let v = check(status, &body)?;
@@ -268,17 +277,26 @@ impl ItsmngClient {
         query: &[(String, String)],
         payload: Payload<'_>,
     ) -> Result<Value, Error> {
+        let (status, body) = self.call_raw(method, path, query, payload).await?;
+        check(status, &body)
+    }
+
+    /// [`Self::call`]'s status and body as they came (a document's bytes).
+    async fn call_raw(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(String, String)],
+        payload: Payload<'_>,
+    ) -> Result<(StatusCode, Bytes), Error> {
         let mut retried = false;
         loop {
             let (token, generation) = self.session().await?;
             let mut req = self
                 .http
-                .request(method.clone(), format!("{}{path}", self.base))
-                .header("Session-Token", &token)
+                .request(method.clone(), path)
+                .sensitive_header("session-token", &token)
                 .query(query);
-            if let Some(app) = self.config.app_token.as_deref().filter(|a| !a.is_empty()) {
-                req = req.header("App-Token", app);
-            }
             req = match &payload {
                 Payload::None => req.header("Content-Type", "application/json"),
                 Payload::Json(v) => req.json(v),
@@ -292,7 +310,7 @@ impl ItsmngClient {
                 self.invalidate(generation).await;
                 continue;
             }
-            return check(status, &body);
+            return Ok((status, body));
         }
     }
 
@@ -665,7 +683,7 @@ fn check(status: StatusCode, body: &Bytes) -> Result<Value, Error> {
     }
 }
 
-fn upload_form(manifest: &Value, files: &[Attachment]) -> Result<reqwest::multipart::Form, Error> {
+fn upload_form(manifest: &Value, files: &[Attachment]) -> Result<Form, Error> {
     let mut manifest = manifest.clone();
     if let Some(input) = manifest.get_mut("input").and_then(Value::as_object_mut) {
         input.insert(
@@ -673,20 +691,16 @@ fn upload_form(manifest: &Value, files: &[Attachment]) -> Result<reqwest::multip
             Value::Array(files.iter().map(|f| json!(f.name)).collect()),
         );
     }
-    let manifest_part = reqwest::multipart::Part::text(manifest.to_string())
-        .mime_str("application/json")
-        .map_err(|e| Error::internal(format!("multipart: {e}")))?;
-    let mut form = reqwest::multipart::Form::new().part("uploadManifest", manifest_part);
+    let manifest_part = Part::text(manifest.to_string())
+        .media_type("application/json")
+        .map_err(|_| Error::internal("multipart: application/json refused"))?;
+    let mut form = Form::new().part("uploadManifest", manifest_part);
     for (i, f) in files.iter().enumerate() {
-        let part = reqwest::multipart::Part::bytes(f.bytes.clone())
+        let part = Part::bytes(f.bytes.clone())
             .file_name(f.name.clone())
-            .mime_str(&f.media_type)
-            .or_else(|_| {
-                reqwest::multipart::Part::bytes(f.bytes.clone())
-                    .file_name(f.name.clone())
-                    .mime_str("application/octet-stream")
-            })
-            .map_err(|e| Error::internal(format!("multipart: {e}")))?;
+            .media_type(&f.media_type)
+            .or_else(|p| p.media_type("application/octet-stream"))
+            .map_err(|_| Error::internal("multipart: application/octet-stream refused"))?;
         form = form.part(format!("filename[{i}]"), part);
     }
     Ok(form)
@@ -1010,6 +1024,7 @@ impl Helpdesk for ItsmngClient {
                 return Ok(Page {
                     items: vec![],
                     total,
+                    total_exact: true,
                     offset: q.offset,
                     limit: q.limit,
                 });
@@ -1085,6 +1100,132 @@ impl Helpdesk for ItsmngClient {
         Ok(stored)
     }
 
+    async fn tasks(&self, id: &str) -> Result<Vec<Task>, Error> {
+        let n = path_id(id)?;
+        let rows = self
+            .get_json(
+                &format!("/Ticket/{n}/TicketTask"),
+                &[("get_hateoas", "false"), ("order", "ASC")],
+            )
+            .await?;
+        Ok(crate::params::list(&rows)
+            .into_iter()
+            .filter_map(|r| mapping::task_from_row(&n, r))
+            .collect())
+    }
+
+    async fn add_task(&self, id: &str, mut task: NewTask) -> Result<Task, Error> {
+        if task.body.trim().is_empty() {
+            return Err(Error::bad_input("a task needs a description").field("body"));
+        }
+        self.resolve_opt(LookupKind::Agents, &mut task.assignee, "assignee")
+            .await?;
+        let input = mapping::task_input(id, &task)?;
+        let task_id = self.post_item("TicketTask", input, &[]).await?;
+        Ok(Task {
+            id: task_id,
+            ticket: path_id(id)?,
+            body: task.body,
+            state: task.state,
+            duration_secs: task.duration_secs,
+            assignee: task.assignee,
+            private: task.private,
+            created_at: chrono::Utc::now(),
+        })
+    }
+
+    async fn add_document(
+        &self,
+        title: &str,
+        file: Attachment,
+        ticket: Option<&str>,
+    ) -> Result<Document, Error> {
+        let mut input = match ticket {
+            Some(t) => mapping::document_input(t, &file)?,
+            None => {
+                let mut m = Map::new();
+                m.insert("_filename".into(), json!([file.name]));
+                m
+            }
+        };
+        input.insert("name".into(), json!(title));
+        let id = self
+            .post_item("Document", input, std::slice::from_ref(&file))
+            .await?;
+        Ok(Document {
+            id: id.clone(),
+            title: title.to_owned(),
+            ticket: ticket.map(str::to_owned),
+            file: Attachment {
+                id: Some(id),
+                ..file
+            },
+            created_at: chrono::Utc::now(),
+        })
+    }
+
+    /// GLPI's document row, then its bytes (`alt=media`).
+    async fn document(&self, id: &str) -> Result<Document, Error> {
+        let n = id
+            .trim()
+            .parse::<u64>()
+            .map_err(|_| Error::not_found(format!("document {id} not found")))?;
+        let row = self.get_json(&format!("/Document/{n}"), &[]).await?;
+        let (status, bytes) = self
+            .call_raw(
+                Method::GET,
+                &format!("/Document/{n}"),
+                &[("alt".to_owned(), "media".to_owned())],
+                Payload::None,
+            )
+            .await?;
+        if !status.is_success() {
+            check(status, &bytes)?;
+        }
+        let text = |k: &str| row.get(k).and_then(as_text).unwrap_or_default();
+        Ok(Document {
+            id: n.to_string(),
+            title: text("name"),
+            ticket: row
+                .get("tickets_id")
+                .and_then(mapping::as_i64)
+                .filter(|t| *t > 0)
+                .map(|t| t.to_string()),
+            file: Attachment {
+                id: Some(n.to_string()),
+                name: text("filename"),
+                media_type: row
+                    .get("mime")
+                    .and_then(as_text)
+                    .filter(|m| !m.is_empty())
+                    .unwrap_or_else(|| "application/octet-stream".into()),
+                bytes: bytes.to_vec(),
+                ..Attachment::default()
+            },
+            created_at: row
+                .get("date_creation")
+                .and_then(as_text)
+                .and_then(|d| mapping::parse_date(&d))
+                .unwrap_or_else(chrono::Utc::now),
+        })
+    }
+
+    async fn link_document(&self, id: &str, ticket: &str) -> Result<Document, Error> {
+        let document: u64 = id
+            .trim()
+            .parse()
+            .map_err(|_| Error::not_found(format!("document {id} not found")))?;
+        let ticket_id: u64 = path_id(ticket)?.parse().unwrap_or_default();
+        let mut input = Map::new();
+        input.insert("documents_id".into(), json!(document));
+        input.insert("itemtype".into(), json!("Ticket"));
+        input.insert("items_id".into(), json!(ticket_id));
+        self.post_item("Document_Item", input, &[]).await?;
+        let mut doc = self.document(id).await?;
+        doc.ticket = Some(ticket.to_owned());
+        Ok(doc)
+    }
+
     async fn lookup(&self, kind: LookupKind) -> Result<Vec<LookupItem>, Error> {
         // A listing is fresh; it also refreshes the name cache.
         let items = self.fetch_lookup(kind).await?;
@@ -1098,14 +1239,11 @@ impl Helpdesk for ItsmngClient {
     async fn shutdown(&self) {
         let token = self.session.lock().await.token.take();
         if let Some(token) = token {
-            let mut req = self
+            let req = self
                 .http
-                .get(format!("{}/killSession", self.base))
+                .get("/killSession")
                 .header("Content-Type", "application/json")
-                .header("Session-Token", token);
-            if let Some(app) = self.config.app_token.as_deref().filter(|a| !a.is_empty()) {
-                req = req.header("App-Token", app);
-            }
+                .sensitive_header("session-token", &token);
             if let Err(e) = req.send().await {
                 tracing::debug!(error = %self.transport_error(&e), "itsmng killSession failed");
             }

@@ -251,6 +251,11 @@ impl ApiError {
             ErrorKind::UpstreamRejected if e.http_status() >= 500 => {
                 Self::new("ERROR", e.http_status(), e.message.clone(), false)
             }
+            // An item the helpdesk behind says it does not have (a 404 there): read,
+            // it is not found here either.
+            ErrorKind::UpstreamRejected if e.http_status() == 404 && stage == Stage::Read => {
+                Self::item_not_found()
+            }
             ErrorKind::BadInput
             | ErrorKind::Conflict
             | ErrorKind::UpstreamRejected

@@ -3,7 +3,8 @@
 //! - **Server face** ([`ItsmngServer`], a [`ticketgate_model::ServerFace`]): answers
 //!   `apirest.php` requests as a real ITSM-NG 1.x (GLPI 9.5 base) does — its own
 //!   sessions (`initSession` … `killSession`), Ticket CRUD with batches, followups,
-//!   solutions, uploads, `GET /Ticket` ranges, `search/Ticket`, dropdowns, and every
+//!   solutions, documents (uploads with or without a ticket, rows, downloads,
+//!   `Document_Item`), `GET /Ticket` ranges, `search/Ticket`, dropdowns, and every
 //!   error as `["ERROR_…", "message"]` — over whatever helpdesk the gateway routes to.
 //! - **Client face** ([`ItsmngClient`], a [`ticketgate_model::Helpdesk`]): performs
 //!   canonical operations against a real `apirest.php` with one shared session.
@@ -30,7 +31,7 @@
 //! - Search: criteria on options 1, 2, 3, 5, 7, 8, 9, 12, 14, 15, 21 with AND (OR
 //!   only within status or title/description); other options, NOT links and
 //!   `not…` search types answer 501, never a wider search. Dates are taken as UTC.
-//!   `with_logs` is empty. Tasks: none (the canonical model has none yet).
+//!   `with_logs` is empty. Tasks keep no category, planned begin or end.
 //!
 //! # Where the client face bends GLPI's model
 //! A department is the assigned GLPI group of that name; a requester known by email
@@ -47,3 +48,4 @@ mod server;
 
 pub use client::{ClientConfig, ItsmngClient, lookup_items};
 pub use server::{ItsmngServer, ServerConfig};
+pub mod vendor;

@@ -31,6 +31,27 @@ pub struct SearchOption {
     pub searchtypes: &'static [&'static str],
 }
 
+/// The search types GLPI offers, by kind of option (as `listSearchOptions` lists them).
+const TEXT: &[&str] = &["contains", "notcontains"];
+const EQUALS_ONLY: &[&str] = &["equals"];
+const DROPDOWN: &[&str] = &["contains", "notcontains", "equals", "notequals"];
+const TREE_DROPDOWN: &[&str] = &[
+    "contains",
+    "notcontains",
+    "equals",
+    "notequals",
+    "under",
+    "notunder",
+];
+const ORDERED: &[&str] = &[
+    "equals",
+    "notequals",
+    "lessthan",
+    "morethan",
+    "contains",
+    "notcontains",
+];
+
 /// The Ticket search options of a stock GLPI 10.0.12, by id, as its
 /// `listSearchOptions/Ticket` lists them (read from the live instance).
 pub const TICKET_OPTIONS: &[SearchOption] = &[
@@ -42,7 +63,7 @@ pub const TICKET_OPTIONS: &[SearchOption] = &[
         datatype: "itemlink",
         nosearch: false,
         uid: "Ticket.name",
-        searchtypes: &["contains", "notcontains"],
+        searchtypes: TEXT,
     },
     SearchOption {
         id: 2,
@@ -52,7 +73,7 @@ pub const TICKET_OPTIONS: &[SearchOption] = &[
         datatype: "number",
         nosearch: false,
         uid: "Ticket.id",
-        searchtypes: &["contains", "notcontains"],
+        searchtypes: TEXT,
     },
     SearchOption {
         id: 3,
@@ -62,7 +83,7 @@ pub const TICKET_OPTIONS: &[SearchOption] = &[
         datatype: "specific",
         nosearch: false,
         uid: "Ticket.priority",
-        searchtypes: &["equals"],
+        searchtypes: EQUALS_ONLY,
     },
     SearchOption {
         id: 4,
@@ -72,7 +93,7 @@ pub const TICKET_OPTIONS: &[SearchOption] = &[
         datatype: "dropdown",
         nosearch: false,
         uid: "Ticket.Ticket_User.User.name",
-        searchtypes: &["contains", "notcontains", "equals", "notequals"],
+        searchtypes: DROPDOWN,
     },
     SearchOption {
         id: 5,
@@ -82,7 +103,7 @@ pub const TICKET_OPTIONS: &[SearchOption] = &[
         datatype: "dropdown",
         nosearch: false,
         uid: "Ticket.Ticket_User.User.name",
-        searchtypes: &["contains", "notcontains", "equals", "notequals"],
+        searchtypes: DROPDOWN,
     },
     SearchOption {
         id: 6,
@@ -92,7 +113,7 @@ pub const TICKET_OPTIONS: &[SearchOption] = &[
         datatype: "dropdown",
         nosearch: false,
         uid: "Ticket.Supplier_Ticket.Supplier.name",
-        searchtypes: &["contains", "notcontains", "equals", "notequals"],
+        searchtypes: DROPDOWN,
     },
     SearchOption {
         id: 7,
@@ -102,14 +123,7 @@ pub const TICKET_OPTIONS: &[SearchOption] = &[
         datatype: "dropdown",
         nosearch: false,
         uid: "Ticket.ITILCategory.completename",
-        searchtypes: &[
-            "contains",
-            "notcontains",
-            "equals",
-            "notequals",
-            "under",
-            "notunder",
-        ],
+        searchtypes: TREE_DROPDOWN,
     },
     SearchOption {
         id: 8,
@@ -119,14 +133,7 @@ pub const TICKET_OPTIONS: &[SearchOption] = &[
         datatype: "dropdown",
         nosearch: false,
         uid: "Ticket.Group_Ticket.Group.completename",
-        searchtypes: &[
-            "contains",
-            "notcontains",
-            "equals",
-            "notequals",
-            "under",
-            "notunder",
-        ],
+        searchtypes: TREE_DROPDOWN,
     },
     SearchOption {
         id: 9,
@@ -136,7 +143,7 @@ pub const TICKET_OPTIONS: &[SearchOption] = &[
         datatype: "dropdown",
         nosearch: false,
         uid: "Ticket.RequestType.name",
-        searchtypes: &["contains", "notcontains", "equals", "notequals"],
+        searchtypes: DROPDOWN,
     },
     SearchOption {
         id: 10,
@@ -146,7 +153,7 @@ pub const TICKET_OPTIONS: &[SearchOption] = &[
         datatype: "specific",
         nosearch: false,
         uid: "Ticket.urgency",
-        searchtypes: &["equals"],
+        searchtypes: EQUALS_ONLY,
     },
     SearchOption {
         id: 11,
@@ -156,7 +163,7 @@ pub const TICKET_OPTIONS: &[SearchOption] = &[
         datatype: "specific",
         nosearch: false,
         uid: "Ticket.impact",
-        searchtypes: &["equals"],
+        searchtypes: EQUALS_ONLY,
     },
     SearchOption {
         id: 12,
@@ -166,7 +173,7 @@ pub const TICKET_OPTIONS: &[SearchOption] = &[
         datatype: "specific",
         nosearch: false,
         uid: "Ticket.status",
-        searchtypes: &["equals"],
+        searchtypes: EQUALS_ONLY,
     },
     SearchOption {
         id: 13,
@@ -176,7 +183,7 @@ pub const TICKET_OPTIONS: &[SearchOption] = &[
         datatype: "specific",
         nosearch: true,
         uid: "Ticket.Item_Ticket.items_id",
-        searchtypes: &["contains", "notcontains"],
+        searchtypes: TEXT,
     },
     SearchOption {
         id: 14,
@@ -186,7 +193,7 @@ pub const TICKET_OPTIONS: &[SearchOption] = &[
         datatype: "specific",
         nosearch: false,
         uid: "Ticket.type",
-        searchtypes: &["equals"],
+        searchtypes: EQUALS_ONLY,
     },
     SearchOption {
         id: 15,
@@ -196,14 +203,7 @@ pub const TICKET_OPTIONS: &[SearchOption] = &[
         datatype: "datetime",
         nosearch: false,
         uid: "Ticket.date",
-        searchtypes: &[
-            "equals",
-            "notequals",
-            "lessthan",
-            "morethan",
-            "contains",
-            "notcontains",
-        ],
+        searchtypes: ORDERED,
     },
     SearchOption {
         id: 16,
@@ -213,14 +213,7 @@ pub const TICKET_OPTIONS: &[SearchOption] = &[
         datatype: "datetime",
         nosearch: false,
         uid: "Ticket.closedate",
-        searchtypes: &[
-            "equals",
-            "notequals",
-            "lessthan",
-            "morethan",
-            "contains",
-            "notcontains",
-        ],
+        searchtypes: ORDERED,
     },
     SearchOption {
         id: 17,
@@ -230,14 +223,7 @@ pub const TICKET_OPTIONS: &[SearchOption] = &[
         datatype: "datetime",
         nosearch: false,
         uid: "Ticket.solvedate",
-        searchtypes: &[
-            "equals",
-            "notequals",
-            "lessthan",
-            "morethan",
-            "contains",
-            "notcontains",
-        ],
+        searchtypes: ORDERED,
     },
     SearchOption {
         id: 18,
@@ -247,14 +233,7 @@ pub const TICKET_OPTIONS: &[SearchOption] = &[
         datatype: "datetime",
         nosearch: false,
         uid: "Ticket.time_to_resolve",
-        searchtypes: &[
-            "equals",
-            "notequals",
-            "lessthan",
-            "morethan",
-            "contains",
-            "notcontains",
-        ],
+        searchtypes: ORDERED,
     },
     SearchOption {
         id: 19,
@@ -264,14 +243,7 @@ pub const TICKET_OPTIONS: &[SearchOption] = &[
         datatype: "datetime",
         nosearch: false,
         uid: "Ticket.date_mod",
-        searchtypes: &[
-            "equals",
-            "notequals",
-            "lessthan",
-            "morethan",
-            "contains",
-            "notcontains",
-        ],
+        searchtypes: ORDERED,
     },
     SearchOption {
         id: 21,
@@ -281,7 +253,7 @@ pub const TICKET_OPTIONS: &[SearchOption] = &[
         datatype: "text",
         nosearch: false,
         uid: "Ticket.content",
-        searchtypes: &["contains", "notcontains"],
+        searchtypes: TEXT,
     },
     SearchOption {
         id: 22,
@@ -291,7 +263,7 @@ pub const TICKET_OPTIONS: &[SearchOption] = &[
         datatype: "dropdown",
         nosearch: false,
         uid: "Ticket.users_id_recipient.User.name",
-        searchtypes: &["contains", "notcontains", "equals", "notequals"],
+        searchtypes: DROPDOWN,
     },
     SearchOption {
         id: 45,
@@ -301,7 +273,7 @@ pub const TICKET_OPTIONS: &[SearchOption] = &[
         datatype: "timestamp",
         nosearch: true,
         uid: "Ticket.actiontime",
-        searchtypes: &["contains", "notcontains"],
+        searchtypes: TEXT,
     },
     SearchOption {
         id: 64,
@@ -311,7 +283,7 @@ pub const TICKET_OPTIONS: &[SearchOption] = &[
         datatype: "dropdown",
         nosearch: false,
         uid: "Ticket.users_id_lastupdater.User.name",
-        searchtypes: &["contains", "notcontains", "equals", "notequals"],
+        searchtypes: DROPDOWN,
     },
     SearchOption {
         id: 65,
@@ -321,14 +293,7 @@ pub const TICKET_OPTIONS: &[SearchOption] = &[
         datatype: "dropdown",
         nosearch: false,
         uid: "Ticket.Group_Ticket.Group.completename",
-        searchtypes: &[
-            "contains",
-            "notcontains",
-            "equals",
-            "notequals",
-            "under",
-            "notunder",
-        ],
+        searchtypes: TREE_DROPDOWN,
     },
     SearchOption {
         id: 66,
@@ -338,7 +303,7 @@ pub const TICKET_OPTIONS: &[SearchOption] = &[
         datatype: "dropdown",
         nosearch: false,
         uid: "Ticket.Ticket_User.User.name",
-        searchtypes: &["contains", "notcontains", "equals", "notequals"],
+        searchtypes: DROPDOWN,
     },
     SearchOption {
         id: 71,
@@ -348,14 +313,7 @@ pub const TICKET_OPTIONS: &[SearchOption] = &[
         datatype: "dropdown",
         nosearch: false,
         uid: "Ticket.Group_Ticket.Group.completename",
-        searchtypes: &[
-            "contains",
-            "notcontains",
-            "equals",
-            "notequals",
-            "under",
-            "notunder",
-        ],
+        searchtypes: TREE_DROPDOWN,
     },
     SearchOption {
         id: 80,
@@ -365,14 +323,7 @@ pub const TICKET_OPTIONS: &[SearchOption] = &[
         datatype: "dropdown",
         nosearch: false,
         uid: "Ticket.Entity.completename",
-        searchtypes: &[
-            "contains",
-            "notcontains",
-            "equals",
-            "notequals",
-            "under",
-            "notunder",
-        ],
+        searchtypes: TREE_DROPDOWN,
     },
     SearchOption {
         id: 83,
@@ -382,14 +333,7 @@ pub const TICKET_OPTIONS: &[SearchOption] = &[
         datatype: "dropdown",
         nosearch: false,
         uid: "Ticket.Location.completename",
-        searchtypes: &[
-            "contains",
-            "notcontains",
-            "equals",
-            "notequals",
-            "under",
-            "notunder",
-        ],
+        searchtypes: TREE_DROPDOWN,
     },
 ];
 
@@ -448,14 +392,20 @@ pub struct SearchSpec {
     pub id: Option<String>,
     pub columns: Vec<u32>,
     pub sort: u32,
+    /// False when `sort` was given but is no number (answered as `[0]`, as GLPI does).
+    pub sort_is_number: bool,
     pub order: &'static str,
     pub start: u64,
     pub end: u64,
     /// A criterion no ticket can meet (a request source or type that does not
     /// exist): the answer is empty, as GLPI's is, never a wider search.
     pub matches_nothing: bool,
-    /// `uid_cols=true`: result columns keyed by option uid instead of option id.
+    /// `uid_cols` given: result columns keyed by option uid instead of option id.
     pub uid_cols: bool,
+    /// `withindexes` given: rows keyed by ticket id (an object) instead of a list.
+    pub with_indexes: bool,
+    /// `giveItems` given: the rows also as `data_html`, keyed by option id.
+    pub give_items: bool,
 }
 
 struct Criterion {
@@ -548,7 +498,7 @@ fn sort_field(option: u32) -> SortField {
 
 fn sort_option(f: SortField) -> u32 {
     match f {
-        SortField::Created => 15,
+        SortField::Created | SortField::Relevance => 15,
         SortField::Updated => 19,
         SortField::Due => 18,
         SortField::Number => 2,
@@ -644,6 +594,9 @@ pub fn search_spec(values: &Map<String, Value>) -> Result<SearchSpec, ApiError> 
         .and_then(as_i64)
         .and_then(|n| u32::try_from(n).ok())
         .unwrap_or(1);
+    // A sort that is no option id (`sort=id`, which some clients send by default):
+    // GLPI takes its integer value, 0, an option no column has, and says so.
+    let sort_is_number = values.get("sort").is_none_or(|v| as_i64(v).is_some());
     let order = match values.get("order").and_then(as_text).as_deref() {
         Some("DESC") => "DESC",
         _ => "ASC",
@@ -686,11 +639,16 @@ pub fn search_spec(values: &Map<String, Value>) -> Result<SearchSpec, ApiError> 
         id,
         columns,
         sort,
+        sort_is_number,
         order,
         start,
         end,
         matches_nothing,
-        uid_cols: values.get("uid_cols").is_some_and(crate::mapping::as_bool),
+        // GLPI tests these with `isset`: any value, `false` and `0` included, turns
+        // them on (some clients send `uid_cols=false` by default).
+        uid_cols: values.contains_key("uid_cols"),
+        with_indexes: values.contains_key("withindexes"),
+        give_items: values.contains_key("giveItems"),
     })
 }
 
@@ -1058,6 +1016,7 @@ pub fn page_from_search(body: &Value, offset: u32, limit: u32) -> Result<Page<Ti
     Ok(Page {
         items,
         total: u64::try_from(total).unwrap_or(0),
+        total_exact: true,
         offset,
         limit,
     })

@@ -161,6 +161,8 @@ pub(crate) struct Reply {
     /// The order object keys are written in (PHP keeps insertion order; clients
     /// that read search rows positionally expect column `2` first).
     pub key_order: Option<Vec<String>>,
+    /// A body that is not JSON (a document's download): its type and bytes.
+    pub raw: Option<(String, Bytes)>,
 }
 
 /// Object keys in the order the real server writes them: Ticket columns, followup
@@ -234,6 +236,7 @@ impl Reply {
             body: Some(body),
             headers: Vec::new(),
             key_order: None,
+            raw: None,
         }
     }
 
@@ -243,6 +246,18 @@ impl Reply {
             body: None,
             headers: Vec::new(),
             key_order: None,
+            raw: None,
+        }
+    }
+
+    /// A file's bytes with their own content type.
+    pub fn raw(content_type: String, bytes: Vec<u8>) -> Self {
+        Self {
+            status: 200,
+            body: None,
+            headers: Vec::new(),
+            key_order: None,
+            raw: Some((content_type, Bytes::from(bytes))),
         }
     }
 
@@ -296,6 +311,9 @@ pub(crate) struct Call<'a> {
     pub method: Method,
     pub params: Params,
     pub api_url: String,
+    /// The `Accept` header, as sent (GLPI downloads a document for exactly
+    /// `application/octet-stream`).
+    pub accept: Option<String>,
 }
 
 impl Call<'_> {
@@ -323,7 +341,7 @@ impl Call<'_> {
     }
 
     /// The session's consumer, authorised for `need` (this takes a quota token).
-    pub fn consumer(&self, need: Permission) -> Result<(Consumer, Session), ApiError> {
+    pub async fn consumer(&self, need: Permission) -> Result<(Consumer, Session), ApiError> {
         let (_, s) = self.session()?;
         let cred = Credential::Session {
             consumer: s.consumer.clone(),
@@ -331,18 +349,19 @@ impl Call<'_> {
         let c = self
             .cx
             .authorize(&cred, need)
+            .await
             .map_err(|e| ApiError::from_canonical(&e, crate::errors::Stage::Read))?;
         Ok((c, s))
     }
 
     /// The consumer of a write. Without the permission, the real server fails each
     /// item ("You don't have permission…") rather than the request: `None`.
-    pub fn writer(&self, need: Permission) -> Result<Option<(Consumer, Session)>, ApiError> {
+    pub async fn writer(&self, need: Permission) -> Result<Option<(Consumer, Session)>, ApiError> {
         let (_, s) = self.session()?;
         let cred = Credential::Session {
             consumer: s.consumer.clone(),
         };
-        match self.cx.authorize(&cred, need) {
+        match self.cx.authorize(&cred, need).await {
             Ok(c) => Ok(Some((c, s))),
             Err(e) if e.kind == ErrorKind::Forbidden => Ok(None),
             Err(e) => Err(ApiError::from_canonical(&e, crate::errors::Stage::Read)),
@@ -351,11 +370,11 @@ impl Call<'_> {
 
     /// One more quota token for the next item of a batch: a batch of N items costs
     /// what N requests cost.
-    pub fn authorize_item(&self, session: &Session, need: Permission) -> Result<(), Error> {
+    pub async fn authorize_item(&self, session: &Session, need: Permission) -> Result<(), Error> {
         let cred = Credential::Session {
             consumer: session.consumer.clone(),
         };
-        self.cx.authorize(&cred, need).map(|_| ())
+        self.cx.authorize(&cred, need).await.map(|_| ())
     }
 
     pub fn flag(&self, key: &str, default: bool) -> bool {
@@ -419,6 +438,11 @@ impl ServerFace for ItsmngServer {
                         method: method.clone(),
                         params,
                         api_url: api_url.clone(),
+                        accept: request
+                            .headers()
+                            .get(header::ACCEPT)
+                            .and_then(|v| v.to_str().ok())
+                            .map(str::to_owned),
                     };
                     dispatch(&call, path).await
                 }
@@ -487,15 +511,17 @@ pub(crate) fn encode(reply: Reply) -> Response<Bytes> {
         .key_order
         .as_deref()
         .unwrap_or(DEFAULT_KEY_ORDER.as_slice());
-    let body = match &reply.body {
-        Some(v) => {
-            Bytes::from(serde_json::to_vec(&Ordered { value: v, order }).unwrap_or_default())
-        }
-        None => Bytes::new(),
+    let (content_type, body) = match (&reply.raw, &reply.body) {
+        (Some((content_type, bytes)), _) => (content_type.as_str(), bytes.clone()),
+        (None, Some(v)) => (
+            "application/json; charset=UTF-8",
+            Bytes::from(serde_json::to_vec(&Ordered { value: v, order }).unwrap_or_default()),
+        ),
+        (None, None) => ("application/json; charset=UTF-8", Bytes::new()),
     };
     let mut builder = Response::builder()
         .status(StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK))
-        .header(header::CONTENT_TYPE, "application/json; charset=UTF-8");
+        .header(header::CONTENT_TYPE, content_type);
     for (name, value) in reply.headers {
         if let Ok(v) = HeaderValue::from_str(&value) {
             builder = builder.header(name, v);
@@ -541,11 +567,11 @@ async fn dispatch(call: &Call<'_>, path: &str) -> Outcome {
             Ok(Reply::empty())
         }
         "getFullSession" => {
-            let (c, s) = call.consumer(Permission::Read)?;
+            let (c, s) = call.consumer(Permission::Read).await?;
             Ok(Reply::json(200, json!({"session": full_session(&c, &s)})))
         }
         "getMyProfiles" => {
-            let (c, _) = call.consumer(Permission::Read)?;
+            let (c, _) = call.consumer(Permission::Read).await?;
             let (id, name, _) = profile_of(&c);
             Ok(Reply::json(
                 200,
@@ -556,7 +582,7 @@ async fn dispatch(call: &Call<'_>, path: &str) -> Outcome {
             ))
         }
         "getActiveProfile" => {
-            let (c, _) = call.consumer(Permission::Read)?;
+            let (c, _) = call.consumer(Permission::Read).await?;
             let (id, name, interface) = profile_of(&c);
             Ok(Reply::json(
                 200,
@@ -564,7 +590,7 @@ async fn dispatch(call: &Call<'_>, path: &str) -> Outcome {
             ))
         }
         "changeActiveProfile" => {
-            let (c, _) = call.consumer(Permission::Read)?;
+            let (c, _) = call.consumer(Permission::Read).await?;
             let wanted = call
                 .params
                 .get("profiles_id")
@@ -576,14 +602,14 @@ async fn dispatch(call: &Call<'_>, path: &str) -> Outcome {
             Ok(Reply::empty())
         }
         "getMyEntities" => {
-            call.consumer(Permission::Read)?;
+            call.consumer(Permission::Read).await?;
             Ok(Reply::json(
                 200,
                 json!({"myentities": [{"id": 0, "name": crate::mapping::ROOT_ENTITY}]}),
             ))
         }
         "getActiveEntities" => {
-            let (_, s) = call.consumer(Permission::Read)?;
+            let (_, s) = call.consumer(Permission::Read).await?;
             Ok(Reply::json(
                 200,
                 json!({"active_entity": {
@@ -593,9 +619,9 @@ async fn dispatch(call: &Call<'_>, path: &str) -> Outcome {
                 }}),
             ))
         }
-        "changeActiveEntities" => change_active_entities(call),
+        "changeActiveEntities" => change_active_entities(call).await,
         "getGlpiConfig" => {
-            call.consumer(Permission::Read)?;
+            call.consumer(Permission::Read).await?;
             Ok(Reply::json(
                 200,
                 json!({"cfg_glpi": {
@@ -613,7 +639,7 @@ async fn dispatch(call: &Call<'_>, path: &str) -> Outcome {
             call.session()?;
             match rest.first() {
                 Some(t) if t.eq_ignore_ascii_case("Ticket") => {
-                    call.consumer(Permission::Read)?;
+                    call.consumer(Permission::Read).await?;
                     Ok(Reply::json(200, crate::search::list_search_options()))
                 }
                 Some(_) => Err(ApiError::resource_not_found()),
@@ -632,7 +658,11 @@ async fn dispatch(call: &Call<'_>, path: &str) -> Outcome {
                 None => Err(ApiError::resource_missing()),
             }
         }
-        "getMultipleItems" | "lostPassword" => {
+        "getMultipleItems" => {
+            call.session()?;
+            items::get_multiple(call).await
+        }
+        "lostPassword" => {
             call.session()?;
             Err(ApiError::unsupported(format!(
                 "{resource} is not supported by ticketgate"
@@ -653,23 +683,20 @@ async fn init_session(call: &Call<'_>) -> Outcome {
     let credentials = p.login.as_deref().is_some_and(|l| !l.is_empty())
         && p.password.as_deref().is_some_and(|l| !l.is_empty());
     let credential = match (&p.user_token, credentials) {
-        (Some(user_token), _) => Credential::UserToken {
-            user_token: user_token.clone(),
-            app_token,
-        },
+        (Some(user_token), _) => crate::vendor::user_token(user_token.clone(), app_token),
         (None, true) => {
             if !cfg.allow_credentials_login {
                 return Err(ApiError::login_with_credentials_disabled());
             }
-            Credential::Basic {
-                user: p.login.clone().unwrap_or_default(),
-                password: p.password.clone().unwrap_or_default(),
+            crate::vendor::login(
+                p.login.clone().unwrap_or_default(),
+                p.password.clone().unwrap_or_default(),
                 app_token,
-            }
+            )
         }
         (None, false) => return Err(ApiError::login_parameters_missing()),
     };
-    let by_token = matches!(credential, Credential::UserToken { .. });
+    let by_token = matches!(credential, Credential::Token { .. });
     let consumer = call
         .cx
         .authenticate(&credential)
@@ -695,8 +722,8 @@ async fn init_session(call: &Call<'_>) -> Outcome {
     Ok(Reply::json(200, body))
 }
 
-fn change_active_entities(call: &Call<'_>) -> Outcome {
-    let (_, _) = call.consumer(Permission::Read)?;
+async fn change_active_entities(call: &Call<'_>) -> Outcome {
+    let (_, _) = call.consumer(Permission::Read).await?;
     let (token, _) = call.session()?;
     let p = &call.params;
     let recursive = match p.get("is_recursive") {

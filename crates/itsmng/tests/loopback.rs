@@ -8,8 +8,8 @@ use std::sync::Arc;
 use ticketgate_itsmng::{ClientConfig, ItsmngClient, ServerConfig};
 use ticketgate_model::{
     Assignment, Attachment, Body, Closure, DeleteMode, EntryKind, ErrorKind, Helpdesk, LookupKind,
-    NewEntry, NewTicket, PriorityLevel, Query, Reference, Requester, Resolution, State,
-    TicketPatch, TicketType,
+    NewEntry, NewTask, NewTicket, PriorityLevel, Query, Reference, Requester, Resolution, State,
+    TaskState, TicketPatch, TicketType,
 };
 
 fn client(rig: &Rig) -> ItsmngClient {
@@ -463,4 +463,139 @@ async fn without_read_back_a_create_answers_from_what_was_sent() {
         "the priority matrix gives the same answer on both sides"
     );
     assert_eq!(t.status.state, State::New);
+}
+
+/// Documents through the client face: one of its own, read back with its bytes,
+/// linked to a ticket; one uploaded for a ticket; unknown ones not found.
+#[tokio::test]
+async fn documents_round_trip_to_the_store() {
+    let rig = rig().await;
+    let c = client(&rig);
+    let t = c.create(printer()).await.unwrap();
+    let file = |name: &str, bytes: &[u8]| Attachment {
+        name: name.into(),
+        media_type: "text/plain".into(),
+        bytes: bytes.to_vec(),
+        ..Attachment::default()
+    };
+    let own = c
+        .add_document("Meeting notes", file("notes.txt", b"the notes\n"), None)
+        .await
+        .unwrap();
+    let stored = rig.helpdesk.document(&own.id).await.unwrap();
+    assert_eq!(
+        (stored.title.as_str(), stored.ticket.as_deref()),
+        ("Meeting notes", None)
+    );
+    let read = c.document(&own.id).await.unwrap();
+    assert_eq!(read.title, "Meeting notes");
+    assert_eq!(read.file.name, "notes.txt");
+    assert_eq!(read.file.media_type, "text/plain");
+    assert_eq!(read.file.bytes, b"the notes\n");
+    let linked = c.link_document(&own.id, &t.id).await.unwrap();
+    assert_eq!(linked.ticket.as_deref(), Some(t.id.as_str()));
+    let in_store = rig.helpdesk.get(&t.id).await.unwrap();
+    assert!(
+        in_store
+            .attachments
+            .iter()
+            .any(|a| a.id.as_deref() == Some(own.id.as_str())),
+        "{:?}",
+        in_store.attachments
+    );
+    let for_ticket = c
+        .add_document("ignored", file("log.txt", b"log"), Some(&t.id))
+        .await
+        .unwrap();
+    let stored = rig.helpdesk.document(&for_ticket.id).await.unwrap();
+    assert_eq!(stored.ticket.as_deref(), Some(t.id.as_str()));
+    assert_eq!(stored.title, "Document: Ticket - Printer not working");
+    // The upstream's refusals, with its statuses: not found, and linked twice.
+    let e = c.document("999").await.unwrap_err();
+    assert_eq!(
+        (e.kind, e.http_status()),
+        (ErrorKind::UpstreamRejected, 404),
+        "{e:?}"
+    );
+    let e = c.link_document(&own.id, &t.id).await.unwrap_err();
+    assert_eq!(
+        (e.kind, e.http_status()),
+        (ErrorKind::UpstreamRejected, 400),
+        "{e:?}"
+    );
+    assert!(e.message.contains("already linked"), "{e:?}");
+}
+
+/// Tasks through the client face: added with state, duration, assignee and
+/// privacy, listed back in order; an unknown agent is refused before anything is sent.
+#[tokio::test]
+async fn tasks_round_trip_to_the_store() {
+    let rig = rig().await;
+    let c = client(&rig);
+    let t = c.create(printer()).await.unwrap();
+    rig.helpdesk.ensure_agents(["alice"]).unwrap();
+    let alice = rig
+        .helpdesk
+        .lookup(LookupKind::Agents)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|a| a.name == "alice")
+        .expect("alice");
+    let added = c
+        .add_task(
+            &t.id,
+            NewTask {
+                body: "Replace the fuser".into(),
+                state: TaskState::Todo,
+                duration_secs: 600,
+                assignee: Some(Reference::name("alice")),
+                private: true,
+            },
+        )
+        .await
+        .unwrap();
+    c.add_task(
+        &t.id,
+        NewTask {
+            body: "Called the vendor".into(),
+            state: TaskState::Done,
+            ..NewTask::default()
+        },
+    )
+    .await
+    .unwrap();
+    let stored = rig.helpdesk.tasks(&t.id).await.unwrap();
+    assert_eq!(stored.len(), 2);
+    assert_eq!(stored[0].id, added.id);
+    assert_eq!(
+        stored[0].assignee.as_ref().and_then(|a| a.id.clone()),
+        Some(alice.id.clone())
+    );
+    let read = c.tasks(&t.id).await.unwrap();
+    assert_eq!(
+        read.iter()
+            .map(|k| (k.body.as_str(), k.state, k.duration_secs, k.private))
+            .collect::<Vec<_>>(),
+        [
+            ("Replace the fuser", TaskState::Todo, 600, true),
+            ("Called the vendor", TaskState::Done, 0, false)
+        ]
+    );
+    assert_eq!(
+        read[0].assignee.as_ref().and_then(|a| a.id.clone()),
+        Some(alice.id)
+    );
+    let e = c
+        .add_task(
+            &t.id,
+            NewTask {
+                body: "x".into(),
+                assignee: Some(Reference::name("nobody-here")),
+                ..NewTask::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::BadInput, "{e:?}");
 }

@@ -284,19 +284,186 @@ async fn upload_creates_and_links_a_document() {
     )
     .await;
     assert_eq!(a.status, 201, "{}", a.body);
+    assert_eq!(a.header("location").unwrap(), format!("{url}/Document/1"));
     let v = a.json();
-    assert_eq!(v["message"], "Document move succeeded.");
-    assert_eq!(v["upload_result"]["filename"][0]["name"], "screenshot.png");
+    assert_eq!(v["id"], 1);
+    let file = &v["upload_result"]["filename"][0];
+    assert_eq!(file["display"], "screenshot.png");
+    assert!(file["name"].as_str().unwrap().ends_with("screenshot.png"));
+    assert_eq!(
+        (file["size"].clone(), file["filesize"].clone()),
+        (json!(7), json!("7 o"))
+    );
     let t = rig.helpdesk.get("1").await.unwrap();
     assert_eq!(t.attachments[0].name, "screenshot.png");
     assert_eq!(t.attachments[0].bytes, b"PNGDATA");
     let a = send(
         http()
             .get(format!("{url}/Ticket/1?with_documents=true"))
-            .header("Session-Token", s),
+            .header("Session-Token", s.clone()),
     )
     .await;
     assert_eq!(a.json()["_documents"][0]["filename"], "screenshot.png");
+    // The document's row: titled after the ticket, as GLPI titles it.
+    let get = |path: &str| {
+        http()
+            .get(format!("{url}{path}"))
+            .header("Session-Token", s.clone())
+    };
+    let a = send(get("/Document/1")).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let row = a.json();
+    assert_eq!(row["name"], "Document: Ticket - Ticket 0");
+    assert_eq!(row["filename"], "screenshot.png");
+    assert_eq!(row["mime"], "image/png");
+    let sha1 = row["sha1sum"].as_str().unwrap().to_owned();
+    assert_eq!(sha1.len(), 40);
+    assert_eq!(
+        row["filepath"],
+        format!("PNG/{}/{}.PNG", &sha1[..2], &sha1[2..])
+    );
+    // Downloads: an image inline, with its own type.
+    let a = send(get("/Document/1").header("Accept", "application/octet-stream")).await;
+    assert_eq!((a.status, a.body.as_str()), (200, "PNGDATA"));
+    assert_eq!(a.header("content-type").unwrap(), "image/png");
+    assert_eq!(
+        a.header("content-disposition").unwrap(),
+        "filename=\"screenshot.png\"; filename*=utf-8''screenshot.png"
+    );
+}
+
+/// A document of its own (no ticket), read, downloaded as text, then linked to a
+/// ticket through `Document_Item`; the mistakes a client can make, never a 5xx.
+#[tokio::test]
+async fn documents_of_their_own_are_uploaded_downloaded_and_linked() {
+    let rig = rig().await;
+    let url = rig.url();
+    let s = session(&rig).await;
+    seed(&rig, 2).await;
+    let upload = |manifest: &str, file: Option<(&str, &[u8])>| {
+        let mut form = reqwest::multipart::Form::new().part(
+            "uploadManifest",
+            reqwest::multipart::Part::text(manifest.to_owned()),
+        );
+        if let Some((name, bytes)) = file {
+            form = form.part(
+                "filename[0]",
+                reqwest::multipart::Part::bytes(bytes.to_vec())
+                    .file_name(name.to_owned())
+                    .mime_str("text/plain")
+                    .unwrap(),
+            );
+        }
+        http()
+            .post(format!("{url}/Document"))
+            .header("Session-Token", s.clone())
+            .multipart(form)
+    };
+    let a = send(upload(
+        r#"{"input": {"name": "Meeting notes", "_filename": ["notes é.txt"]}}"#,
+        Some(("notes é.txt", b"hello from the notes\n")),
+    ))
+    .await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    let id = a.json()["id"].as_i64().unwrap();
+    assert!(rig.helpdesk.get("1").await.unwrap().attachments.is_empty());
+    let get = |path: String| {
+        http()
+            .get(format!("{url}{path}"))
+            .header("Session-Token", s.clone())
+    };
+    let a = send(get(format!("/Document/{id}"))).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.json()["name"], "Meeting notes");
+    assert_eq!(a.json()["filename"], "notes é.txt");
+    for download in [
+        get(format!("/Document/{id}?alt=media")),
+        get(format!("/Document/{id}")).header("Accept", "application/octet-stream"),
+    ] {
+        let a = send(download).await;
+        assert_eq!((a.status, a.body.as_str()), (200, "hello from the notes\n"));
+        assert_eq!(
+            a.header("content-type").unwrap(),
+            "text/plain;charset=UTF-8"
+        );
+        assert_eq!(
+            a.header("content-disposition").unwrap(),
+            "attachment; filename=\"notes ?.txt\"; filename*=utf-8''notes%20%C3%A9.txt"
+        );
+    }
+    // Any other Accept is the row, as on GLPI (which downloads for exactly that type).
+    let a = send(get(format!("/Document/{id}")).header("Accept", "application/octet-stream, */*"))
+        .await;
+    assert_eq!(a.json()["filename"], "notes é.txt");
+
+    let link = |input: serde_json::Value| {
+        http()
+            .post(format!("{url}/Document_Item"))
+            .header("Session-Token", s.clone())
+            .json(&json!({ "input": input }))
+    };
+    let a = send(link(
+        json!({"documents_id": id, "itemtype": "Ticket", "items_id": 2}),
+    ))
+    .await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    let t = rig.helpdesk.get("2").await.unwrap();
+    assert_eq!(
+        t.attachments[0].id.as_deref(),
+        Some(id.to_string().as_str())
+    );
+    let a = send(get("/Ticket/2/Document_Item".into())).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.json()[0]["documents_id"], id);
+    assert_eq!(a.json()[0]["itemtype"], "Ticket");
+    assert_eq!(a.header("content-range").unwrap(), "0-0/1");
+
+    // Mistakes: linked twice, to another itemtype, an unknown document or ticket, an
+    // upload with no file, an unknown document read.
+    for (input, status) in [
+        (
+            json!({"documents_id": id, "itemtype": "Ticket", "items_id": 2}),
+            400,
+        ),
+        (
+            json!({"documents_id": id, "itemtype": "Computer", "items_id": 2}),
+            400,
+        ),
+        (
+            json!({"documents_id": 999, "itemtype": "Ticket", "items_id": 1}),
+            400,
+        ),
+        (
+            json!({"documents_id": id, "itemtype": "Ticket", "items_id": 999}),
+            400,
+        ),
+        (json!({"itemtype": "Ticket"}), 400),
+    ] {
+        let a = send(link(input.clone())).await;
+        assert_eq!(a.status, status, "{input}: {}", a.body);
+        assert_eq!(a.json()[0], "ERROR_GLPI_ADD", "{input}");
+    }
+    let a = send(upload(
+        r#"{"input": {"name": "x", "_filename": ["x.txt"]}}"#,
+        None,
+    ))
+    .await;
+    assert_eq!(a.status, 400);
+    assert_eq!(a.json()[0], "ERROR_UPLOAD_FILE_TOO_BIG_POST_MAX_SIZE");
+    let a = send(upload(
+        r#"{"input": {"name": "x", "itemtype": "Ticket", "items_id": 999}}"#,
+        Some(("x.txt", b"x")),
+    ))
+    .await;
+    assert_eq!(
+        (a.status, a.json()[0].clone()),
+        (400, json!("ERROR_GLPI_ADD"))
+    );
+    for path in ["/Document/999", "/Document/abc"] {
+        let a = send(get(path.into()).header("Accept", "application/octet-stream")).await;
+        assert_eq!(a.status, 404, "{path}: {}", a.body);
+        assert_eq!(a.json()[0], "ERROR_ITEM_NOT_FOUND");
+    }
 }
 
 #[tokio::test]
@@ -611,4 +778,56 @@ async fn sub_items_are_ranged_sorted_and_solutions_listed() {
     let a = send(get("/Ticket/1/Document")).await;
     assert_eq!((a.status, a.json()), (200, json!([])));
     assert!(a.header("content-range").is_none());
+}
+
+/// `getMultipleItems`: each item as its own GET answers it, in order; a bad list, an
+/// unknown item or an itemtype the face does not serve fails the whole request.
+#[tokio::test]
+async fn multiple_items_at_once() {
+    let rig = rig().await;
+    let url = rig.url();
+    let s = session(&rig).await;
+    seed(&rig, 2).await;
+    let get = |query: &str| {
+        http()
+            .get(format!("{url}/getMultipleItems?{query}"))
+            .header("Session-Token", s.clone())
+    };
+    let a = send(get(
+        "items[0][itemtype]=Ticket&items[0][items_id]=2&items[1][itemtype]=Ticket&items[1][items_id]=1&items[2][itemtype]=Entity&items[2][items_id]=0",
+    ))
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let v = a.json();
+    assert_eq!(
+        (
+            v[0]["name"].clone(),
+            v[1]["name"].clone(),
+            v[2]["id"].clone()
+        ),
+        (json!("Ticket 1"), json!("Ticket 0"), json!(0))
+    );
+    for (query, status, code) in [
+        ("", 400, "ERROR_BAD_ARRAY"),
+        ("items=Ticket", 400, "ERROR_BAD_ARRAY"),
+        ("items[0][itemtype]=Ticket", 400, "ERROR_BAD_ARRAY"),
+        (
+            "items[0][itemtype]=Ticket&items[0][items_id]=99",
+            404,
+            "ERROR_ITEM_NOT_FOUND",
+        ),
+        (
+            "items[0][itemtype]=Computer&items[0][items_id]=1",
+            501,
+            "ERROR",
+        ),
+    ] {
+        let a = send(get(query)).await;
+        assert_eq!(
+            (a.status, a.json()[0].clone()),
+            (status, json!(code)),
+            "{query}: {}",
+            a.body
+        );
+    }
 }

@@ -156,44 +156,152 @@ impl Consumer {
     }
 }
 
+/// A key of `[[consumers]]` that a vendor owns (`rt_token = "…"`), declared in the
+/// vendor's registration (see [`crate::Vendor::consumer_keys`]): the gateway accepts it in
+/// the configuration, keeps its values by kind, and matches a [`Credential`] that names
+/// it against them. Each key is declared by one vendor only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ConsumerKey {
+    /// The key as written in `[[consumers]]`.
+    pub name: &'static str,
+    pub kind: KeyKind,
+}
+
+impl ConsumerKey {
+    /// A secret the consumer presents on its own ([`Credential::Token`]).
+    pub const fn token(name: &'static str) -> Self {
+        Self {
+            name,
+            kind: KeyKind::Token,
+        }
+    }
+
+    /// A name that a credential the face verified carries ([`Credential::Identity`]).
+    pub const fn identity(name: &'static str) -> Self {
+        Self {
+            name,
+            kind: KeyKind::Identity,
+        }
+    }
+
+    /// A login, presented with a password ([`Credential::Login`]).
+    pub const fn login(name: &'static str) -> Self {
+        Self {
+            name,
+            kind: KeyKind::Login,
+        }
+    }
+
+    /// A secret checked only alongside another credential (a password, an app token).
+    pub const fn secret(name: &'static str) -> Self {
+        Self {
+            name,
+            kind: KeyKind::Secret,
+        }
+    }
+}
+
+/// What a consumer key holds, and so how the gateway keeps and checks it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyKind {
+    /// A secret token: kept as a digest, compared in constant time, naming one consumer
+    /// only; a value starting with `demo-` is a demo key.
+    Token,
+    /// A name carried by a credential the face verified itself (a JWT's `sub`): naming
+    /// one consumer only, not secret.
+    Identity,
+    /// A login: naming one consumer only, not secret, accepted only with the password
+    /// kept under another key.
+    Login,
+    /// A secret that is never a credential on its own (a login's password, an
+    /// ITSM-NG App-Token): kept as a digest, checked with the credential it goes with.
+    Secret,
+}
+
 /// What a request presented to prove who it is. Secrets are redacted from `Debug`.
+///
+/// Each credential that names a consumer key says which one (a `&'static str` of the
+/// vendor's [`ConsumerKey`]s); the gateway looks the value up among the consumers' values
+/// of that key, of the kind the variant needs, and decides who the caller is.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Credential {
     /// Nothing usable was presented.
     Missing,
-    /// `Authorization: Bearer KEY` on the canonical API.
-    Bearer(String),
-    /// osTicket's `X-API-Key`.
-    ApiKey(String),
-    /// ITSM-NG `initSession` with `Authorization: user_token …` (and maybe an `App-Token`).
-    UserToken {
-        user_token: String,
-        app_token: Option<String>,
+    /// A secret token, matched against the consumers' values of the [`KeyKind::Token`]
+    /// key `key`: `bearer_key` (canonical `Authorization: Bearer …`), `osticket_key`
+    /// (`X-API-Key`), `itsmng_user_token` (`Authorization: user_token …`), `rt_token`
+    /// (`Authorization: token …`).
+    Token {
+        key: &'static str,
+        value: String,
+        /// A secret the consumer may require with it (ITSM-NG's App-Token).
+        also: Option<Also>,
     },
-    /// HTTP Basic (ITSM-NG `initSession` with login and password).
-    Basic {
+    /// A login (a [`KeyKind::Login`] key) and its password (the consumer's
+    /// [`KeyKind::Secret`] `password_key`), as ITSM-NG's `initSession` takes them.
+    Login {
+        key: &'static str,
         user: String,
+        password_key: &'static str,
         password: String,
-        app_token: Option<String>,
+        also: Option<Also>,
     },
-    /// The `sub` claim of a JWT whose signature, lifetime, issuer and audience the face
-    /// has checked (TicketsApi); the gateway maps the subject onto a consumer.
-    JwtSubject(String),
+    /// A name the face verified itself, matched against the consumers' values of the
+    /// [`KeyKind::Identity`] key `key`: the `sub` of a JWT whose signature, lifetime,
+    /// issuer and audience TicketsApi's face checked (`jwt_subject`).
+    Identity { key: &'static str, value: String },
     /// A consumer the face authenticated earlier and holds a session for (the owner of an
     /// ITSM-NG session token).
     Session { consumer: String },
+}
+
+/// A [`KeyKind::Secret`] that must come with a credential when the consumer has one:
+/// `value` is what the request presented (ITSM-NG's `App-Token`, `itsmng_app_token`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Also {
+    pub key: &'static str,
+    pub value: Option<String>,
 }
 
 impl fmt::Debug for Credential {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Credential::Missing => f.write_str("Missing"),
-            Credential::Bearer(_) => f.write_str("Bearer(<redacted>)"),
-            Credential::ApiKey(_) => f.write_str("ApiKey(<redacted>)"),
-            Credential::UserToken { .. } => f.write_str("UserToken(<redacted>)"),
-            Credential::Basic { user, .. } => write!(f, "Basic({user}, <redacted>)"),
-            Credential::JwtSubject(sub) => write!(f, "JwtSubject({sub})"),
+            Credential::Token { key, also, .. } => {
+                write!(f, "Token({key}, <redacted>{})", Redacted(also))
+            }
+            Credential::Login {
+                key, user, also, ..
+            } => {
+                write!(f, "Login({key} {user}, <redacted>{})", Redacted(also))
+            }
+            Credential::Identity { key, value } => write!(f, "Identity({key} {value})"),
             Credential::Session { consumer } => write!(f, "Session({consumer})"),
+        }
+    }
+}
+
+impl fmt::Debug for Also {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.value {
+            Some(_) => write!(f, "Also({}, <redacted>)", self.key),
+            None => write!(f, "Also({}, none)", self.key),
+        }
+    }
+}
+
+/// `, with KEY` for an [`Also`], never its value.
+struct Redacted<'a>(&'a Option<Also>);
+
+impl fmt::Display for Redacted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(Also {
+                key,
+                value: Some(_),
+            }) => write!(f, ", {key} <redacted>"),
+            Some(Also { key, value: None }) => write!(f, ", no {key}"),
+            None => Ok(()),
         }
     }
 }
@@ -212,14 +320,30 @@ mod tests {
 
     #[test]
     fn secrets_never_reach_debug_output() {
-        let c = Credential::ApiKey("s3cret".into());
-        assert!(!format!("{c:?}").contains("s3cret"));
-        let c = Credential::Basic {
-            user: "u".into(),
-            password: "pw123".into(),
-            app_token: None,
+        let also = Some(Also {
+            key: "app",
+            value: Some("app-s3cret".into()),
+        });
+        let c = Credential::Token {
+            key: "osticket_key",
+            value: "s3cret".into(),
+            also: also.clone(),
         };
-        assert!(!format!("{c:?}").contains("pw123"));
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("osticket_key"), "{shown}");
+        let c = Credential::Login {
+            key: "login",
+            user: "u".into(),
+            password_key: "password",
+            password: "pw123".into(),
+            also,
+        };
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("pw123") && !shown.contains("s3cret"),
+            "{shown}"
+        );
     }
 
     #[test]

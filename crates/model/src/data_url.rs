@@ -30,8 +30,11 @@ pub fn is_data_url(s: &str) -> bool {
 
 /// Decode `data:[<media type>][;charset=…][;base64],<data>`.
 ///
-/// Non-base64 data is percent-decoded; a `%` not followed by two hex digits is kept as
-/// it is, because hand-written API calls (`data:text/html,100% sure`) do that.
+/// Non-base64 data is taken as it is, without percent-decoding, because that is what
+/// osTicket does (`Format::parseRfc2397` in `include/class.format.php` decodes only
+/// base64; the live osTicket 1.18.1 stores `data:text/plain;charset=utf-8,Tray%202`
+/// as `Tray%202`). Base64 data may carry whitespace and percent escapes (a URL-encoded
+/// `+`, `/` or `=`), which are removed before it is decoded.
 pub fn parse(s: &str) -> Result<DataUrl, DataUrlError> {
     if !is_data_url(s) {
         return Err(DataUrlError::NotDataUrl);
@@ -67,7 +70,7 @@ pub fn parse(s: &str) -> Result<DataUrl, DataUrlError> {
             .decode(compact.as_bytes())
             .map_err(|e| DataUrlError::Base64(e.to_string()))?
     } else {
-        percent_decode(data.as_bytes())
+        data.as_bytes().to_vec()
     };
     Ok(DataUrl {
         media_type,
@@ -133,12 +136,13 @@ mod tests {
         assert_eq!(String::from_utf8(d.bytes).unwrap(), "héllo");
     }
 
+    /// osTicket keeps non-base64 data as written: `%20` is three characters.
     #[test]
-    fn percent_escapes_and_stray_percent() {
-        assert_eq!(parse("data:,a%20b").unwrap().bytes, b"a b");
+    fn text_is_literal_and_base64_may_be_percent_escaped() {
+        assert_eq!(parse("data:,a%20b").unwrap().bytes, b"a%20b");
         assert_eq!(parse("data:,100%").unwrap().bytes, b"100%");
-        assert_eq!(parse("data:,1%zz").unwrap().bytes, b"1%zz");
         assert_eq!(parse("data:,x").unwrap().media_type, "text/plain");
+        assert_eq!(parse("data:;base64,aGk%3D").unwrap().bytes, b"hi");
     }
 
     #[test]

@@ -10,6 +10,7 @@ use crate::access::{Consumer, Credential, Permission};
 use crate::error::{Error, Result};
 use crate::helpdesk::Helpdesk;
 use crate::ops::NewTicket;
+use crate::reference::Reference;
 use crate::ticket::{ThreadEntry, Ticket};
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -125,6 +126,20 @@ pub enum Created {
     Queued { tracking_id: String },
 }
 
+/// Which upstreams a search spanning several answered, and which could not.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct SearchSpread {
+    pub answered: Vec<String>,
+    /// Upstreams that gave no answer, with the reason: the page is partial.
+    pub unavailable: Vec<Unanswered>,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Unanswered {
+    pub name: String,
+    pub reason: String,
+}
+
 /// What an email delivered to the gateway came to.
 // Returned once per request and matched at once: boxing would only add an allocation.
 #[allow(clippy::large_enum_variant)]
@@ -143,6 +158,19 @@ pub enum Ingested {
     Queued { tracking_id: String },
     /// Not a ticket: an auto-reply, a bounce, list traffic or a denied sender.
     Ignored { reason: String },
+}
+
+/// What a dialect's mail gateway knows about a message beyond its bytes (RT's
+/// `rt-mailgate` names the ticket, the queue and the action beside the message).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MailHints {
+    /// The ticket the message is for (RT's `ticket` field or subject tag), tried before
+    /// the usual threading; a ticket that does not exist is ignored.
+    pub ticket: Option<String>,
+    /// The department a ticket the message opens goes to (RT's queue).
+    pub department: Option<Reference>,
+    /// A reply is added as a private note rather than a message (RT's `comment`).
+    pub note: bool,
 }
 
 /// What the gateway offers a server face while it handles one request.
@@ -176,11 +204,51 @@ pub trait GatewayContext: Send + Sync {
     fn failed_authentication(&self) {}
 
     /// Identify the consumer, check the source network and the permission, and take
-    /// one token from the consumer's quota for the permission's route class.
-    fn authorize(&self, credential: &Credential, need: Permission) -> Result<Consumer>;
+    /// one token from the consumer's quota for the permission's route class. Async
+    /// because the quota may be shared between gateways (one round trip to Redis).
+    async fn authorize(&self, credential: &Credential, need: Permission) -> Result<Consumer>;
 
     /// The upstream that serves this consumer.
     fn helpdesk(&self, consumer: &Consumer) -> Arc<dyn Helpdesk>;
+
+    /// Every upstream behind the gateway and what it can do, when there is more than
+    /// one (routing rules may send a consumer's tickets to any of them); else empty.
+    fn upstream_capabilities(&self) -> Vec<(String, crate::Capabilities)> {
+        Vec::new()
+    }
+
+    /// A search, and which upstreams answered it when it spanned several (None: one
+    /// upstream answered it all).
+    async fn search_spread(
+        &self,
+        consumer: &Consumer,
+        query: &crate::ops::Query,
+    ) -> Result<(crate::ops::Page<Ticket>, Option<SearchSpread>)> {
+        Ok((self.helpdesk(consumer).search(query).await?, None))
+    }
+
+    /// A search continued from `cursor` (a `next_cursor` an earlier page carried), or
+    /// from `query.offset` without one, and the cursor of the page after it (None
+    /// when there is no more, or the search is one upstream's).
+    async fn search_paged(
+        &self,
+        consumer: &Consumer,
+        query: &crate::ops::Query,
+        cursor: Option<&str>,
+    ) -> Result<(
+        crate::ops::Page<Ticket>,
+        Option<SearchSpread>,
+        Option<String>,
+    )> {
+        if cursor.is_some() {
+            return Err(Error::bad_input(
+                "query parameter cursor: this search is answered by one upstream; page it with offset",
+            )
+            .field("cursor"));
+        }
+        let (page, spread) = self.search_spread(consumer, query).await?;
+        Ok((page, spread, None))
+    }
 
     /// Create through the gateway: idempotency, and the durable outbox when the
     /// upstream cannot take the ticket now.
@@ -200,6 +268,26 @@ pub trait GatewayContext: Send + Sync {
         raw: Bytes,
         may_queue: bool,
     ) -> Result<Ingested>;
+
+    /// [`ingest_email`](GatewayContext::ingest_email) with what the dialect knows beside
+    /// the message: the same path (threading, deduplication, loop protection, the
+    /// outbox), steered by `hints`. A context that cannot honour hints refuses them
+    /// rather than drop them.
+    async fn ingest_email_hinted(
+        &self,
+        consumer: &Consumer,
+        raw: Bytes,
+        may_queue: bool,
+        hints: MailHints,
+    ) -> Result<Ingested> {
+        if hints == MailHints::default() {
+            self.ingest_email(consumer, raw, may_queue).await
+        } else {
+            Err(crate::error::Error::internal(
+                "this gateway cannot steer mail by ticket, queue or action",
+            ))
+        }
+    }
 
     /// Wait up to `limit` for a create queued in the outbox to be delivered: its ticket
     /// if it was, `None` if it is still queued (for dialects with no "accepted" answer,

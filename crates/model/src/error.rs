@@ -174,8 +174,10 @@ impl Error {
     pub fn upstream_rejected(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::UpstreamRejected, message)
     }
+    /// The gateway's own storage cannot keep anything now (a full disk, a database
+    /// restarting): nothing was written, and the caller is told when to try again.
     pub fn storage_unavailable(message: impl Into<String>) -> Self {
-        Self::new(ErrorKind::StorageUnavailable, message)
+        Self::new(ErrorKind::StorageUnavailable, message).retry_after(Duration::from_secs(2))
     }
 
     /// The upstream lacks this operation: always a 501 in the caller's dialect.

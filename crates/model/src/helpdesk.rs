@@ -10,7 +10,7 @@ use crate::ops::{
     Assignment, Closure, DeleteMode, LookupItem, LookupKind, NewEntry, NewTicket, Page, Query,
     Resolution, Stats, StatsQuery, TicketPatch,
 };
-use crate::ticket::{Attachment, ThreadEntry, Ticket};
+use crate::ticket::{Attachment, Document, NewTask, Task, ThreadEntry, Ticket};
 use async_trait::async_trait;
 
 /// Every canonical operation, for capability sets, permissions and metrics.
@@ -203,6 +203,40 @@ pub trait Helpdesk: Send + Sync + 'static {
     async fn attach(&self, id: &str, files: Vec<Attachment>) -> Result<Vec<Attachment>> {
         let _ = files;
         Err(self.unsupported(Operation::Attach, id))
+    }
+
+    /// Keep a document, linked to `ticket` when one is given (a document of its own
+    /// otherwise). Unsupported as [`Operation::Attach`] by default.
+    async fn add_document(
+        &self,
+        title: &str,
+        file: Attachment,
+        ticket: Option<&str>,
+    ) -> Result<Document> {
+        let _ = (title, file);
+        Err(self.unsupported(Operation::Attach, ticket.unwrap_or("")))
+    }
+
+    /// A document by id, with its bytes: one kept on its own or a ticket's attachment.
+    async fn document(&self, id: &str) -> Result<Document> {
+        Err(self.unsupported(Operation::Get, id))
+    }
+
+    /// Link a document of its own to `ticket`; a document links to one ticket.
+    async fn link_document(&self, id: &str, ticket: &str) -> Result<Document> {
+        let _ = ticket;
+        Err(self.unsupported(Operation::Attach, id))
+    }
+
+    /// A ticket's tasks, oldest first. Unsupported as [`Operation::Get`] by default.
+    async fn tasks(&self, id: &str) -> Result<Vec<Task>> {
+        Err(self.unsupported(Operation::Get, id))
+    }
+
+    /// Add a task to a ticket. Unsupported as [`Operation::AddEntry`] by default.
+    async fn add_task(&self, id: &str, task: NewTask) -> Result<Task> {
+        let _ = task;
+        Err(self.unsupported(Operation::AddEntry, id))
     }
 
     /// Make `child` a subticket of `parent`.

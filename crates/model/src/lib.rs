@@ -16,29 +16,36 @@
 //! - [`dialect`]: what a dialect's server face implements and what the gateway offers it.
 //! - [`xml`]: the XML form of the canonical API.
 //! - [`data_url`]: RFC 2397 data URLs, used by several dialects for attachments.
+//! - [`net`]: IP networks in CIDR form, as configuration names them.
 
 pub mod access;
 pub mod data_url;
 pub mod dialect;
 pub mod error;
 pub mod helpdesk;
+pub mod net;
 pub mod ops;
 pub mod reference;
 pub mod status;
 pub mod ticket;
+pub mod vendor;
 pub mod xml;
 
 pub mod serde_util;
 
-pub use access::{Consumer, Credential, Permission, Permissions, RouteClass};
+pub use access::{
+    Also, Consumer, ConsumerKey, Credential, KeyKind, Permission, Permissions, RouteClass,
+};
 pub use dialect::{
-    Admission, BodyClass, CreateOptions, Created, GatewayContext, Ingested, ServerFace,
+    Admission, BodyClass, CreateOptions, Created, GatewayContext, Ingested, MailHints,
+    SearchSpread, ServerFace, Unanswered,
 };
 pub use error::{
     Error, ErrorKind, Origin, Result, UpstreamAnswer, UpstreamHint, UpstreamTransport,
     classify_upstream, upstream_transport_error, upstream_unreadable,
 };
 pub use helpdesk::{Capabilities, Helpdesk, Operation};
+pub use net::Cidr;
 pub use ops::{
     Assignment, Closure, DeleteMode, LookupItem, LookupKind, NewEntry, NewTicket, Page, Query,
     Resolution, SortField, SortOrder, Stats, StatsQuery, TicketPatch,
@@ -46,6 +53,11 @@ pub use ops::{
 pub use reference::Reference;
 pub use status::{Priority, PriorityLevel, State, Status};
 pub use ticket::{
-    Attachment, Body, BodyFormat, Contact, EmailKeys, EntryKind, Requester, Source, ThreadEntry,
-    Ticket, TicketType,
+    Attachment, Body, BodyFormat, Contact, Document, EmailKeys, EntryKind, NewTask, Requester,
+    Source, Task, TaskState, ThreadEntry, Ticket, TicketType,
+};
+pub use toml;
+pub use vendor::{
+    ConfigContext, DialectConfig, Invalid, MountContext, UpstreamSpec, Vendor, VendorOf,
+    dialect_table, upstream_table,
 };

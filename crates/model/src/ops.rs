@@ -264,6 +264,9 @@ pub enum SortField {
     Subject,
     Priority,
     Status,
+    /// Best match of a text search first, in either order (ties and searches without
+    /// text: newest first). Helpdesks that cannot rank sort these newest first.
+    Relevance,
 }
 
 impl SortField {
@@ -276,6 +279,7 @@ impl SortField {
             "subject" => SortField::Subject,
             "priority" => SortField::Priority,
             "status" => SortField::Status,
+            "relevance" | "rank" => SortField::Relevance,
             _ => return None,
         })
     }
@@ -351,9 +355,18 @@ impl Default for Query {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Page<T> {
     pub items: Vec<T>,
+    /// How many matched; a lower bound when `total_exact` is false (a backend may stop
+    /// counting past a bound rather than count every match).
     pub total: u64,
+    /// Whether `total` is exact.
+    #[serde(default = "exact")]
+    pub total_exact: bool,
     pub offset: u32,
     pub limit: u32,
+}
+
+fn exact() -> bool {
+    true
 }
 
 /// A thread entry to add.

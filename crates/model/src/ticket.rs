@@ -267,6 +267,65 @@ pub struct Attachment {
     pub content_id: Option<String>,
 }
 
+/// A document: a file kept by the helpdesk on its own, or linked to one ticket (then
+/// it is also among that ticket's attachments, under the same id). ITSM-NG / GLPI
+/// clients upload one before they link it to a ticket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Document {
+    pub id: String,
+    /// The document's title (GLPI's `name`); the file's own name is `file.name`.
+    pub title: String,
+    /// The ticket it is linked to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<String>,
+    pub file: Attachment,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Where a task stands: to do, done, or information only (ITIL's planned work).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskState {
+    Info,
+    #[default]
+    Todo,
+    Done,
+}
+
+/// A piece of work on a ticket: what is to be done, by whom, how long it took.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Task {
+    pub id: String,
+    pub ticket: String,
+    pub body: String,
+    #[serde(default)]
+    pub state: TaskState,
+    /// The time spent, in seconds.
+    #[serde(default)]
+    pub duration_secs: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignee: Option<Reference>,
+    /// Seen by agents only.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub private: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A task to add to a ticket.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewTask {
+    pub body: String,
+    #[serde(default)]
+    pub state: TaskState,
+    #[serde(default)]
+    pub duration_secs: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignee: Option<Reference>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub private: bool,
+}
+
 fn default_media_type() -> String {
     "application/octet-stream".to_owned()
 }

@@ -41,8 +41,9 @@ use ticketgate_model::{
     Helpdesk, LookupItem, LookupKind, NewEntry, NewTicket, Operation, Page, Priority,
     PriorityLevel, Query, Reference, Requester, Resolution, SortField, SortOrder, Source, State,
     Stats, StatsQuery, Status, ThreadEntry, Ticket, TicketPatch, UpstreamAnswer, UpstreamHint,
-    UpstreamTransport, classify_upstream, upstream_transport_error, upstream_unreadable,
+    classify_upstream, upstream_unreadable,
 };
+use ticketgate_upstream::client::Method;
 
 /// Which API the osTicket behind offers.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -72,6 +73,9 @@ pub struct ClientConfig {
     pub request_timeout_ms: u64,
     /// The largest answer read; a larger one is a 502 (see `ticketgate_upstream`).
     pub max_response_bytes: usize,
+    /// TLS toward this upstream: a private CA and a client certificate (see
+    /// `ticketgate_upstream::tls`); none means the system roots and no client certificate.
+    pub tls: Option<ticketgate_upstream::tls::ClientTls>,
 }
 
 impl Default for ClientConfig {
@@ -83,6 +87,7 @@ impl Default for ClientConfig {
             connect_timeout_ms: 3_000,
             request_timeout_ms: 10_000,
             max_response_bytes: ticketgate_upstream::DEFAULT_MAX_RESPONSE_BYTES,
+            tls: None,
         }
     }
 }
@@ -96,7 +101,20 @@ impl fmt::Debug for ClientConfig {
             .field("connect_timeout_ms", &self.connect_timeout_ms)
             .field("request_timeout_ms", &self.request_timeout_ms)
             .field("max_response_bytes", &self.max_response_bytes)
+            .field("tls", &self.tls)
             .finish()
+    }
+}
+
+/// A client that could not be built: a bad URL or TLS settings, named by their key.
+fn build_error(e: &ticketgate_upstream::client::BuildError) -> Error {
+    use ticketgate_upstream::client::BuildError;
+    match e {
+        BuildError::Url(_) => {
+            Error::bad_input("osTicket url must be an http:// or https:// URL").field("url")
+        }
+        BuildError::Tls(m) => Error::bad_input(m.clone()).field("tls"),
+        BuildError::Header(m) => Error::bad_input(m.clone()),
     }
 }
 
@@ -111,9 +129,8 @@ const MAX_CHILDREN: usize = 100;
 
 /// A [`Helpdesk`] over a real osTicket.
 pub struct OsticketClient {
-    http: reqwest::Client,
+    http: ticketgate_upstream::Client,
     base: String,
-    api_key: String,
     mode: Mode,
     request_timeout_ms: u64,
     max_response_bytes: usize,
@@ -139,21 +156,30 @@ impl OsticketClient {
         if config.api_key.trim().is_empty() {
             return Err(Error::bad_input("osTicket api_key is required").field("api_key"));
         }
-        let http = reqwest::Client::builder()
-            .connect_timeout(std::time::Duration::from_millis(config.connect_timeout_ms))
-            .timeout(std::time::Duration::from_millis(config.request_timeout_ms))
-            .build()
-            .map_err(|e| Error::internal(format!("cannot build the HTTP client: {e}")))?;
+        let api = format!("{base}/api");
+        let settings = ticketgate_upstream::Settings::new(
+            &api,
+            config.connect_timeout_ms,
+            config.request_timeout_ms,
+        )
+        .tls(config.tls.as_ref());
+        let http = ticketgate_upstream::Client::new(&settings)
+            .map_err(|e| build_error(&e))?
+            .with_header("x-api-key", config.api_key.trim(), true)
+            .map_err(|_| {
+                Error::bad_input("osTicket api_key holds characters HTTP cannot carry")
+                    .field("api_key")
+            })?;
         Ok(Self {
             http,
             base,
-            api_key: config.api_key.trim().to_owned(),
             mode: config.mode,
             request_timeout_ms: config.request_timeout_ms,
             max_response_bytes: config.max_response_bytes,
         })
     }
 
+    /// An endpoint's full URL, for messages.
     fn url(&self, endpoint: &str) -> String {
         format!("{}/api/{endpoint}", self.base)
     }
@@ -161,15 +187,12 @@ impl OsticketClient {
     /// One request; a transport failure or a non-2xx status becomes a canonical error.
     async fn send(
         &self,
-        method: reqwest::Method,
+        method: Method,
         endpoint: &str,
         query: &[(&str, String)],
         body: Option<&Value>,
     ) -> Result<(u16, Bytes), Error> {
-        let mut req = self
-            .http
-            .request(method, self.url(endpoint))
-            .header("X-API-Key", &self.api_key);
+        let mut req = self.http.request(method, endpoint);
         if !query.is_empty() {
             req = req.query(query);
         }
@@ -178,12 +201,7 @@ impl OsticketClient {
         }
         let resp = req.send().await.map_err(|e| self.transport_error(&e))?;
         let status = resp.status().as_u16();
-        let retry_after = resp
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(std::time::Duration::from_secs);
+        let retry_after = resp.retry_after();
         let bytes = ticketgate_upstream::read_body(resp, self.max_response_bytes)
             .await
             .map_err(|e| e.into_error("osTicket", |t| self.transport_error(t)))?;
@@ -193,20 +211,13 @@ impl OsticketClient {
         Err(status_error(status, &bytes, retry_after))
     }
 
-    fn transport_error(&self, e: &reqwest::Error) -> Error {
-        let how = if e.is_timeout() {
-            UpstreamTransport::Timeout(self.request_timeout_ms)
-        } else if e.is_connect() {
-            UpstreamTransport::Connect
-        } else {
-            UpstreamTransport::Broken
-        };
-        upstream_transport_error("osTicket", how)
+    fn transport_error(&self, e: &ticketgate_upstream::Failure) -> Error {
+        e.into_error("osTicket", self.request_timeout_ms)
     }
 
     async fn json<T: DeserializeOwned>(
         &self,
-        method: reqwest::Method,
+        method: Method,
         endpoint: &str,
         query: &[(&str, String)],
         body: Option<&Value>,
@@ -229,7 +240,7 @@ impl OsticketClient {
         let key = path_key(number)?;
         let (_, bytes) = self
             .send(
-                reqwest::Method::PATCH,
+                Method::PATCH,
                 &format!("tickets-update.php/{key}.json"),
                 &[],
                 Some(&Value::Object(fields)),
@@ -281,7 +292,7 @@ impl OsticketClient {
     async fn view(&self, key: &str) -> Result<TicketView, Error> {
         let key = path_key(key)?;
         self.json(
-            reqwest::Method::GET,
+            Method::GET,
             &format!("tickets-get.php/{key}.json"),
             &[],
             None,
@@ -291,7 +302,7 @@ impl OsticketClient {
 
     /// One page of `tickets-search.php`, which answers a bare array.
     async fn search_page(&self, params: &[(&str, String)]) -> Result<Vec<SearchItem>, Error> {
-        self.json(reqwest::Method::GET, "tickets-search.php", params, None)
+        self.json(Method::GET, "tickets-search.php", params, None)
             .await
     }
 }
@@ -668,7 +679,7 @@ impl Helpdesk for OsticketClient {
         ticket.validate()?;
         let body = encode_create(&ticket)?;
         let (_, bytes) = self
-            .send(reqwest::Method::POST, "tickets.json", &[], Some(&body))
+            .send(Method::POST, "tickets.json", &[], Some(&body))
             .await?;
         let text = String::from_utf8_lossy(&bytes).trim().to_owned();
         // osTicket answers the bare number; the plugin may answer its JSON.
@@ -756,13 +767,14 @@ impl Helpdesk for OsticketClient {
         }
         let resp = self
             .http
-            .post(self.url("tickets.json"))
-            .header("X-API-Key", &self.api_key)
+            .post("tickets.json")
             .send()
             .await
             .map_err(|e| self.transport_error(&e))?;
         let status = resp.status().as_u16();
-        let body = resp.bytes().await.map_err(|e| self.transport_error(&e))?;
+        let body = ticketgate_upstream::read_body(resp, self.max_response_bytes)
+            .await
+            .map_err(|e| e.into_error("osTicket", |t| self.transport_error(t)))?;
         match status {
             400 => Ok("ok (osTicket core API; the API key is accepted)".to_owned()),
             401 | 403 => Err(status_error(status, &body, None)),
@@ -862,7 +874,7 @@ impl Helpdesk for OsticketClient {
             DeleteMode::Purge => {
                 let key = path_key(id)?;
                 self.send(
-                    reqwest::Method::DELETE,
+                    Method::DELETE,
                     &format!("tickets-delete.php/{key}.json"),
                     &[],
                     None,
@@ -907,6 +919,7 @@ impl Helpdesk for OsticketClient {
             };
             return Ok(Page {
                 total: u64::from(q.offset == 0 && !items.is_empty()),
+                total_exact: true,
                 items,
                 offset: q.offset,
                 limit,
@@ -982,6 +995,7 @@ impl Helpdesk for OsticketClient {
         Ok(Page {
             items,
             total,
+            total_exact: true,
             offset: q.offset,
             limit,
         })
@@ -1114,7 +1128,7 @@ impl Helpdesk for OsticketClient {
             ));
         }
         let r: StatsResponse = self
-            .json(reqwest::Method::GET, "tickets-stats.php", &[], None)
+            .json(Method::GET, "tickets-stats.php", &[], None)
             .await?;
         let mut s = Stats {
             total: r.total,
@@ -1146,7 +1160,7 @@ impl Helpdesk for OsticketClient {
             ));
         }
         let list: Vec<StatusView> = self
-            .json(reqwest::Method::GET, "tickets-statuses.php", &[], None)
+            .json(Method::GET, "tickets-statuses.php", &[], None)
             .await?;
         Ok(list
             .into_iter()

@@ -217,6 +217,27 @@ mod tests {
         }
     }
 
+    /// Found by the `osticket_json` fuzz target: a message that merely looks like a data
+    /// URL with escapes (`%E9`) went out as text inside a data URL and came back as
+    /// invalid UTF-8. osTicket takes a data URL's text literally, and so does ticketgate.
+    #[test]
+    fn a_message_that_looks_like_an_escaped_data_url_survives_the_round_trip() {
+        let raw = br#"{"name": "Latin Lou", "email": "lou@example.com", "subject": "Latin-1 body", "message":" data:text/plain;charset=iso-8859/1,Ren%E9 caf%E9"}"#;
+        let t = crate::decode_json(raw).unwrap();
+        let sent = serde_json::to_vec(&encode_create(&t).unwrap()).unwrap();
+        let again = crate::decode_json(&sent).unwrap();
+        assert_eq!(again.body.content, t.body.content);
+        assert_eq!(
+            crate::decode_json(
+                br#"{"name": "L", "email": "l@example.com", "subject": "s", "message": "data:text/plain;charset=utf-8,Tray%202"}"#
+            )
+            .unwrap()
+            .body
+            .content,
+            "Tray%202"
+        );
+    }
+
     #[test]
     fn message_field_is_what_osticket_decodes() {
         assert_eq!(

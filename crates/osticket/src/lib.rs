@@ -14,7 +14,7 @@
 //! - [`wire`]: the plugin's response shapes, written by the server and read by the client.
 //! - [`server`]: routing, keys and errors; `server/core_api.rs` (creates, email) and
 //!   `server/plugin.rs` (get, update, search, delete, stats, statuses, subtickets).
-//! - [`client`]: the client face over reqwest.
+//! - [`client`]: the client face over the shared upstream client kit (`ticketgate_upstream`).
 
 pub mod client;
 pub mod decode;
@@ -26,3 +26,4 @@ pub use client::{ClientConfig, Mode, OsticketClient};
 pub use decode::{CreateFormat, decode_create, decode_json, decode_request, decode_xml};
 pub use encode::encode_create;
 pub use server::{OsticketServer, ServerConfig};
+pub mod vendor;

@@ -247,18 +247,22 @@ fn credential(headers: &HeaderMap) -> Credential {
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
     {
-        Some(key) if !key.is_empty() => Credential::ApiKey(key.to_owned()),
+        Some(key) if !key.is_empty() => Credential::Token {
+            key: crate::vendor::OSTICKET_KEY.name,
+            value: key.to_owned(),
+            also: None,
+        },
         _ => Credential::Missing,
     }
 }
 
 /// Check the key for one permission; the error is the gateway's, mapped by the caller.
-fn authorize(
+async fn authorize(
     cx: &dyn GatewayContext,
     headers: &HeaderMap,
     need: Permission,
 ) -> Result<ticketgate_model::Consumer, Error> {
-    cx.authorize(&credential(headers), need)
+    cx.authorize(&credential(headers), need).await
 }
 
 /// osTicket's bare-text response (`Content-Type: text/html; charset=UTF-8`, as osTicket

@@ -208,7 +208,7 @@ async fn billion_laughs_is_refused_quickly_and_writes_nothing() {
     assert_eq!(r.status(), 400);
     assert!(text(&r).starts_with("XML error:"), "{}", text(&r));
     assert!(text(&r).contains("DTD"), "{}", text(&r));
-    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
     assert_eq!(cx.count().await, 0);
 }
 

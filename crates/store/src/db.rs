@@ -3,8 +3,29 @@
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock};
 use ticketgate_model::{Error, Result};
+
+/// Prepared statements kept per connection (`prepare_cached`): the fixed statements of
+/// every operation, plus the search shapes in use.
+const STATEMENT_CACHE: usize = 128;
+
+/// Per connection: SQLite's own page cache (KiB, as `PRAGMA cache_size` takes it
+/// negated) and how much of the file is read through a memory map instead of `pread`
+/// copies (address space, not memory: the pages are the kernel's page cache).
+const CACHE_KIB: i64 = 16 * 1024;
+const MMAP_BYTES: i64 = 1 << 30;
+
+/// The most writes committed together by [`Db::write`].
+const MAX_BATCH: usize = 512;
+
+/// What the writer calls once the batch a write ran in has committed (`None`) or failed.
+type Done = Box<dyn FnOnce(Option<Error>) + Send>;
+/// One write: run on the writer's connection inside the batch's transaction (or, with
+/// `None`, not at all because the batch could not start); says whether it succeeded.
+type Job = Box<dyn FnOnce(Option<&Connection>) -> (bool, Done) + Send>;
 
 /// How hard a commit is pushed to disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -28,6 +49,11 @@ pub struct Db {
     readers: Arc<Vec<Mutex<Connection>>>,
     next_reader: Arc<std::sync::atomic::AtomicUsize>,
     path: Arc<PathBuf>,
+    /// The group-commit writer, started by the first [`Db::write`]; it stops when the
+    /// last clone of this `Db` is dropped.
+    writer: Arc<OnceLock<Mutex<mpsc::Sender<Job>>>>,
+    /// Writes committed through [`Db::write`], and the commits that carried them.
+    committed: Arc<[AtomicU64; 2]>,
 }
 
 impl Db {
@@ -51,6 +77,7 @@ impl Db {
         .map_err(|e| open_error(path, &e))?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(|e| open_error(path, &e))?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         // A corrupt or foreign file fails here, on the first read of the header.
         let mode: String = conn
             .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
@@ -63,7 +90,8 @@ impl Db {
             Durability::Normal => "NORMAL",
         };
         conn.execute_batch(&format!(
-            "PRAGMA synchronous={sync}; PRAGMA foreign_keys=ON;"
+            "PRAGMA synchronous={sync}; PRAGMA foreign_keys=ON; \
+             PRAGMA cache_size=-{CACHE_KIB}; PRAGMA mmap_size={MMAP_BYTES};"
         ))
         .map_err(|e| open_error(path, &e))?;
         migrate(&conn, migrations).map_err(|e| open_error(path, &e))?;
@@ -72,7 +100,21 @@ impl Db {
             readers: Arc::new(Vec::new()),
             next_reader: Arc::default(),
             path: Arc::new(path.to_owned()),
+            writer: Arc::default(),
+            committed: Arc::default(),
         })
+    }
+
+    /// The schema version of the database at `path` before it is opened (0 when the
+    /// file does not exist or cannot be read).
+    pub fn schema_version(path: &Path) -> u32 {
+        if !path.exists() {
+            return 0;
+        }
+        Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .and_then(|c| c.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)))
+            .map(|v| u32::try_from(v).unwrap_or(0))
+            .unwrap_or(0)
     }
 
     /// Add `n` read-only connections for [`Db::read`].
@@ -86,6 +128,11 @@ impl Db {
             .map_err(|e| open_error(&self.path, &e))?;
             c.busy_timeout(std::time::Duration::from_secs(10))
                 .map_err(|e| open_error(&self.path, &e))?;
+            c.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+            c.execute_batch(&format!(
+                "PRAGMA cache_size=-{CACHE_KIB}; PRAGMA mmap_size={MMAP_BYTES};"
+            ))
+            .map_err(|e| open_error(&self.path, &e))?;
             readers.push(Mutex::new(c));
         }
         self.readers = Arc::new(readers);
@@ -106,6 +153,74 @@ impl Db {
         tokio::task::spawn_blocking(move || db.call_blocking(f))
             .await
             .map_err(|e| Error::internal(format!("storage task failed: {e}")))?
+    }
+
+    /// Run `f` as part of the next group commit, and answer once that commit is on disk.
+    ///
+    /// One writer thread owns the writes: it opens a transaction, runs every write
+    /// waiting at that moment (each in its own savepoint, so one that fails leaves the
+    /// others intact), commits them together, and only then answers each caller. With
+    /// `synchronous=FULL` the commit is one fsync of the write-ahead log for the whole
+    /// batch, and an answered write survives power loss. `f` must not open a
+    /// transaction of its own.
+    pub async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let (tx, rx) = tokio::sync::oneshot::channel::<Result<T>>();
+        let job: Job = Box::new(move |conn| {
+            let result = match conn {
+                Some(c) => f(c),
+                None => Err(Error::storage_unavailable(
+                    "storage is unavailable: nothing was written",
+                )),
+            };
+            let ok = result.is_ok();
+            let done: Done = Box::new(move |failed| {
+                let _ = tx.send(match failed {
+                    Some(e) => Err(e),
+                    None => result,
+                });
+            });
+            (ok, done)
+        });
+        self.writer()
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .send(job)
+            .map_err(|_| Error::internal("the storage writer has stopped"))?;
+        rx.await
+            .map_err(|_| Error::internal("the storage writer has stopped"))?
+    }
+
+    /// How many writes [`Db::write`] has committed, and in how many commits (fewer
+    /// commits than writes: the writes were grouped).
+    pub fn write_counts(&self) -> (u64, u64) {
+        (
+            self.committed[0].load(Ordering::Relaxed),
+            self.committed[1].load(Ordering::Relaxed),
+        )
+    }
+
+    fn writer(&self) -> &Mutex<mpsc::Sender<Job>> {
+        self.writer.get_or_init(|| {
+            let (tx, rx) = mpsc::channel::<Job>();
+            let conn = Arc::clone(&self.conn);
+            let committed = Arc::clone(&self.committed);
+            let name = format!(
+                "sqlite-writer-{}",
+                self.path
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            );
+            std::thread::Builder::new()
+                .name(name)
+                .spawn(move || write_loop(&conn, &rx, &committed))
+                .expect("a thread for the storage writer");
+            Mutex::new(tx)
+        })
     }
 
     /// Run a read-only `f` on a reader connection (the writer when there are none).
@@ -138,6 +253,27 @@ impl Db {
         .map_err(|e| Error::internal(format!("storage task failed: {e}")))?
     }
 
+    /// Run a short read-only `f` (a look-up by key: tens of microseconds) right here on
+    /// the caller's thread when a reader is free, sparing the hand-off to a blocking
+    /// thread and back; otherwise as [`Db::read`].
+    pub async fn read_short<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let mut f = Some(f);
+        let done = self
+            .readers
+            .iter()
+            .find_map(|r| r.try_lock().ok())
+            .and_then(|guard| f.take().map(|f| f(&guard)));
+        match (done, f) {
+            (Some(result), _) => result,
+            (None, Some(f)) => self.read(f).await,
+            (None, None) => Err(Error::internal("a read ran nowhere")),
+        }
+    }
+
     /// Run `f` with the connection on the current thread (for the CLI and tests).
     pub fn call_blocking<T, F>(&self, f: F) -> Result<T>
     where
@@ -148,6 +284,87 @@ impl Db {
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut conn)
     }
+}
+
+/// The writer: take what is waiting, run it in one transaction, commit, answer.
+fn write_loop(conn: &Mutex<Connection>, rx: &mpsc::Receiver<Job>, committed: &[AtomicU64; 2]) {
+    while let Ok(first) = rx.recv() {
+        let conn = conn.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(e) = exec(&conn, "BEGIN IMMEDIATE") {
+            let (_, done) = first(None);
+            done(Some(sql_error(e)));
+            continue;
+        }
+        let mut batch: Vec<Done> = Vec::new();
+        let mut next = Some(first);
+        let mut aborted = None;
+        while let Some(job) = next.take() {
+            if let Err(e) = exec(&conn, "SAVEPOINT job") {
+                let (_, done) = job(None);
+                batch.push(done);
+                aborted = Some(sql_error(e));
+                break;
+            }
+            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(Some(&conn))));
+            let ok = match ran {
+                Ok((ok, done)) => {
+                    batch.push(done);
+                    ok
+                }
+                // The caller's sender went with the panic: it hears "stopped".
+                Err(_) => false,
+            };
+            if conn.is_autocommit() {
+                // SQLite rolled the whole transaction back (a full disk, say): nothing
+                // of this batch is written, so no write of it may be acknowledged.
+                aborted = Some(Error::storage_unavailable(
+                    "storage failed: nothing was written",
+                ));
+                break;
+            }
+            let ended = if ok {
+                exec(&conn, "RELEASE job")
+            } else {
+                exec(&conn, "ROLLBACK TO job").and_then(|()| exec(&conn, "RELEASE job"))
+            };
+            if let Err(e) = ended {
+                aborted = Some(sql_error(e));
+                break;
+            }
+            if batch.len() < MAX_BATCH {
+                next = rx.try_recv().ok();
+            }
+        }
+        let failed = match aborted {
+            Some(e) => {
+                if !conn.is_autocommit() {
+                    let _ = exec(&conn, "ROLLBACK");
+                }
+                Some(e)
+            }
+            None => match exec(&conn, "COMMIT") {
+                Ok(()) => {
+                    committed[0].fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    committed[1].fetch_add(1, Ordering::Relaxed);
+                    None
+                }
+                Err(e) => {
+                    if !conn.is_autocommit() {
+                        let _ = exec(&conn, "ROLLBACK");
+                    }
+                    Some(sql_error(e))
+                }
+            },
+        };
+        drop(conn);
+        for done in batch {
+            done(failed.clone());
+        }
+    }
+}
+
+fn exec(c: &Connection, sql: &str) -> rusqlite::Result<()> {
+    c.prepare_cached(sql)?.execute([]).map(drop)
 }
 
 fn migrate(conn: &Connection, migrations: &[&str]) -> rusqlite::Result<()> {
@@ -308,6 +525,112 @@ mod tests {
         assert!(err.message.contains("newer"), "{}", err.message);
     }
 
+    /// Writes waiting while the writer is busy go into one transaction and one commit;
+    /// one that fails is rolled back alone; each is answered after the commit.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_writes_share_a_commit_and_a_failure_stays_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(
+            &dir.path().join("w.sqlite"),
+            Durability::Full,
+            &["CREATE TABLE t(x INTEGER PRIMARY KEY)"],
+        )
+        .unwrap()
+        .with_readers(1)
+        .unwrap();
+        // Hold the writer in a first write so the others queue up behind it.
+        let (started_tx, started_rx) = std::sync::mpsc::channel();
+        let first = {
+            let db = db.clone();
+            tokio::spawn(async move {
+                db.write(move |c| {
+                    started_tx.send(()).unwrap();
+                    std::thread::sleep(std::time::Duration::from_millis(300));
+                    c.execute("INSERT INTO t VALUES (0)", []).map_err(sql_error)
+                })
+                .await
+            })
+        };
+        started_rx.recv().unwrap();
+        let mut others = Vec::new();
+        for i in 1..=50i64 {
+            let db = db.clone();
+            others.push(tokio::spawn(async move {
+                db.write(move |c| {
+                    c.execute("INSERT INTO t VALUES (?1)", [i])
+                        .map_err(sql_error)?;
+                    if i == 7 {
+                        return Err(Error::bad_input("seven is refused"));
+                    }
+                    Ok(i)
+                })
+                .await
+            }));
+        }
+        first.await.unwrap().unwrap();
+        for (i, w) in (1..).zip(others) {
+            let r = w.await.unwrap();
+            if i == 7 {
+                assert_eq!(r.unwrap_err().message, "seven is refused");
+            } else {
+                assert_eq!(r.unwrap(), i);
+            }
+        }
+        let (n, seven): (i64, i64) = db
+            .read(|c| {
+                c.query_row(
+                    "SELECT count(*), count(*) FILTER (WHERE x = 7) FROM t",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .map_err(sql_error)
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            (n, seven),
+            (50, 0),
+            "every write but the refused one is there"
+        );
+        let (writes, commits) = db.write_counts();
+        assert_eq!(writes, 51);
+        assert!(
+            commits <= 3,
+            "51 writes queued behind a busy writer took {commits} commits"
+        );
+    }
+
+    /// A write that panics is rolled back and answered; the writer goes on.
+    #[tokio::test]
+    async fn a_panicking_write_does_not_stop_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(
+            &dir.path().join("p.sqlite"),
+            Durability::Normal,
+            &["CREATE TABLE t(x)"],
+        )
+        .unwrap();
+        let r: Result<()> = db
+            .write(|c| {
+                c.execute("INSERT INTO t VALUES (1)", [])
+                    .map_err(sql_error)?;
+                panic!("a bug in a write");
+            })
+            .await;
+        assert!(r.is_err());
+        db.write(|c| c.execute("INSERT INTO t VALUES (2)", []).map_err(sql_error))
+            .await
+            .unwrap();
+        let xs: i64 = db
+            .read(|c| {
+                c.query_row("SELECT sum(x) FROM t", [], |r| r.get(0))
+                    .map_err(sql_error)
+            })
+            .await
+            .unwrap();
+        assert_eq!(xs, 2);
+    }
+
     /// `/readyz` and `/metrics` read through a reader: a writer busy with a long
     /// transaction does not hold them up.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -327,7 +650,7 @@ mod tests {
                 let tx = c.transaction().map_err(sql_error)?;
                 tx.execute("INSERT INTO t VALUES (1)", [])
                     .map_err(sql_error)?;
-                std::thread::sleep(std::time::Duration::from_millis(1500));
+                std::thread::sleep(std::time::Duration::from_millis(4000));
                 tx.commit().map_err(sql_error)
             })
         });
@@ -342,7 +665,7 @@ mod tests {
             .unwrap();
         assert_eq!(n, 0, "the uncommitted row is not seen");
         assert!(
-            started.elapsed() < std::time::Duration::from_millis(700),
+            started.elapsed() < std::time::Duration::from_millis(2500),
             "the read waited {:?} for the writer",
             started.elapsed()
         );

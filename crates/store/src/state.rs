@@ -1,10 +1,16 @@
-//! The gateway's own durable state, on `gateway.sqlite`: the outbox, idempotency
-//! records, and the email Message-ID map.
+//! The gateway's own durable state: the outbox, idempotency records, the tracking-id
+//! map (a queued item's `q-…` id and the ticket it became) and the email Message-ID map.
 //!
 //! The outbox is what makes "acknowledged" mean "kept": a create (or a reply) that the
-//! upstream cannot take now is committed here, with `synchronous=FULL`, before the
-//! client hears anything, and a delivery worker sends it later. The row records each
-//! attempt before it is sent, so a crash mid-send is visible after a restart.
+//! upstream cannot take now is committed here before the client hears anything, and a
+//! delivery worker sends it later. The row records each attempt before it is sent, so
+//! a crash mid-send is visible after a restart.
+//!
+//! Two backends behind one [`GatewayState`]:
+//! - SQLite (`gateway.sqlite` in the data directory, `synchronous=FULL`), the default:
+//!   one gateway process per data directory.
+//! - PostgreSQL ([`postgres`]): any number of gateways share one database; each
+//!   delivers what it claims with `SELECT … FOR UPDATE SKIP LOCKED` under a lease.
 
 use crate::db::{Db, Durability, sql_error};
 use crate::time;
@@ -12,7 +18,11 @@ use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 use std::path::Path;
+use std::sync::Arc;
 use ticketgate_model::{Error, Result};
+
+pub mod idmap;
+pub mod postgres;
 
 const MIGRATIONS: &[&str] = &[
     r#"
@@ -57,6 +67,39 @@ CREATE TABLE mail_map (
     // 2: the key sent upstream with every delivery attempt of one create, so an upstream
     // that recognises repeated deliveries creates it once even after a lost answer.
     "ALTER TABLE outbox ADD COLUMN delivery_key TEXT;",
+    // 3: the id of the request that queued an item, sent upstream with each delivery.
+    "ALTER TABLE outbox ADD COLUMN request_id TEXT;",
+    // 4: the id map (which upstream owns an id the gateway handed out) and the record
+    // of what a migration between upstreams has copied, so a killed run resumes.
+    r#"
+CREATE TABLE id_map (
+    home        TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    key         TEXT NOT NULL,
+    upstream    TEXT NOT NULL,
+    upstream_id TEXT NOT NULL,
+    created_at  TEXT NOT NULL,
+    PRIMARY KEY (home, kind, key)
+);
+CREATE INDEX id_map_target ON id_map(home, upstream, upstream_id, kind);
+CREATE TABLE id_alloc (
+    gid         INTEGER PRIMARY KEY AUTOINCREMENT,
+    home        TEXT NOT NULL,
+    upstream    TEXT NOT NULL,
+    upstream_id TEXT NOT NULL,
+    UNIQUE (home, upstream, upstream_id)
+);
+CREATE TABLE copied (
+    from_upstream TEXT NOT NULL,
+    to_upstream   TEXT NOT NULL,
+    source_id     TEXT NOT NULL,
+    outcome       TEXT NOT NULL,
+    target_id     TEXT,
+    reason        TEXT,
+    updated_at    TEXT NOT NULL,
+    PRIMARY KEY (from_upstream, to_upstream, source_id)
+);
+"#,
 ];
 
 /// A delivery to queue.
@@ -75,6 +118,9 @@ pub struct Enqueue {
     /// The key already used upstream by a direct attempt that failed; later
     /// deliveries reuse it. None: the tracking id is the key.
     pub delivery_key: Option<String>,
+    /// The id of the request that queued it (its `X-Request-Id`), sent upstream with
+    /// every delivery attempt so the upstream's logs and the gateway's agree.
+    pub request_id: Option<String>,
 }
 
 /// What an outbox item delivers.
@@ -149,6 +195,8 @@ pub struct OutboxItem {
     pub number: Option<String>,
     /// The key sent upstream with each attempt (see [`Enqueue::delivery_key`]).
     pub delivery_key: String,
+    /// The id of the request that queued it (see [`Enqueue::request_id`]).
+    pub request_id: Option<String>,
 }
 
 /// The first outcome of a request carrying an idempotency key.
@@ -177,18 +225,189 @@ pub struct Pruned {
     pub delivered: u64,
 }
 
+/// The gateway's durable state, on SQLite or PostgreSQL. Every method means the same
+/// on both; the tests in `state/tests.rs` run against both.
 #[derive(Clone)]
 pub struct GatewayState {
-    db: Db,
+    backend: Backend,
+}
+
+#[derive(Clone)]
+enum Backend {
+    Sqlite(SqliteState),
+    Postgres(Arc<postgres::PgState>),
+}
+
+/// What applying the migrations did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MigrationReport {
+    /// The schema version found (0: none yet).
+    pub from: u32,
+    /// The schema version now.
+    pub to: u32,
+}
+
+macro_rules! dispatch {
+    ($self:ident . $method:ident ( $($arg:expr),* )) => {
+        match &$self.backend {
+            Backend::Sqlite(s) => s.$method($($arg),*).await,
+            Backend::Postgres(p) => p.$method($($arg),*).await,
+        }
+    };
 }
 
 impl GatewayState {
+    /// The SQLite state at `path` (created and migrated if needed).
+    pub fn open(path: &Path) -> Result<Self> {
+        Ok(Self {
+            backend: Backend::Sqlite(SqliteState::open(path)?),
+        })
+    }
+
+    /// The PostgreSQL state. Nothing is connected yet: the first call connects and
+    /// applies the migrations ([`GatewayState::migrate`] does it at once).
+    pub fn postgres(options: &postgres::PgOptions) -> Result<Self> {
+        Ok(Self {
+            backend: Backend::Postgres(Arc::new(postgres::PgState::new(options)?)),
+        })
+    }
+
+    /// True when several gateways share this state: delivery then goes through
+    /// [`GatewayState::claim`], never [`GatewayState::pending`].
+    pub fn is_shared(&self) -> bool {
+        matches!(self.backend, Backend::Postgres(_))
+    }
+
+    /// Where the state lives, for logs and `ticketgate migrate` (no credentials).
+    pub fn describe(&self) -> String {
+        match &self.backend {
+            Backend::Sqlite(s) => format!("SQLite {}", s.db.path().display()),
+            Backend::Postgres(p) => p.describe(),
+        }
+    }
+
+    /// Apply the schema's migrations now; says from which version to which.
+    pub async fn migrate(&self) -> Result<MigrationReport> {
+        match &self.backend {
+            Backend::Sqlite(s) => Ok(s.migration_report()),
+            Backend::Postgres(p) => p.migrate().await,
+        }
+    }
+
+    /// Claim up to `limit` items for delivery by this process (shared state only; the
+    /// SQLite backend has one deliverer and answers [`GatewayState::due`]). An item is
+    /// claimable when it is pending, due, not leased by a live claim, and no earlier
+    /// item of its ticket is still pending; the claim holds for the lease, so the items
+    /// of a process killed mid-delivery come back when it runs out.
+    pub async fn claim(&self, limit: u32) -> Result<Vec<OutboxItem>> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.due(limit).await,
+            Backend::Postgres(p) => p.claim(limit).await,
+        }
+    }
+
+    /// Give claimed items back without an attempt (their upstream is failing).
+    pub async fn release(&self, seqs: Vec<i64>) -> Result<()> {
+        match &self.backend {
+            Backend::Sqlite(_) => Ok(()),
+            Backend::Postgres(p) => p.release(seqs).await,
+        }
+    }
+
+    pub async fn prune(
+        &self,
+        idempotency_before: DateTime<Utc>,
+        delivered_before: DateTime<Utc>,
+    ) -> Result<Pruned> {
+        dispatch!(self.prune(idempotency_before, delivered_before))
+    }
+    pub async fn enqueue(&self, item: Enqueue) -> Result<String> {
+        dispatch!(self.enqueue(item))
+    }
+    pub async fn due(&self, limit: u32) -> Result<Vec<OutboxItem>> {
+        dispatch!(self.due(limit))
+    }
+    pub async fn pending(&self, limit: u32) -> Result<Vec<OutboxItem>> {
+        dispatch!(self.pending(limit))
+    }
+    pub async fn begin_attempt(&self, seq: i64) -> Result<()> {
+        dispatch!(self.begin_attempt(seq))
+    }
+    pub async fn delivered(&self, seq: i64, ticket_id: &str, number: Option<&str>) -> Result<()> {
+        dispatch!(self.delivered(seq, ticket_id, number))
+    }
+    pub async fn failed(&self, seq: i64, error: &str, next: Option<DateTime<Utc>>) -> Result<()> {
+        dispatch!(self.failed(seq, error, next))
+    }
+    pub async fn item(&self, tracking_id: &str) -> Result<Option<OutboxItem>> {
+        dispatch!(self.item(tracking_id))
+    }
+    pub async fn list(&self, state: Option<OutboxState>, limit: u32) -> Result<Vec<OutboxItem>> {
+        dispatch!(self.list(state, limit))
+    }
+    pub async fn retry(&self, tracking_id: &str) -> Result<bool> {
+        dispatch!(self.retry(tracking_id))
+    }
+    pub async fn retry_all(&self) -> Result<u64> {
+        dispatch!(self.retry_all())
+    }
+    pub async fn drop_item(&self, tracking_id: &str) -> Result<bool> {
+        dispatch!(self.drop_item(tracking_id))
+    }
+    pub async fn summary(&self) -> Result<OutboxSummary> {
+        dispatch!(self.summary())
+    }
+    pub async fn idempotency(
+        &self,
+        consumer: &str,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>> {
+        dispatch!(self.idempotency(consumer, key))
+    }
+    pub async fn remember_created(
+        &self,
+        consumer: &str,
+        key: &str,
+        fingerprint: &str,
+        upstream: &str,
+        ticket_id: &str,
+        number: &str,
+    ) -> Result<()> {
+        dispatch!(self.remember_created(consumer, key, fingerprint, upstream, ticket_id, number))
+    }
+    pub async fn mail_lookup(&self, message_ids: Vec<String>) -> Result<Option<MailRecord>> {
+        dispatch!(self.mail_lookup(message_ids))
+    }
+    pub async fn mail_remember(&self, record: MailRecord) -> Result<bool> {
+        dispatch!(self.mail_remember(record))
+    }
+}
+
+/// The SQLite backend: `gateway.sqlite` in the data directory.
+#[derive(Clone)]
+pub struct SqliteState {
+    db: Db,
+    /// The schema version the file had when it was opened.
+    found_version: u32,
+}
+
+impl SqliteState {
+    fn migration_report(&self) -> MigrationReport {
+        let to = MIGRATIONS.len() as u32;
+        MigrationReport {
+            from: self.found_version,
+            to,
+        }
+    }
+
     pub fn open(path: &Path) -> Result<Self> {
         // The outbox is the promise behind every 202: always synchronous=FULL.
         // One read-only connection, so `/readyz` and `/metrics` read beside the writer
         // instead of queueing behind the creates on it.
+        let found_version = Db::schema_version(path);
         Ok(Self {
             db: Db::open(path, Durability::Full, MIGRATIONS)?.with_readers(1)?,
+            found_version,
         })
     }
 
@@ -238,6 +457,7 @@ impl GatewayState {
             payload,
             idempotency,
             delivery_key,
+            request_id,
         } = item;
         self.db
             .call(move |c| {
@@ -246,9 +466,9 @@ impl GatewayState {
                 let tracking_id = new_tracking_id(&tx)?;
                 tx.execute(
                     "INSERT INTO outbox(tracking_id, upstream, kind, target, consumer, payload, state, \
-                     next_attempt_at, created_at, updated_at, delivery_key) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?7, ?7, ?8)",
-                    params![tracking_id, upstream, kind.as_str(), target, consumer, payload, now, delivery_key],
+                     next_attempt_at, created_at, updated_at, delivery_key, request_id) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?7, ?7, ?8, ?9)",
+                    params![tracking_id, upstream, kind.as_str(), target, consumer, payload, now, delivery_key, request_id],
                 )
                 .map_err(sql_error)?;
                 if let Some((key, fingerprint)) = idempotency {
@@ -618,7 +838,7 @@ pub struct MailRecord {
 }
 
 const ITEM_COLUMNS: &str = "seq, tracking_id, upstream, kind, target, consumer, payload, state, attempts, \
-                            next_attempt_at, last_error, created_at, ticket_id, number, delivery_key";
+                            next_attempt_at, last_error, created_at, ticket_id, number, delivery_key, request_id";
 
 fn item_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxItem> {
     let ts = |s: String| time::from_db(&s).unwrap_or_else(time::now);
@@ -640,6 +860,7 @@ fn item_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxItem> {
         delivery_key: r
             .get::<_, Option<String>>(14)?
             .unwrap_or_else(|| r.get(1).unwrap_or_default()),
+        request_id: r.get(15)?,
     })
 }
 

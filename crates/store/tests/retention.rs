@@ -14,6 +14,7 @@ fn create(key: &str) -> Enqueue {
         payload: "{}".into(),
         idempotency: Some((key.into(), "fingerprint".into())),
         delivery_key: None,
+        request_id: None,
     }
 }
 

@@ -11,7 +11,6 @@ use crate::config::ClientConfig;
 use crate::jwt::{self, MintClaims, SigningKeyRef};
 use crate::wire::{self, Metadata, TicketApiModel};
 use async_trait::async_trait;
-use reqwest::multipart::{Form, Part};
 use rsa::RsaPrivateKey;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -19,9 +18,10 @@ use ticketgate_model::{
     Assignment, Attachment, Capabilities, Closure, DeleteMode, EntryKind, Error, ErrorKind,
     Helpdesk, LookupItem, LookupKind, NewEntry, NewTicket, Operation, Page, PriorityLevel, Query,
     Reference, Resolution, Result, Source, State, ThreadEntry, Ticket, TicketPatch, UpstreamAnswer,
-    UpstreamHint, UpstreamTransport, classify_upstream, upstream_transport_error,
-    upstream_unreadable,
+    UpstreamHint, classify_upstream, upstream_unreadable,
 };
+use ticketgate_upstream::client::{Form, Part, Request, StatusCode, header};
+use ticketgate_upstream::{Client, Failure};
 use tokio::sync::Mutex;
 
 /// The largest error body read from the upstream.
@@ -46,8 +46,7 @@ struct CachedMetadata {
 
 /// The canonical helpdesk over a TicketsApi upstream.
 pub struct TicketsApiClient {
-    http: reqwest::Client,
-    base: String,
+    http: Client,
     config: ClientConfig,
     credentials: Credentials,
     token: Mutex<Option<CachedToken>>,
@@ -69,18 +68,13 @@ fn unix_now() -> f64 {
         .unwrap_or(0.0)
 }
 
-fn transport_error(e: &reqwest::Error) -> Error {
+fn transport_error(e: &Failure) -> Error {
     if e.is_timeout() {
-        // reqwest does not say which of the configured deadlines ran out.
+        // Either the connect timeout or the call's deadline: TicketsApi's words for both.
         return Error::upstream_unavailable("TicketsApi did not answer in time")
             .with_upstream_status(504);
     }
-    let how = if e.is_connect() {
-        UpstreamTransport::Connect
-    } else {
-        UpstreamTransport::Broken
-    };
-    upstream_transport_error("TicketsApi", how)
+    e.into_error("TicketsApi", 0)
 }
 
 impl TicketsApiClient {
@@ -112,14 +106,19 @@ impl TicketsApiClient {
         if config.subject.trim().is_empty() {
             return Err(Error::bad_input("subject must not be empty").field("subject"));
         }
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_millis(config.connect_timeout_ms))
-            .timeout(Duration::from_millis(config.request_timeout_ms))
-            .build()
-            .map_err(|e| Error::internal(format!("cannot build the HTTP client: {e}")))?;
+        let base = format!("{url}/api/TicketsApi");
+        let settings = ticketgate_upstream::Settings::new(
+            &base,
+            config.connect_timeout_ms,
+            config.request_timeout_ms,
+        )
+        .tls(config.tls.as_ref());
+        let http = Client::new(&settings).map_err(|e| match e {
+            ticketgate_upstream::client::BuildError::Tls(m) => Error::bad_input(m).field("tls"),
+            _ => Error::bad_input("url must be an http:// or https:// URL").field("url"),
+        })?;
         Ok(Self {
             http,
-            base: format!("{url}/api/TicketsApi"),
             credentials,
             token: Mutex::new(None),
             metadata: Mutex::new(None),
@@ -168,14 +167,10 @@ impl TicketsApiClient {
         token
     }
 
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
     /// Send a request built by `build`; a 401 on a minted token renews it once.
-    async fn send<F>(&self, build: F) -> Result<reqwest::Response>
+    async fn send<F>(&self, build: F) -> Result<ticketgate_upstream::Response>
     where
-        F: Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+        F: Fn(&Client) -> Request<'_>,
     {
         let mut renew = false;
         loop {
@@ -185,7 +180,7 @@ impl TicketsApiClient {
                 .send()
                 .await
                 .map_err(|e| transport_error(&e))?;
-            if resp.status() == reqwest::StatusCode::UNAUTHORIZED
+            if resp.status() == StatusCode::UNAUTHORIZED
                 && !renew
                 && !matches!(self.credentials, Credentials::Fixed(_))
             {
@@ -200,19 +195,22 @@ impl TicketsApiClient {
     }
 
     /// The answer's body, through the one bounded reader every client face shares.
-    async fn read_body(&self, resp: reqwest::Response) -> Result<bytes::Bytes> {
+    async fn read_body(&self, resp: ticketgate_upstream::Response) -> Result<bytes::Bytes> {
         ticketgate_upstream::read_body(resp, self.config.max_response_bytes)
             .await
             .map_err(|e| e.into_error("TicketsApi", transport_error))
     }
 
-    async fn json<T: serde::de::DeserializeOwned>(&self, resp: reqwest::Response) -> Result<T> {
+    async fn json<T: serde::de::DeserializeOwned>(
+        &self,
+        resp: ticketgate_upstream::Response,
+    ) -> Result<T> {
         let bytes = self.read_body(resp).await?;
         serde_json::from_slice(&bytes).map_err(|e| upstream_unreadable("TicketsApi", e))
     }
 
     async fn get_model(&self, id: &str) -> Result<TicketApiModel> {
-        let url = self.url(&format!("/{}", path_id(id)?));
+        let url = format!("/{}", path_id(id)?);
         let resp = self.send(|c| c.get(&url)).await?;
         self.json(resp).await
     }
@@ -232,8 +230,8 @@ impl TicketsApiClient {
                 return Ok(c.metadata.clone());
             }
         }
-        let url = self.url("/metadata");
-        let resp = self.send(|c| c.get(&url)).await?;
+        let url = "/metadata";
+        let resp = self.send(|c| c.get(url)).await?;
         let m: Metadata = self.json(resp).await?;
         let m = Arc::new(m);
         *cached = Some(CachedMetadata {
@@ -245,15 +243,15 @@ impl TicketsApiClient {
 
     /// Mark a ticket read by ticketgate's user (`POST read/{id}`).
     pub async fn mark_read(&self, id: &str) -> Result<()> {
-        let url = self.url(&format!("/read/{}", path_id(id)?));
+        let url = format!("/read/{}", path_id(id)?);
         self.send(|c| c.post(&url)).await?;
         Ok(())
     }
 
     /// `appmetadata`: the global look-ups, uncached.
     pub async fn app_metadata(&self) -> Result<Metadata> {
-        let url = self.url("/appmetadata");
-        let resp = self.send(|c| c.get(&url)).await?;
+        let url = "/appmetadata";
+        let resp = self.send(|c| c.get(url)).await?;
         self.json(resp).await
     }
 
@@ -562,9 +560,8 @@ impl TicketsApiClient {
         path: &str,
         form: &[(String, String)],
         files: &[Attachment],
-    ) -> Result<reqwest::Response> {
-        let url = self.url(path);
-        self.send(|c| c.post(&url).multipart(build_form(form, files)))
+    ) -> Result<ticketgate_upstream::Response> {
+        self.send(|c| c.post(path).multipart(build_form(form, files)))
             .await
     }
 
@@ -573,18 +570,18 @@ impl TicketsApiClient {
     }
 }
 
-/// Rebuild a multipart form from its text fields and files (reqwest forms are
-/// consumed by sending, and a renewed token means sending again).
+/// Rebuild a multipart form from its text fields and files (a form is consumed by
+/// sending, and a renewed token means sending again).
 fn build_form(fields: &[(String, String)], files: &[Attachment]) -> Form {
     let mut form = Form::new();
     for (k, v) in fields {
         form = form.text(k.clone(), v.clone());
     }
     for f in files {
-        let part = Part::bytes(f.bytes.clone()).file_name(f.name.clone());
-        let part = part
-            .mime_str(&f.media_type)
-            .unwrap_or_else(|_| Part::bytes(f.bytes.clone()).file_name(f.name.clone()));
+        let part = Part::bytes(f.bytes.clone())
+            .file_name(f.name.clone())
+            .media_type(&f.media_type)
+            .unwrap_or_else(|part| part);
         form = form.part("Uploads", part);
     }
     form
@@ -746,11 +743,11 @@ impl RefKind {
 }
 
 /// A TicketsApi error answer as a canonical error.
-async fn upstream_error(resp: reqwest::Response) -> Error {
+async fn upstream_error(resp: ticketgate_upstream::Response) -> Error {
     let status = resp.status().as_u16();
     let retry_after = resp
         .headers()
-        .get(reqwest::header::RETRY_AFTER)
+        .get(header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok())
         .map(Duration::from_secs);
@@ -900,7 +897,7 @@ impl Helpdesk for TicketsApiClient {
         let resp = self.post_form(path, &pairs, &ticket.attachments).await?;
         let location = resp
             .headers()
-            .get(reqwest::header::LOCATION)
+            .get(header::LOCATION)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let bytes = self.read_body(resp).await?;
@@ -950,7 +947,7 @@ impl Helpdesk for TicketsApiClient {
         if mode == DeleteMode::Purge {
             return Err(Error::unsupported(self.name(), "purge"));
         }
-        let url = self.url(&format!("/{}", path_id(id)?));
+        let url = format!("/{}", path_id(id)?);
         self.send(|c| c.delete(&url)).await?;
         Ok(())
     }
@@ -1090,7 +1087,7 @@ impl Helpdesk for TicketsApiClient {
                     .is_some_and(|n| n.eq_ignore_ascii_case(&self.config.subject))
         });
         if to_me && assignment.group.is_none() && assignment.team.is_none() {
-            let url = self.url(&format!("/pickup/{pid}"));
+            let url = format!("/pickup/{pid}");
             self.send(|c| c.post(&url)).await?;
             return self.get(&pid).await;
         }

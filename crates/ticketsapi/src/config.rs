@@ -149,6 +149,9 @@ pub struct ClientConfig {
     pub request_timeout_ms: u64,
     /// The largest answer read; a larger one is a 502 (see `ticketgate_upstream`).
     pub max_response_bytes: usize,
+    /// TLS toward this upstream: a private CA and a client certificate (see
+    /// `ticketgate_upstream::tls`); none means the system roots and no client certificate.
+    pub tls: Option<ticketgate_upstream::tls::ClientTls>,
 }
 
 impl Default for ClientConfig {
@@ -172,6 +175,7 @@ impl Default for ClientConfig {
             connect_timeout_ms: 3_000,
             request_timeout_ms: 10_000,
             max_response_bytes: ticketgate_upstream::DEFAULT_MAX_RESPONSE_BYTES,
+            tls: None,
         }
     }
 }
@@ -197,6 +201,7 @@ impl fmt::Debug for ClientConfig {
             .field("connect_timeout_ms", &self.connect_timeout_ms)
             .field("request_timeout_ms", &self.request_timeout_ms)
             .field("max_response_bytes", &self.max_response_bytes)
+            .field("tls", &self.tls)
             .finish()
     }
 }

@@ -23,3 +23,4 @@ pub use client::TicketsApiClient;
 pub use config::{ALL_TICKET_PERMISSIONS, ClientConfig, JwtConfig, ServerConfig};
 pub use jwt::mint_hs256;
 pub use server::TicketsApiServer;
+pub mod vendor;

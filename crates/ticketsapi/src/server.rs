@@ -96,7 +96,7 @@ impl TicketsApiServer {
 
     /// Verify the bearer token, check its permission claim, then let the gateway
     /// authorize the subject for `need`.
-    fn caller(
+    async fn caller(
         &self,
         headers: &HeaderMap,
         cx: &dyn GatewayContext,
@@ -104,7 +104,7 @@ impl TicketsApiServer {
         claim: Option<&str>,
     ) -> Result<(Consumer, VerifiedToken), Error> {
         let token = self.verified(headers, claim)?;
-        let consumer = cx.authorize(&Credential::JwtSubject(token.subject.clone()), need)?;
+        let consumer = cx.authorize(&subject(token.subject.clone()), need).await?;
         Ok((consumer, token))
     }
 
@@ -128,6 +128,14 @@ impl TicketsApiServer {
             )));
         }
         Ok(token)
+    }
+}
+
+/// The credential of a verified token: its subject, a consumer's `jwt_subject`.
+fn subject(sub: String) -> Credential {
+    Credential::Identity {
+        key: crate::vendor::JWT_SUBJECT.name,
+        value: sub,
     }
 }
 
@@ -168,7 +176,7 @@ impl ServerFace for TicketsApiServer {
             }
             problem::error_response(&e)
         })?;
-        cx.admit(&Credential::JwtSubject(token.subject), Some(need))
+        cx.admit(&subject(token.subject), Some(need))
             .map(|_| Admission::Verified)
             .map_err(|e| problem::error_response(&e))
     }

@@ -1,15 +1,29 @@
-//! What every client face (osTicket, ITSM-NG, TicketsApi, a chained ticketgate) shares
-//! when it reads an upstream's answer.
+//! What every client face (osTicket, ITSM-NG, TicketsApi, RT, a chained ticketgate)
+//! shares when it talks to its upstream: the HTTP client kit ([`client`]) and the
+//! bounded reader of an answer.
 //!
 //! An upstream is outside input like any client: a broken or hostile one can answer
 //! with a body of any size, or one that never ends. Every client face reads answers
 //! through [`read_body`], which stops at a configured bound
 //! (`upstreams.NAME.max_response_bytes`, [`DEFAULT_MAX_RESPONSE_BYTES`] by default)
 //! instead of buffering whatever arrives. A declared `Content-Length` over the bound
-//! is refused before a byte of the body is read. Time is bounded elsewhere: each
-//! client's request timeout covers the body as well as the head.
+//! is refused before a byte of the body is read. Time is bounded too: each call has one
+//! deadline (the client's request timeout) covering the body as well as the head.
+//!
+//! Three more things every client face shares: [`request_id`], the id of the request
+//! being served, sent upstream on every call as `X-Request-Id`; [`tls`], the CA and
+//! client certificate an upstream may be configured with; and [`multipart`], the
+//! `multipart/form-data` encoder for uploads.
+
+pub mod client;
+pub mod multipart;
+pub mod request_id;
+pub mod tls;
+
+pub use client::{Client, Failure, FailureKind, Response, Settings};
 
 use bytes::{Bytes, BytesMut};
+use http_body_util::BodyExt;
 use ticketgate_model::Error;
 
 /// The default bound on one upstream answer: far above any ticket with attachments a
@@ -26,20 +40,16 @@ pub fn default_max_response_bytes() -> usize {
 pub enum ReadError {
     /// The answer is (or declares itself) larger than the bound.
     TooLarge { limit: usize },
-    /// The connection failed or timed out while the body was read.
-    Transport(reqwest::Error),
+    /// The connection failed or the call's deadline passed while the body was read.
+    Transport(Failure),
 }
 
 impl ReadError {
     /// The canonical error: a too-large answer is the upstream's fault and a 502 in
     /// every dialect (not retried: the same call would bring the same answer); a
-    /// transport failure is mapped by the client face's own `transport` function,
-    /// which knows its vendor's words and its timeouts.
-    pub fn into_error(
-        self,
-        vendor: &str,
-        transport: impl FnOnce(&reqwest::Error) -> Error,
-    ) -> Error {
+    /// transport failure is mapped by `transport` (usually [`Failure::into_error`] with
+    /// the vendor's name and its timeout).
+    pub fn into_error(self, vendor: &str, transport: impl FnOnce(&Failure) -> Error) -> Error {
         match self {
             ReadError::TooLarge { limit } => too_large(vendor, limit),
             ReadError::Transport(e) => transport(&e),
@@ -56,35 +66,56 @@ pub fn too_large(vendor: &str, limit: usize) -> Error {
     .retryable(false)
 }
 
-/// Read a whole answer, at most `limit` bytes of it.
-pub async fn read_body(mut resp: reqwest::Response, limit: usize) -> Result<Bytes, ReadError> {
+/// Read a whole answer, at most `limit` bytes of it, before the call's deadline.
+pub async fn read_body(resp: Response, limit: usize) -> Result<Bytes, ReadError> {
     if resp
         .content_length()
         .is_some_and(|n| n > u64::try_from(limit).unwrap_or(u64::MAX))
     {
         return Err(ReadError::TooLarge { limit });
     }
+    let deadline = resp.deadline;
+    let mut incoming = resp.body;
     let mut body = BytesMut::new();
-    while let Some(chunk) = resp.chunk().await.map_err(ReadError::Transport)? {
-        if body.len() + chunk.len() > limit {
-            return Err(ReadError::TooLarge { limit });
+    loop {
+        let frame = match tokio::time::timeout_at(deadline, incoming.frame()).await {
+            Err(_) => return Err(ReadError::Transport(deadline_passed())),
+            Ok(None) => break,
+            Ok(Some(Err(e))) => return Err(ReadError::Transport(Failure::from_body(&e))),
+            Ok(Some(Ok(frame))) => frame,
+        };
+        if let Ok(chunk) = frame.into_data() {
+            if body.len() + chunk.len() > limit {
+                return Err(ReadError::TooLarge { limit });
+            }
+            body.extend_from_slice(&chunk);
         }
-        body.extend_from_slice(&chunk);
     }
     Ok(body.freeze())
 }
 
+fn deadline_passed() -> Failure {
+    Failure::new(
+        FailureKind::Timeout,
+        "the answer did not arrive whole within the deadline".into(),
+    )
+}
+
 /// The first `limit` bytes of an answer, for the text of an error: the rest is not
-/// read, and a transport failure leaves what had arrived.
-pub async fn read_prefix(mut resp: reqwest::Response, limit: usize) -> Bytes {
+/// read, and a transport failure (or the deadline) leaves what had arrived.
+pub async fn read_prefix(resp: Response, limit: usize) -> Bytes {
+    let deadline = resp.deadline;
+    let mut incoming = resp.body;
     let mut body = BytesMut::new();
     while body.len() < limit {
-        match resp.chunk().await {
-            Ok(Some(chunk)) => {
-                let take = chunk.len().min(limit - body.len());
-                body.extend_from_slice(&chunk[..take]);
+        match tokio::time::timeout_at(deadline, incoming.frame()).await {
+            Ok(Some(Ok(frame))) => {
+                if let Ok(chunk) = frame.into_data() {
+                    let take = chunk.len().min(limit - body.len());
+                    body.extend_from_slice(&chunk[..take]);
+                }
             }
-            Ok(None) | Err(_) => break,
+            _ => break,
         }
     }
     body.freeze()
@@ -125,8 +156,12 @@ mod tests {
         format!("http://{addr}/")
     }
 
-    async fn get(url: &str) -> reqwest::Response {
-        reqwest::Client::new().get(url).send().await.unwrap()
+    fn client(url: &str, timeout_ms: u64) -> Client {
+        Client::new(&Settings::new(url, 1_000, timeout_ms)).unwrap()
+    }
+
+    async fn get(url: &str) -> Response {
+        client(url, 10_000).get("/").send().await.unwrap()
     }
 
     #[tokio::test]
@@ -187,5 +222,125 @@ mod tests {
         // The server writes 100 bytes and closes: the body ends early.
         let e = read_body(get(&url).await, 10_000).await.unwrap_err();
         assert!(matches!(e, ReadError::Transport(_)), "{e:?}");
+    }
+
+    /// The deadline covers the body: an answer whose head comes at once and whose body
+    /// never ends in time is a timeout, classified temporary with the configured time.
+    #[tokio::test]
+    async fn the_deadline_covers_the_body() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let _ = s.read(&mut buf).await;
+                    let _ = s
+                        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")
+                        .await;
+                    tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+                });
+            }
+        });
+        let c = client(&format!("http://{addr}"), 300);
+        let start = std::time::Instant::now();
+        let resp = c.get("/slow").send().await.unwrap();
+        let e = read_body(resp, 1000).await.unwrap_err();
+        assert!(start.elapsed() < std::time::Duration::from_secs(5));
+        let ReadError::Transport(f) = e else {
+            panic!("{e:?}")
+        };
+        assert!(f.is_timeout(), "{f:?}");
+        let e = f.into_error("osTicket", 300);
+        assert!(e.retryable);
+        assert_eq!(e.message, "osTicket did not answer within 300 ms");
+    }
+
+    /// A refused connection is a temporary "cannot connect", retried.
+    #[tokio::test]
+    async fn a_refused_connection_is_temporary() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let f = client(&format!("http://{addr}"), 2_000)
+            .get("/")
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(f.kind(), FailureKind::Connect, "{f:?}");
+        let e = f.into_error("ITSM-NG", 2_000);
+        assert!(e.retryable);
+        assert_eq!(e.message, "cannot connect to ITSM-NG");
+    }
+
+    /// The request id in scope, the constant headers, the query and a multipart body
+    /// arrive as sent.
+    #[tokio::test]
+    async fn a_call_carries_its_request_id_headers_query_and_body() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut req = Vec::new();
+            let mut buf = [0u8; 4096];
+            loop {
+                let n = s.read(&mut buf).await.unwrap();
+                req.extend_from_slice(&buf[..n]);
+                if n == 0 || req.ends_with(b"--\r\n") {
+                    break;
+                }
+            }
+            s.write_all(b"HTTP/1.1 204 No Content\r\n\r\n")
+                .await
+                .unwrap();
+            String::from_utf8(req).unwrap()
+        });
+        let c = Client::new(&Settings::new(
+            &format!("http://{addr}/base/"),
+            1_000,
+            5_000,
+        ))
+        .unwrap()
+        .with_header("x-api-key", "k-1", true)
+        .unwrap();
+        let form = multipart::Form::new().text("a", "b");
+        let boundary = form.boundary().to_owned();
+        let resp = request_id::scope(
+            std::sync::Arc::from("rid-7"),
+            c.post("tickets.json")
+                .query(&[("q", "a b"), ("n", "1")])
+                .multipart(form)
+                .send(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(resp.status(), 204);
+        let req = seen.await.unwrap();
+        assert!(
+            req.starts_with("POST /base/tickets.json?q=a+b&n=1 HTTP/1.1\r\n"),
+            "{req}"
+        );
+        assert!(req.contains("x-request-id: rid-7\r\n"), "{req}");
+        assert!(req.contains("x-api-key: k-1\r\n"), "{req}");
+        assert!(req.contains("accept: */*\r\n"), "{req}");
+        assert!(
+            req.contains(&format!(
+                "content-type: multipart/form-data; boundary={boundary}\r\n"
+            )),
+            "{req}"
+        );
+        assert!(
+            req.ends_with(&format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nb\r\n--{boundary}--\r\n"
+            )),
+            "{req}"
+        );
+    }
+
+    #[test]
+    fn a_base_that_is_no_http_url_is_refused() {
+        for base in ["", "ftp://x.example", "help.example.com", "http://"] {
+            assert!(Client::new(&Settings::new(base, 1, 1)).is_err(), "{base}");
+        }
     }
 }

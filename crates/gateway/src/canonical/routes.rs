@@ -7,8 +7,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use ticketgate_model::{
     Assignment, Attachment, Closure, CreateOptions, Created, DeleteMode, Error, GatewayContext,
-    Ingested, LookupKind, NewEntry, NewTicket, Permission, Query, Reference, Resolution, SortField,
-    SortOrder, State, StatsQuery, TicketPatch,
+    Ingested, LookupKind, NewEntry, NewTask, NewTicket, Permission, Query, Reference, Resolution,
+    SortField, SortOrder, State, StatsQuery, TicketPatch,
 };
 
 /// The OpenAPI 3.1 description of these routes, served at `GET {prefix}/openapi.json`;
@@ -31,7 +31,7 @@ pub fn permission(method: &Method, path: &str) -> Option<Permission> {
         (Method::POST, ["tickets"]) => Permission::Create,
         (Method::GET, ["tickets"]) => Permission::Search,
         (Method::GET, ["tickets", _])
-        | (Method::GET, ["tickets", _, "children" | "parent"])
+        | (Method::GET, ["tickets", _, "children" | "parent" | "tasks"])
         | (Method::GET, ["lookups", _])
         | (Method::GET, ["capabilities"]) => Permission::Read,
         (Method::PATCH, ["tickets", _])
@@ -40,7 +40,7 @@ pub fn permission(method: &Method, path: &str) -> Option<Permission> {
             [
                 "tickets",
                 _,
-                "entries" | "resolve" | "close" | "assign" | "attachments",
+                "entries" | "resolve" | "close" | "assign" | "attachments" | "tasks",
             ],
         ) => Permission::Update,
         (Method::DELETE, ["tickets", _]) => Permission::Delete,
@@ -84,16 +84,34 @@ pub async fn dispatch(
                 .expect("a static response is valid"))
         }
         (Method::POST, ["tickets"]) => {
-            create(face, req, cx, format, need(Permission::Create)?).await
+            create(face, req, cx, format, need(Permission::Create).await?).await
         }
         (Method::GET, ["tickets"]) => {
-            let consumer = need(Permission::Search)?;
-            let q = search_query(req.uri().query().unwrap_or(""))?;
-            let page = cx.helpdesk(&consumer).search(&q).await?;
-            respond(StatusCode::OK, format, "page", &page)
+            let consumer = need(Permission::Search).await?;
+            let (q, cursor) = search_query(req.uri().query().unwrap_or(""))?;
+            let (page, spread, next_cursor) =
+                cx.search_paged(&consumer, &q, cursor.as_deref()).await?;
+            match spread {
+                None => respond(StatusCode::OK, format, "page", &page),
+                Some(spread) => respond(
+                    StatusCode::OK,
+                    format,
+                    "page",
+                    &SpreadPage {
+                        partial: !spread.unavailable.is_empty(),
+                        items: &page.items,
+                        total: page.total,
+                        total_exact: page.total_exact,
+                        limit: page.limit,
+                        offset: page.offset,
+                        upstreams: spread,
+                        next_cursor,
+                    },
+                ),
+            }
         }
         (Method::GET, ["tickets", id]) => {
-            let consumer = need(Permission::Read)?;
+            let consumer = need(Permission::Read).await?;
             if id.starts_with("q-") {
                 return tracked(face, cx, &consumer, id, format).await;
             }
@@ -101,13 +119,13 @@ pub async fn dispatch(
             respond(StatusCode::OK, format, "ticket", &t)
         }
         (Method::PATCH, ["tickets", id]) => {
-            let consumer = need(Permission::Update)?;
+            let consumer = need(Permission::Update).await?;
             let patch: TicketPatch = decode(&req)?;
             let t = cx.helpdesk(&consumer).update(id, patch).await?;
             respond(StatusCode::OK, format, "ticket", &t)
         }
         (Method::DELETE, ["tickets", id]) => {
-            let consumer = need(Permission::Delete)?;
+            let consumer = need(Permission::Delete).await?;
             let purge = query_pairs(req.uri().query().unwrap_or(""))
                 .any(|(k, v)| k == "purge" && matches!(v.as_str(), "true" | "1" | "yes"));
             let mode = if purge {
@@ -119,31 +137,31 @@ pub async fn dispatch(
             Ok(empty(StatusCode::NO_CONTENT))
         }
         (Method::POST, ["tickets", id, "entries"]) => {
-            let consumer = need(Permission::Update)?;
+            let consumer = need(Permission::Update).await?;
             let entry: NewEntry = decode(&req)?;
             let e = cx.helpdesk(&consumer).add_entry(id, entry).await?;
             respond(StatusCode::CREATED, format, "entry", &e)
         }
         (Method::POST, ["tickets", id, "resolve"]) => {
-            let consumer = need(Permission::Update)?;
+            let consumer = need(Permission::Update).await?;
             let r: Resolution = decode_or_default(&req)?;
             let t = cx.helpdesk(&consumer).resolve(id, r).await?;
             respond(StatusCode::OK, format, "ticket", &t)
         }
         (Method::POST, ["tickets", id, "close"]) => {
-            let consumer = need(Permission::Update)?;
+            let consumer = need(Permission::Update).await?;
             let c: Closure = decode_or_default(&req)?;
             let t = cx.helpdesk(&consumer).close(id, c).await?;
             respond(StatusCode::OK, format, "ticket", &t)
         }
         (Method::POST, ["tickets", id, "assign"]) => {
-            let consumer = need(Permission::Update)?;
+            let consumer = need(Permission::Update).await?;
             let a: Assignment = decode(&req)?;
             let t = cx.helpdesk(&consumer).assign(id, a).await?;
             respond(StatusCode::OK, format, "ticket", &t)
         }
         (Method::POST, ["tickets", id, "attachments"]) => {
-            let consumer = need(Permission::Update)?;
+            let consumer = need(Permission::Update).await?;
             let files: Attachments = decode(&req)?;
             let stored = cx.helpdesk(&consumer).attach(id, files.attachments).await?;
             respond(
@@ -155,8 +173,19 @@ pub async fn dispatch(
                 },
             )
         }
+        (Method::GET, ["tickets", id, "tasks"]) => {
+            let consumer = need(Permission::Read).await?;
+            let tasks = cx.helpdesk(&consumer).tasks(id).await?;
+            respond(StatusCode::OK, format, "tasks", &Items { items: tasks })
+        }
+        (Method::POST, ["tickets", id, "tasks"]) => {
+            let consumer = need(Permission::Update).await?;
+            let task: NewTask = decode(&req)?;
+            let t = cx.helpdesk(&consumer).add_task(id, task).await?;
+            respond(StatusCode::CREATED, format, "task", &t)
+        }
         (Method::GET, ["tickets", id, "children"]) => {
-            let consumer = need(Permission::Read)?;
+            let consumer = need(Permission::Read).await?;
             let children = cx.helpdesk(&consumer).children(id).await?;
             respond(
                 StatusCode::OK,
@@ -166,31 +195,31 @@ pub async fn dispatch(
             )
         }
         (Method::POST, ["tickets", id, "children"]) => {
-            let consumer = need(Permission::Subtickets)?;
+            let consumer = need(Permission::Subtickets).await?;
             let link: Link = decode(&req)?;
             cx.helpdesk(&consumer).link(id, &link.child).await?;
             Ok(empty(StatusCode::NO_CONTENT))
         }
         (Method::DELETE, ["tickets", id, "children", child]) => {
-            let consumer = need(Permission::Subtickets)?;
+            let consumer = need(Permission::Subtickets).await?;
             cx.helpdesk(&consumer).unlink(id, child).await?;
             Ok(empty(StatusCode::NO_CONTENT))
         }
         (Method::GET, ["tickets", id, "parent"]) => {
-            let consumer = need(Permission::Read)?;
+            let consumer = need(Permission::Read).await?;
             match cx.helpdesk(&consumer).parent(id).await? {
                 Some(p) => respond(StatusCode::OK, format, "ticket", &p),
                 None => Err(Error::not_found(format!("ticket {id} has no parent"))),
             }
         }
         (Method::GET, ["stats"]) => {
-            let consumer = need(Permission::Stats)?;
+            let consumer = need(Permission::Stats).await?;
             let q = stats_query(req.uri().query().unwrap_or(""))?;
             let s = cx.helpdesk(&consumer).stats(&q).await?;
             respond(StatusCode::OK, format, "stats", &s)
         }
         (Method::GET, ["lookups", kind]) => {
-            let consumer = need(Permission::Read)?;
+            let consumer = need(Permission::Read).await?;
             let kind = LookupKind::parse(kind).ok_or_else(|| {
                 Error::not_found(format!(
                     "no look-up named {kind:?} (known: {})",
@@ -201,7 +230,7 @@ pub async fn dispatch(
             respond(StatusCode::OK, format, "lookup", &Items { items })
         }
         (Method::GET, ["capabilities"]) => {
-            let consumer = need(Permission::Read)?;
+            let consumer = need(Permission::Read).await?;
             let h = cx.helpdesk(&consumer);
             let ops: Vec<&str> = h.capabilities().iter().map(|o| o.as_str()).collect();
             respond(
@@ -211,6 +240,14 @@ pub async fn dispatch(
                 &Capabilities {
                     upstream: h.name(),
                     operations: ops,
+                    upstreams: cx
+                        .upstream_capabilities()
+                        .into_iter()
+                        .map(|(name, caps)| UpstreamCapabilities {
+                            operations: caps.iter().map(|o| o.as_str()).collect(),
+                            name,
+                        })
+                        .collect(),
                 },
             )
         }
@@ -253,6 +290,31 @@ struct Link {
 struct Capabilities<'a> {
     upstream: &'a str,
     operations: Vec<&'a str>,
+    /// With several upstreams: each of them, since routing rules may send a
+    /// consumer's tickets to any.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    upstreams: Vec<UpstreamCapabilities>,
+}
+
+/// A page of a search across several upstreams: which answered, and whether the
+/// page is partial because one could not.
+#[derive(Serialize)]
+struct SpreadPage<'a> {
+    items: &'a [ticketgate_model::Ticket],
+    total: u64,
+    total_exact: bool,
+    limit: u32,
+    offset: u32,
+    partial: bool,
+    upstreams: ticketgate_model::SearchSpread,
+    /// Where the next page starts (`cursor=`); null when nothing follows.
+    next_cursor: Option<String>,
+}
+
+#[derive(Serialize)]
+struct UpstreamCapabilities {
+    name: String,
+    operations: Vec<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -466,8 +528,10 @@ fn query_pairs(q: &str) -> impl Iterator<Item = (String, String)> + '_ {
     form_urlencoded::parse(q.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned()))
 }
 
-fn search_query(q: &str) -> Result<Query, Error> {
+/// The search a query string asks for, and the cursor it continues, if any.
+fn search_query(q: &str) -> Result<(Query, Option<String>), Error> {
     let mut out = Query::default();
+    let mut cursor = None;
     for (k, v) in query_pairs(q) {
         let bad =
             |what: &str| Error::bad_input(format!("query parameter {k}: {what}")).field(k.clone());
@@ -520,6 +584,7 @@ fn search_query(q: &str) -> Result<Query, Error> {
                 out.limit = n;
             }
             "offset" => out.offset = v.parse().map_err(|_| bad("not a number"))?,
+            "cursor" => cursor = Some(v),
             "sort" => {
                 let (field, desc) = match v.strip_prefix('-') {
                     Some(f) => (f, true),
@@ -542,7 +607,7 @@ fn search_query(q: &str) -> Result<Query, Error> {
             _ => return Err(bad("unknown parameter")),
         }
     }
-    Ok(out)
+    Ok((out, cursor))
 }
 
 fn stats_query(q: &str) -> Result<StatsQuery, Error> {

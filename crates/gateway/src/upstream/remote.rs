@@ -6,17 +6,18 @@
 //! so a delivery retried after a lost answer never makes a second ticket.
 
 use async_trait::async_trait;
-use reqwest::{Method, RequestBuilder, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::time::Duration;
 use ticketgate_model::{
     Assignment, Attachment, Capabilities, Closure, DeleteMode, Error, Helpdesk, LookupItem,
-    LookupKind, NewEntry, NewTicket, Page, Query, Resolution, Result, Stats, StatsQuery,
-    ThreadEntry, Ticket, TicketPatch, UpstreamAnswer, UpstreamHint, classify_upstream,
+    LookupKind, NewEntry, NewTask, NewTicket, Page, Query, Resolution, Result, Stats, StatsQuery,
+    Task, ThreadEntry, Ticket, TicketPatch, UpstreamAnswer, UpstreamHint, classify_upstream,
     upstream_unreadable,
 };
+use ticketgate_upstream::client::{Method, Request, StatusCode, header};
+use ticketgate_upstream::{Client, FailureKind, Response};
 
 /// Where the remote gateway is and how to call it.
 #[derive(Clone, Deserialize)]
@@ -33,6 +34,10 @@ pub struct RemoteConfig {
     /// The largest answer read; a larger one is a 502 (see `ticketgate_upstream`).
     #[serde(default = "ticketgate_upstream::default_max_response_bytes")]
     pub max_response_bytes: usize,
+    #[serde(default)]
+    /// TLS toward this upstream: a private CA and a client certificate (see
+    /// `ticketgate_upstream::tls`); none means the system roots and no client certificate.
+    pub tls: Option<ticketgate_upstream::tls::ClientTls>,
 }
 
 fn default_connect_timeout_ms() -> u64 {
@@ -50,6 +55,7 @@ impl fmt::Debug for RemoteConfig {
             .field("connect_timeout_ms", &self.connect_timeout_ms)
             .field("request_timeout_ms", &self.request_timeout_ms)
             .field("max_response_bytes", &self.max_response_bytes)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -59,45 +65,51 @@ const MAX_PROBLEM_BYTES: usize = 64 * 1024;
 
 pub struct RemoteGateway {
     name: String,
-    base: String,
-    auth: String,
-    http: reqwest::Client,
+    http: Client,
     max_response_bytes: usize,
 }
 
 impl RemoteGateway {
     pub fn new(name: &str, config: &RemoteConfig) -> Result<Self> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_millis(config.connect_timeout_ms))
-            .timeout(Duration::from_millis(config.request_timeout_ms))
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build()
-            .map_err(|e| Error::internal(format!("cannot build the HTTP client: {e}")))?;
+        let settings = ticketgate_upstream::Settings::new(
+            &config.url,
+            config.connect_timeout_ms,
+            config.request_timeout_ms,
+        )
+        .tls(config.tls.as_ref())
+        .pool_idle_timeout(Duration::from_secs(60));
+        let bad = |what: &str| Error::bad_input(format!("upstream {name}: {what}"));
+        let http = Client::new(&settings)
+            .map_err(|e| bad(&e.to_string()))?
+            .with_header(
+                "authorization",
+                &format!("Bearer {}", config.bearer_key),
+                true,
+            )
+            .map_err(|_| bad("bearer_key holds characters HTTP cannot carry"))?
+            .with_header("accept", "application/json", false)
+            .map_err(|e| bad(&e.to_string()))?;
         Ok(Self {
             name: name.to_owned(),
-            base: config.url.trim_end_matches('/').to_owned(),
-            auth: format!("Bearer {}", config.bearer_key),
             http,
             max_response_bytes: config.max_response_bytes,
         })
     }
 
-    fn request(&self, method: Method, path: &str) -> RequestBuilder {
-        self.http
-            .request(method, format!("{}{path}", self.base))
-            .header(reqwest::header::AUTHORIZATION, &self.auth)
-            .header(reqwest::header::ACCEPT, "application/json")
+    /// A call to `path` under the remote API's base (with its bearer key and
+    /// `Accept: application/json`, set once when the client was built).
+    fn request(&self, method: Method, path: &str) -> Request<'_> {
+        self.http.request(method, path)
     }
 
     /// Send, and turn anything but a 2xx into the canonical error it stands for.
-    async fn send(&self, req: RequestBuilder) -> Result<reqwest::Response> {
+    async fn send(&self, req: Request<'_>) -> Result<Response> {
         let resp = req.send().await.map_err(|e| {
-            let what = if e.is_timeout() {
-                "timed out"
-            } else if e.is_connect() {
-                "refused the connection"
-            } else {
-                "failed"
+            let what = match e.kind() {
+                FailureKind::Timeout => "timed out",
+                FailureKind::Tls => "failed the TLS handshake (see its tls settings)",
+                FailureKind::Connect => "refused the connection",
+                FailureKind::Broken | FailureKind::Request => "failed",
             };
             Error::upstream_unavailable(format!("upstream {} {what}", self.name))
         })?;
@@ -108,7 +120,7 @@ impl RemoteGateway {
     }
 
     /// The answer's body, through the one bounded reader every client face shares.
-    async fn read_body(&self, resp: reqwest::Response) -> Result<bytes::Bytes> {
+    async fn read_body(&self, resp: Response) -> Result<bytes::Bytes> {
         ticketgate_upstream::read_body(resp, self.max_response_bytes)
             .await
             .map_err(|e| {
@@ -118,14 +130,14 @@ impl RemoteGateway {
             })
     }
 
-    async fn json<T: DeserializeOwned>(&self, req: RequestBuilder) -> Result<T> {
+    async fn json<T: DeserializeOwned>(&self, req: Request<'_>) -> Result<T> {
         let resp = self.send(req).await?;
         let bytes = self.read_body(resp).await?;
         serde_json::from_slice(&bytes)
             .map_err(|e| upstream_unreadable(&format!("upstream {}", self.name), e))
     }
 
-    async fn error_from(&self, resp: reqwest::Response) -> Error {
+    async fn error_from(&self, resp: Response) -> Error {
         #[derive(Deserialize)]
         struct Problem {
             #[serde(rename = "type", default)]
@@ -140,7 +152,7 @@ impl RemoteGateway {
         let status = resp.status();
         let retry_after = resp
             .headers()
-            .get(reqwest::header::RETRY_AFTER)
+            .get(header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
@@ -398,6 +410,21 @@ impl Helpdesk for RemoteGateway {
             Err(e) if e.upstream_status == Some(404) => self.get(id).await.map(|_| None),
             Err(e) => Err(e),
         }
+    }
+
+    async fn tasks(&self, id: &str) -> Result<Vec<Task>> {
+        let items: Items<Task> = self
+            .json(self.request(Method::GET, &format!("/tickets/{}/tasks", segment(id))))
+            .await?;
+        Ok(items.items)
+    }
+
+    async fn add_task(&self, id: &str, task: NewTask) -> Result<Task> {
+        self.json(
+            self.request(Method::POST, &format!("/tickets/{}/tasks", segment(id)))
+                .json(&task),
+        )
+        .await
     }
 
     async fn children(&self, id: &str) -> Result<Vec<Ticket>> {

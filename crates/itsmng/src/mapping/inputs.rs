@@ -702,3 +702,60 @@ pub fn apply_user_row(r: &mut Requester, row: &Value) {
         }
     }
 }
+
+/// A `TicketTask` add input (`tickets_id`, `content`, `actiontime`, `state`,
+/// `users_id_tech`, `is_private`) as the ticket id and a canonical task.
+pub fn task_from_input(
+    input: &Map<String, Value>,
+) -> Result<(String, ticketgate_model::NewTask), String> {
+    let ticket = input.get("tickets_id").and_then(as_i64).unwrap_or(0);
+    if ticket <= 0 {
+        return Err("Item not found".to_owned());
+    }
+    let content = input.get("content").and_then(as_text).unwrap_or_default();
+    if content.trim().is_empty() {
+        return Err("You can't add a task without description".to_owned());
+    }
+    let state = match input.get("state") {
+        None | Some(Value::Null) => ticketgate_model::TaskState::Todo,
+        Some(v) => as_i64(v)
+            .and_then(task_state_from_vendor)
+            .ok_or_else(|| "state must be 0 (information), 1 (to do) or 2 (done)".to_owned())?,
+    };
+    let duration_secs = match input.get("actiontime") {
+        None | Some(Value::Null) => 0,
+        Some(v) => as_i64(v)
+            .and_then(|n| u64::try_from(n).ok())
+            .ok_or_else(|| "actiontime must be a number of seconds".to_owned())?,
+    };
+    let assignee = input
+        .get("users_id_tech")
+        .and_then(as_i64)
+        .filter(|n| *n > 0)
+        .map(|n| Reference::id(n.to_string()));
+    Ok((
+        ticket.to_string(),
+        ticketgate_model::NewTask {
+            body: body_of(&content).content,
+            state,
+            duration_secs,
+            assignee,
+            private: input.get("is_private").is_some_and(as_bool),
+        },
+    ))
+}
+
+/// The `TicketTask` add input the client face sends for a canonical task.
+pub fn task_input(
+    ticket_id: &str,
+    t: &ticketgate_model::NewTask,
+) -> Result<Map<String, Value>, Error> {
+    let mut m = Map::new();
+    m.insert("tickets_id".into(), json!(ticket_fk(ticket_id)?));
+    m.insert("content".into(), json!(t.body));
+    m.insert("state".into(), json!(task_state_to_vendor(t.state)));
+    m.insert("actiontime".into(), json!(t.duration_secs));
+    m.insert("is_private".into(), json!(i64::from(t.private)));
+    put_ref(&mut m, "users_id_tech", t.assignee.as_ref())?;
+    Ok(m)
+}

@@ -43,6 +43,8 @@ pub fn ticket_row(t: &Ticket, expand_dropdowns: bool) -> Map<String, Value> {
     put("date", date_value(Some(&t.created_at)));
     put("closedate", date_value(t.closed_at.as_ref()));
     put("solvedate", date_value(t.solved_at.as_ref()));
+    // When a technician first took the ticket up: the canonical model does not say.
+    put("takeintoaccountdate", Value::Null);
     put("date_mod", date_value(Some(&t.updated_at)));
     put(
         "users_id_lastupdater",
@@ -89,6 +91,7 @@ pub fn ticket_row(t: &Ticket, expand_dropdowns: bool) -> Map<String, Value> {
     put("olas_id_tto", Value::from(0));
     put("olas_id_ttr", Value::from(0));
     put("olalevels_id_ttr", Value::from(0));
+    put("ola_tto_begin_date", Value::Null);
     put("ola_ttr_begin_date", Value::Null);
     put("internal_time_to_resolve", Value::Null);
     put("internal_time_to_own", Value::Null);
@@ -115,6 +118,7 @@ pub const TICKET_COLUMNS: &[&str] = &[
     "date",
     "closedate",
     "solvedate",
+    "takeintoaccountdate",
     "date_mod",
     "users_id_lastupdater",
     "status",
@@ -138,6 +142,7 @@ pub const TICKET_COLUMNS: &[&str] = &[
     "olas_id_tto",
     "olas_id_ttr",
     "olalevels_id_ttr",
+    "ola_tto_begin_date",
     "ola_ttr_begin_date",
     "internal_time_to_resolve",
     "internal_time_to_own",
@@ -463,4 +468,176 @@ pub fn group_rows(t: &Ticket) -> Vec<Value> {
             json!({"id": i + 1, "tickets_id": id_value(&t.id), "groups_id": ref_fk(Some(g)), "type": 2})
         })
         .collect()
+}
+
+/// A document's row as `GET /Document/:id` answers it (without `links`): GLPI's
+/// columns, its `sha1sum` and the `filepath` GLPI would file it under
+/// (`EXT/<first two hex digits>/<the other 38>.EXT`).
+pub fn document_row(d: &ticketgate_model::Document) -> Map<String, Value> {
+    let sha1 = sha1_smol::Sha1::from(&d.file.bytes).digest().to_string();
+    let ext = d
+        .file
+        .name
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_uppercase())
+        .filter(|e| !e.is_empty() && e.bytes().all(|b| b.is_ascii_alphanumeric()))
+        .unwrap_or_else(|| "BIN".to_owned());
+    let date = format_date(&d.created_at);
+    let mut m = Map::new();
+    m.insert("id".into(), id_value(&d.id));
+    m.insert("entities_id".into(), json!(0));
+    m.insert("is_recursive".into(), json!(0));
+    m.insert("name".into(), json!(d.title));
+    m.insert("filename".into(), json!(d.file.name));
+    m.insert(
+        "filepath".into(),
+        json!(format!("{ext}/{}/{}.{ext}", &sha1[..2], &sha1[2..])),
+    );
+    m.insert("documentcategories_id".into(), json!(0));
+    m.insert("mime".into(), json!(d.file.media_type));
+    m.insert("date_mod".into(), json!(date));
+    m.insert("comment".into(), Value::Null);
+    m.insert("is_deleted".into(), json!(0));
+    m.insert("link".into(), Value::Null);
+    m.insert("users_id".into(), json!(0));
+    m.insert("tickets_id".into(), json!(0));
+    m.insert("sha1sum".into(), json!(sha1));
+    m.insert("is_blacklisted".into(), json!(0));
+    // GLPI's tag is a random `Rule::getUuid()`; this one is derived from the file.
+    m.insert(
+        "tag".into(),
+        json!(format!("{}-{}-{}", &sha1[..8], &sha1[8..16], &sha1[16..39])),
+    );
+    m.insert("date_creation".into(), json!(date));
+    m
+}
+
+/// The `GET /Ticket/:id/Document_Item` rows: one per document of the ticket, with
+/// GLPI's columns, and links when `api_url` is given.
+pub fn document_item_rows(t: &Ticket, api_url: Option<&str>) -> Vec<Value> {
+    let date = format_date(&t.created_at);
+    t.attachments
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let doc = a.id.clone().unwrap_or_else(|| (i + 1).to_string());
+            let mut row = json!({
+                "id": i + 1,
+                "documents_id": id_value(&doc),
+                "items_id": id_value(&t.id),
+                "itemtype": "Ticket",
+                "entities_id": 0,
+                "is_recursive": 0,
+                "date_mod": date,
+                "users_id": 0,
+                "timeline_position": 1,
+                "date_creation": date,
+                "date": Value::Null,
+            });
+            if let Some(api) = api_url {
+                row["links"] = json!([
+                    {"rel": "Document", "href": format!("{api}/Document/{doc}")},
+                    {"rel": "Ticket", "href": format!("{api}/Ticket/{}", t.id)},
+                    {"rel": "Entity", "href": format!("{api}/Entity/0")},
+                ]);
+            }
+            row
+        })
+        .collect()
+}
+
+/// GLPI's task states: 0 information, 1 to do, 2 done.
+pub fn task_state_to_vendor(s: ticketgate_model::TaskState) -> i64 {
+    match s {
+        ticketgate_model::TaskState::Info => 0,
+        ticketgate_model::TaskState::Todo => 1,
+        ticketgate_model::TaskState::Done => 2,
+    }
+}
+
+pub fn task_state_from_vendor(n: i64) -> Option<ticketgate_model::TaskState> {
+    Some(match n {
+        0 => ticketgate_model::TaskState::Info,
+        1 => ticketgate_model::TaskState::Todo,
+        2 => ticketgate_model::TaskState::Done,
+        _ => return None,
+    })
+}
+
+/// A task row (`GET /Ticket/:id/TicketTask`), GLPI's columns, without `links`. GLPI's
+/// `uuid` is random; this one is derived from the ticket and the task.
+pub fn task_row(t: &ticketgate_model::Task) -> Map<String, Value> {
+    let date = format_date(&t.created_at);
+    let h = sha1_smol::Sha1::from(format!("task:{}:{}", t.ticket, t.id))
+        .digest()
+        .to_string();
+    let uuid = format!(
+        "{}-{}-4{}-a{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[13..16],
+        &h[17..20],
+        &h[20..32]
+    );
+    let tech = t
+        .assignee
+        .as_ref()
+        .and_then(|a| a.id.as_deref())
+        .and_then(|id| id.parse::<i64>().ok())
+        .unwrap_or(0);
+    let mut m = Map::new();
+    m.insert("id".into(), id_value(&t.id));
+    m.insert("uuid".into(), json!(uuid));
+    m.insert("tickets_id".into(), id_value(&t.ticket));
+    m.insert("taskcategories_id".into(), json!(0));
+    m.insert("date".into(), json!(date));
+    m.insert("users_id".into(), json!(0));
+    m.insert("users_id_editor".into(), json!(0));
+    m.insert("content".into(), json!(encode_stored_html(&t.body)));
+    m.insert("is_private".into(), json!(i64::from(t.private)));
+    m.insert("actiontime".into(), json!(t.duration_secs));
+    m.insert("begin".into(), Value::Null);
+    m.insert("end".into(), Value::Null);
+    m.insert("state".into(), json!(task_state_to_vendor(t.state)));
+    m.insert("users_id_tech".into(), json!(tech));
+    m.insert("groups_id_tech".into(), json!(0));
+    m.insert("date_mod".into(), json!(date));
+    m.insert("date_creation".into(), json!(date));
+    m.insert("tasktemplates_id".into(), json!(0));
+    m.insert("timeline_position".into(), json!(1));
+    m.insert("sourceitems_id".into(), json!(0));
+    m.insert("sourceof_items_id".into(), json!(0));
+    m
+}
+
+/// A task row read back from the server (the client face).
+pub fn task_from_row(ticket: &str, row: &Value) -> Option<ticketgate_model::Task> {
+    let id = row.get("id").and_then(as_text)?;
+    Some(ticketgate_model::Task {
+        id,
+        ticket: ticket.to_owned(),
+        body: decode_stored_html(&row.get("content").and_then(as_text).unwrap_or_default()),
+        state: row
+            .get("state")
+            .and_then(as_i64)
+            .and_then(task_state_from_vendor)
+            .unwrap_or_default(),
+        duration_secs: row
+            .get("actiontime")
+            .and_then(as_i64)
+            .and_then(|n| u64::try_from(n).ok())
+            .unwrap_or(0),
+        assignee: row
+            .get("users_id_tech")
+            .and_then(as_i64)
+            .filter(|n| *n > 0)
+            .map(|n| Reference::id(n.to_string())),
+        private: row.get("is_private").is_some_and(as_bool),
+        created_at: row
+            .get("date_creation")
+            .or_else(|| row.get("date"))
+            .and_then(as_text)
+            .and_then(|d| parse_date(&d))
+            .unwrap_or_else(Utc::now),
+    })
 }

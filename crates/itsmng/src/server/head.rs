@@ -45,7 +45,7 @@ pub(super) fn admit(
             Some(c) => c,
             None => return Ok(Admission::Unverified),
         };
-        if let Credential::Basic { .. } = credential
+        if let Credential::Login { .. } = credential
             && !cfg.allow_credentials_login
         {
             // `handle` gives the exact refusal; nothing of size is needed for it.
@@ -55,7 +55,7 @@ pub(super) fn admit(
             cx.failed_authentication();
             refuse(e)
         })?;
-        let by_token = matches!(credential, Credential::UserToken { .. });
+        let by_token = matches!(credential, Credential::Token { .. });
         return match cx.admit(&credential, None) {
             Ok(_) => Ok(Admission::Verified),
             Err(e) => Err(refuse(login_refusal(&e, by_token, cx.peer()))),
@@ -127,20 +127,14 @@ fn login_credential(
         .or_else(|| from_query("user_token"))
         .filter(|t| !t.is_empty());
     if let Some(user_token) = user_token {
-        return Some(Credential::UserToken {
-            user_token,
-            app_token,
-        });
+        return Some(crate::vendor::user_token(user_token, app_token));
     }
     let (user, password) = match login {
         Some(l) => l,
         None => (from_query("login")?, from_query("password")?),
     };
-    (!user.is_empty() && !password.is_empty()).then_some(Credential::Basic {
-        user,
-        password,
-        app_token,
-    })
+    (!user.is_empty() && !password.is_empty())
+        .then(|| crate::vendor::login(user, password, app_token))
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {

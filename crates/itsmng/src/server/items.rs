@@ -9,7 +9,7 @@ use crate::params::list;
 use http::Method;
 use serde_json::{Map, Value, json};
 use ticketgate_model::{
-    Attachment, Closure, Consumer, CreateOptions, Created, Error, ErrorKind, LookupItem,
+    Attachment, Closure, Consumer, CreateOptions, Created, Error, ErrorKind, Helpdesk, LookupItem,
     LookupKind, Permission, State, Ticket, TicketPatch,
 };
 
@@ -97,17 +97,26 @@ pub async fn dispatch(call: &Call<'_>, resource: &str, rest: &[&str]) -> Outcome
             _ => get_ticket(call, id).await,
         },
         ("ticket", [id, sub, ..]) => ticket_subitems(call, id, sub).await,
-        ("itilfollowup", []) if m == Method::POST => add_followups(call).await,
-        ("itilsolution", []) if m == Method::POST => add_solution(call).await,
+        ("itilfollowup", []) if m == Method::POST => add_each(call, AddKind::Followup).await,
+        ("itilsolution", []) if m == Method::POST => add_each(call, AddKind::Solution).await,
         ("document", []) if m == Method::POST => add_document(call).await,
-        ("ticket_user", []) if m == Method::POST => add_actor(call, false).await,
-        ("group_ticket", []) if m == Method::POST => add_actor(call, true).await,
-        ("itilfollowup" | "itilsolution" | "document" | "ticket_user" | "group_ticket", _) => {
-            Err(ApiError::unsupported(format!(
-                "{} {resource} is not supported by ticketgate",
-                call.method
-            )))
+        ("document", [id]) if m == Method::GET => get_document(call, id).await,
+        ("document_item", []) if m == Method::POST => add_each(call, AddKind::DocumentItem).await,
+        ("tickettask", []) if m == Method::POST => add_each(call, AddKind::Task).await,
+        ("ticket_user", []) if m == Method::POST => {
+            add_each(call, AddKind::Actor { group: false }).await
         }
+        ("group_ticket", []) if m == Method::POST => {
+            add_each(call, AddKind::Actor { group: true }).await
+        }
+        (
+            "itilfollowup" | "itilsolution" | "document" | "document_item" | "ticket_user"
+            | "group_ticket",
+            _,
+        ) => Err(ApiError::unsupported(format!(
+            "{} {resource} is not supported by ticketgate",
+            call.method
+        ))),
         _ => match Dropdown::parse(resource) {
             Some(d) if m == Method::GET => match rest {
                 [] => listing::list_dropdown(call, d).await,
@@ -294,18 +303,76 @@ fn files_as_attachments(call: &Call<'_>) -> Vec<Attachment> {
         .collect()
 }
 
-fn upload_result(call: &Call<'_>) -> Value {
+/// What GLPI answers for each uploaded file: its stored name (a unique prefix and the
+/// file's name), size, type, where it can be fetched, and its display name.
+fn upload_result(call: &Call<'_>, document: Option<&str>) -> Value {
     let files: Vec<Value> = call
         .params
         .files
         .iter()
-        .map(|f| json!({"name": f.filename, "size": f.bytes.len(), "type": f.media_type}))
+        .enumerate()
+        .map(|(i, f)| {
+            let prefix = upload_prefix(i);
+            let name = format!("{prefix}{}", f.filename);
+            let url = match document {
+                Some(id) => format!("{}/Document/{id}?alt=media", call.api_url),
+                None => format!("{}/Ticket", call.api_url),
+            };
+            json!({
+                "name": name,
+                "size": f.bytes.len(),
+                "type": f.media_type,
+                "url": url,
+                "deleteUrl": format!("{}?filenam={name}", call.api_url),
+                "deleteType": "DELETE",
+                "prefix": prefix,
+                "display": f.filename,
+                "filesize": file_size(f.bytes.len()),
+                "id": format!("docfilename{}", u32::from_le_bytes(random4())),
+            })
+        })
         .collect();
     json!({"filename": files})
 }
 
+fn random4() -> [u8; 4] {
+    let mut b = [0u8; 4];
+    let _ = getrandom::fill(&mut b);
+    b
+}
+
+/// The shape of PHP's `uniqid('', true)`, which GLPI prefixes uploads with: 13 hex
+/// digits of the time, then a digit (here the file's place), a dot and 8 digits.
+fn upload_prefix(i: usize) -> String {
+    let now = chrono::Utc::now();
+    let micros = now.timestamp_micros().unsigned_abs();
+    format!(
+        "{:08x}{:05x}{}.{:08}",
+        micros / 1_000_000,
+        micros % 1_000_000,
+        i % 10,
+        u32::from_le_bytes(random4()) % 100_000_000
+    )
+}
+
+/// GLPI's `Toolbox::getSize`: the size in its unit (`o`, `Kio`…), two decimals at most.
+pub fn file_size(bytes: usize) -> String {
+    let mut size = bytes as f64;
+    let mut unit = "o";
+    for next in ["Kio", "Mio", "Gio", "Tio"] {
+        if size > 1024.0 {
+            size /= 1024.0;
+            unit = next;
+        } else {
+            break;
+        }
+    }
+    let rounded = (size * 100.0).round() / 100.0;
+    format!("{rounded} {unit}")
+}
+
 async fn create_tickets(call: &Call<'_>) -> Outcome {
-    let Some((consumer, session)) = call.writer(Permission::Create)? else {
+    let Some((consumer, session)) = call.writer(Permission::Create).await? else {
         return denied_add(call, "Ticket");
     };
     let (items, single) = inputs(call)?;
@@ -316,7 +383,7 @@ async fn create_tickets(call: &Call<'_>) -> Outcome {
     let mut results = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         if i > 0
-            && let Err(e) = call.authorize_item(&session, Permission::Create)
+            && let Err(e) = call.authorize_item(&session, Permission::Create).await
         {
             results.push(json!({"id": false, "message": e.message}));
             continue;
@@ -342,7 +409,7 @@ async fn create_tickets(call: &Call<'_>) -> Outcome {
             Ok(Created::Ticket(t) | Created::Replayed(t)) => {
                 let mut r = json!({"id": id_value(&t.id), "message": ""});
                 if single && !call.params.files.is_empty() {
-                    r["upload_result"] = upload_result(call);
+                    r["upload_result"] = upload_result(call, None);
                 }
                 results.push(r);
             }
@@ -383,8 +450,49 @@ async fn known_category(
     }
 }
 
+/// `getMultipleItems?items[0][itemtype]=…&items[0][items_id]=…`: each item as its
+/// own `GET` answers it, in order; the first that fails fails the whole request, as
+/// on GLPI.
+pub async fn get_multiple(call: &Call<'_>) -> Outcome {
+    let items = match call.params.get("items") {
+        Some(v @ (Value::Array(_) | Value::Object(_))) => list(v),
+        _ => return Err(ApiError::bad_array()),
+    };
+    let mut rows = Vec::with_capacity(items.len());
+    for item in items {
+        let itemtype = item.get("itemtype").and_then(mapping::as_text);
+        let id = item.get("items_id").and_then(mapping::as_text);
+        let (Some(itemtype), Some(id)) = (itemtype, id) else {
+            return Err(ApiError::bad_array());
+        };
+        let reply = match itemtype.to_ascii_lowercase().as_str() {
+            "ticket" => get_ticket(call, &id).await?,
+            "document" => {
+                let (consumer, _) = call.consumer(Permission::Read).await?;
+                let doc = call
+                    .cx
+                    .helpdesk(&consumer)
+                    .document(&id)
+                    .await
+                    .map_err(|e| ApiError::from_canonical(&e, Stage::Read))?;
+                document_reply(call, &doc)
+            }
+            t => match Dropdown::parse(t) {
+                Some(d) => get_dropdown(call, d, &id).await?,
+                None => {
+                    return Err(ApiError::unsupported(format!(
+                        "getMultipleItems of {itemtype} is not supported by ticketgate"
+                    )));
+                }
+            },
+        };
+        rows.push(reply.body.unwrap_or(Value::Null));
+    }
+    Ok(Reply::json(200, Value::Array(rows)))
+}
+
 async fn get_ticket(call: &Call<'_>, id: &str) -> Outcome {
-    let (consumer, _) = call.consumer(Permission::Read)?;
+    let (consumer, _) = call.consumer(Permission::Read).await?;
     let t = call
         .cx
         .helpdesk(&consumer)
@@ -434,7 +542,10 @@ async fn ticket_subitems(call: &Call<'_>, id: &str, sub: &str) -> Outcome {
     let lower = sub.to_ascii_lowercase();
     if call.method == Method::POST && lower == "itilfollowup" {
         // The real server does not inject the parent: input carries itemtype/items_id.
-        return add_followups(call).await;
+        return add_each(call, AddKind::Followup).await;
+    }
+    if call.method == Method::POST && lower == "tickettask" {
+        return add_each(call, AddKind::Task).await;
     }
     if call.method != Method::GET {
         return Err(ApiError::unsupported(format!(
@@ -445,7 +556,7 @@ async fn ticket_subitems(call: &Call<'_>, id: &str, sub: &str) -> Outcome {
     let (itemtype, table, rows): (&str, &str, Vec<Value>) = match lower.as_str() {
         "itilfollowup" | "ticket_user" | "document_item" | "itilsolution" | "group_ticket"
         | "tickettask" => {
-            let (consumer, _) = call.consumer(Permission::Read)?;
+            let (consumer, _) = call.consumer(Permission::Read).await?;
             let t = call
                 .cx
                 .helpdesk(&consumer)
@@ -479,29 +590,39 @@ async fn ticket_subitems(call: &Call<'_>, id: &str, sub: &str) -> Outcome {
                         .map(ticket_link)
                         .collect(),
                 ),
-                "group_ticket" => ("Group_Ticket", "glpi_groups_tickets", mapping::group_rows(&t)),
-                // ticketgate keeps no tasks: none can be added through it, so a ticket
-                // it serves has none (see the README).
-                "tickettask" => ("TicketTask", "glpi_tickettasks", vec![]),
+                "group_ticket" => (
+                    "Group_Ticket",
+                    "glpi_groups_tickets",
+                    mapping::group_rows(&t),
+                ),
+                // A helpdesk that keeps no tasks has none to list.
+                "tickettask" => {
+                    let tasks = match call.cx.helpdesk(&consumer).tasks(&t.id).await {
+                        Ok(tasks) => tasks,
+                        Err(e) if e.kind == ErrorKind::Unsupported => vec![],
+                        Err(e) => return Err(ApiError::from_canonical(&e, Stage::Read)),
+                    };
+                    (
+                        "TicketTask",
+                        "glpi_tickettasks",
+                        tasks
+                            .iter()
+                            .map(|task| ticket_link(mapping::task_row(task)))
+                            .collect(),
+                    )
+                }
                 "ticket_user" => ("Ticket_User", "glpi_tickets_users", mapping::actor_rows(&t)),
                 _ => (
                     "Document_Item",
                     "glpi_documents_items",
-                    t.attachments
-                        .iter()
-                        .enumerate()
-                        .map(|(i, a)| {
-                            let doc = a.id.clone().unwrap_or_else(|| (i + 1).to_string());
-                            json!({"id": i + 1, "documents_id": id_value(&doc), "items_id": id_value(&t.id), "itemtype": "Ticket"})
-                        })
-                        .collect(),
+                    mapping::document_item_rows(&t, hateoas.then_some(call.api_url.as_str())),
                 ),
             }
         }
         // GLPI lists a ticket's documents through Document_Item; `/Ticket/N/Document`
         // answers an empty list, with no Content-Range.
         "document" => {
-            call.consumer(Permission::Read)?;
+            call.consumer(Permission::Read).await?;
             return Ok(Reply::json(200, json!([])));
         }
         "ticketvalidation" | "item_ticket" => {
@@ -578,7 +699,7 @@ fn item_id(item: &Map<String, Value>) -> Option<String> {
 }
 
 async fn update_tickets(call: &Call<'_>, path_id: Option<&str>) -> Outcome {
-    let Some((consumer, session)) = call.writer(Permission::Update)? else {
+    let Some((consumer, session)) = call.writer(Permission::Update).await? else {
         return denied_change(
             call,
             path_id,
@@ -601,7 +722,7 @@ async fn update_tickets(call: &Call<'_>, path_id: Option<&str>) -> Outcome {
             continue;
         };
         if i > 0
-            && let Err(e) = call.authorize_item(&session, Permission::Update)
+            && let Err(e) = call.authorize_item(&session, Permission::Update).await
         {
             results.push(entry(&id, false, &e.message));
             continue;
@@ -650,7 +771,7 @@ fn entry(id: &str, ok: bool, message: &str) -> Value {
 }
 
 async fn delete_tickets(call: &Call<'_>, path_id: Option<&str>) -> Outcome {
-    let Some((consumer, session)) = call.writer(Permission::Delete)? else {
+    let Some((consumer, session)) = call.writer(Permission::Delete).await? else {
         return denied_change(
             call,
             path_id,
@@ -675,7 +796,7 @@ async fn delete_tickets(call: &Call<'_>, path_id: Option<&str>) -> Outcome {
             continue;
         };
         if i > 0
-            && let Err(e) = call.authorize_item(&session, Permission::Delete)
+            && let Err(e) = call.authorize_item(&session, Permission::Delete).await
         {
             results.push(entry(&id, false, &e.message));
             continue;
@@ -697,109 +818,152 @@ async fn delete_tickets(call: &Call<'_>, path_id: Option<&str>) -> Outcome {
     )
 }
 
-async fn add_followups(call: &Call<'_>) -> Outcome {
-    let Some((consumer, session)) = call.writer(Permission::Update)? else {
-        return denied_add(call, "ITILFollowup");
-    };
-    let (items, single) = inputs(call)?;
-    let helpdesk = call.cx.helpdesk(&consumer);
-    let mut results = Vec::with_capacity(items.len());
-    for (i, item) in items.iter().enumerate() {
-        if i > 0
-            && let Err(e) = call.authorize_item(&session, Permission::Update)
-        {
-            results.push(json!({"id": false, "message": e.message}));
-            continue;
-        }
-        let close = item.get("add_close").is_some_and(mapping::as_bool);
-        let outcome = if close {
-            let ticket = item
-                .get("items_id")
-                .and_then(as_i64)
-                .unwrap_or(0)
-                .to_string();
-            let note = item
-                .get("content")
-                .and_then(mapping::as_text)
-                .filter(|c| !c.trim().is_empty());
-            helpdesk
-                .close(&ticket, Closure { note })
-                .await
-                .map(|t| t.entries.last().map_or(t.id.clone(), |e| e.id.clone()))
-        } else {
-            match mapping::entry_from_followup_input(item) {
-                Ok((ticket, mut entry)) => {
-                    if single {
-                        entry.attachments = files_as_attachments(call);
-                    }
-                    helpdesk.add_entry(&ticket, entry).await.map(|e| e.id)
-                }
-                Err(message) => {
-                    results.push(json!({"id": false, "message": message}));
-                    continue;
-                }
-            }
-        };
-        match outcome {
-            Ok(id) => results.push(json!({"id": id_value(&id), "message": ""})),
-            Err(e) if is_item_failure(&e) => {
-                results.push(json!({"id": false, "message": e.message}));
-            }
-            Err(e) => return Err(ApiError::from_canonical(&e, Stage::Add)),
-        }
-    }
-    add_reply(call, "ITILFollowup", results, single)
+/// Why one item of a batch add has no id.
+enum ItemError {
+    /// GLPI's `{"id": false, "message": …}` for this item; the batch goes on.
+    Refused(String),
+    /// A canonical error: this item's message when it is the item's own failure (see
+    /// [`is_item_failure`]), else the end of the whole batch.
+    Failed(Error),
 }
 
-async fn add_solution(call: &Call<'_>) -> Outcome {
-    let Some((consumer, session)) = call.writer(Permission::Update)? else {
-        return denied_add(call, "ITILSolution");
+impl From<Error> for ItemError {
+    fn from(e: Error) -> Self {
+        ItemError::Failed(e)
+    }
+}
+
+/// The item types added to a ticket by `POST /ITEMTYPE`, one input or a batch.
+#[derive(Debug, Clone, Copy)]
+enum AddKind {
+    Followup,
+    Solution,
+    DocumentItem,
+    Task,
+    /// `Group_Ticket` when `group`, else `Ticket_User`.
+    Actor {
+        group: bool,
+    },
+}
+
+impl AddKind {
+    fn itemtype(self) -> &'static str {
+        match self {
+            AddKind::Followup => "ITILFollowup",
+            AddKind::Solution => "ITILSolution",
+            AddKind::DocumentItem => "Document_Item",
+            AddKind::Task => "TicketTask",
+            AddKind::Actor { group: true } => "Group_Ticket",
+            AddKind::Actor { group: false } => "Ticket_User",
+        }
+    }
+
+    /// Add one item and say its id in GLPI's answer. `single`: the input was a lone
+    /// object (the uploaded files belong to it).
+    async fn add(
+        self,
+        call: &Call<'_>,
+        helpdesk: &dyn Helpdesk,
+        item: &Map<String, Value>,
+        single: bool,
+    ) -> Result<Value, ItemError> {
+        match self {
+            AddKind::Followup => add_followup(call, helpdesk, item, single).await,
+            AddKind::Solution => add_solution(helpdesk, item).await,
+            AddKind::DocumentItem => add_document_item(helpdesk, item).await,
+            AddKind::Task => add_task(helpdesk, item).await,
+            AddKind::Actor { group } => add_actor(helpdesk, item, group).await,
+        }
+    }
+}
+
+/// `POST /ITEMTYPE` with one input or a batch, as GLPI answers it: the caller must be
+/// allowed to update (each item of a batch is authorized again, so a quota or a
+/// revoked consumer stops it mid-way), each item is added in turn, and the answer
+/// lists every item's id or message in order.
+async fn add_each(call: &Call<'_>, kind: AddKind) -> Outcome {
+    let itemtype = kind.itemtype();
+    let Some((consumer, session)) = call.writer(Permission::Update).await? else {
+        return denied_add(call, itemtype);
     };
     let (items, single) = inputs(call)?;
     let helpdesk = call.cx.helpdesk(&consumer);
     let mut results = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         if i > 0
-            && let Err(e) = call.authorize_item(&session, Permission::Update)
+            && let Err(e) = call.authorize_item(&session, Permission::Update).await
         {
             results.push(json!({"id": false, "message": e.message}));
             continue;
         }
-        let (ticket, resolution) = match mapping::solution_from_input(item) {
-            Ok(r) => r,
-            Err(message) => {
+        match kind.add(call, helpdesk.as_ref(), item, single).await {
+            Ok(id) => results.push(json!({"id": id, "message": ""})),
+            Err(ItemError::Refused(message)) => {
                 results.push(json!({"id": false, "message": message}));
-                continue;
             }
-        };
-        let outcome = async {
-            let current = helpdesk.get(&ticket).await?;
-            if matches!(current.status.state, State::Resolved | State::Closed) {
-                return Err(Error::bad_input(
-                    "The item is already solved, did anyone pushed a solution before you ?",
-                ));
-            }
-            let with_body = resolution.body.is_some();
-            let t = helpdesk.resolve(&ticket, resolution).await?;
-            Ok(match (with_body, t.entries.last()) {
-                (true, Some(e)) => e.id.clone(),
-                _ => t.id,
-            })
-        }
-        .await;
-        match outcome {
-            Ok(id) => results.push(json!({"id": id_value(&id), "message": ""})),
-            Err(e) if is_item_failure(&e) => {
+            Err(ItemError::Failed(e)) if is_item_failure(&e) => {
                 results.push(json!({"id": false, "message": e.message}));
             }
-            Err(e) => return Err(ApiError::from_canonical(&e, Stage::Add)),
+            Err(ItemError::Failed(e)) => return Err(ApiError::from_canonical(&e, Stage::Add)),
         }
     }
-    add_reply(call, "ITILSolution", results, single)
+    add_reply(call, itemtype, results, single)
 }
 
+/// `POST /ITILFollowup`: a reply or note on a ticket, or its closing (`add_close`).
+async fn add_followup(
+    call: &Call<'_>,
+    helpdesk: &dyn Helpdesk,
+    item: &Map<String, Value>,
+    single: bool,
+) -> Result<Value, ItemError> {
+    if item.get("add_close").is_some_and(mapping::as_bool) {
+        let ticket = item
+            .get("items_id")
+            .and_then(as_i64)
+            .unwrap_or(0)
+            .to_string();
+        let note = item
+            .get("content")
+            .and_then(mapping::as_text)
+            .filter(|c| !c.trim().is_empty());
+        let t = helpdesk.close(&ticket, Closure { note }).await?;
+        return Ok(id_value(t.entries.last().map_or(&t.id, |e| &e.id)));
+    }
+    let (ticket, mut entry) =
+        mapping::entry_from_followup_input(item).map_err(ItemError::Refused)?;
+    if single {
+        entry.attachments = files_as_attachments(call);
+    }
+    Ok(id_value(&helpdesk.add_entry(&ticket, entry).await?.id))
+}
+
+/// `POST /ITILSolution`: resolve a ticket, refused as GLPI refuses a second solution.
+async fn add_solution(
+    helpdesk: &dyn Helpdesk,
+    item: &Map<String, Value>,
+) -> Result<Value, ItemError> {
+    let (ticket, resolution) = mapping::solution_from_input(item).map_err(ItemError::Refused)?;
+    let current = helpdesk.get(&ticket).await?;
+    if matches!(current.status.state, State::Resolved | State::Closed) {
+        return Err(Error::bad_input(
+            "The item is already solved, did anyone pushed a solution before you ?",
+        )
+        .into());
+    }
+    let with_body = resolution.body.is_some();
+    let t = helpdesk.resolve(&ticket, resolution).await?;
+    Ok(match (with_body, t.entries.last()) {
+        (true, Some(e)) => id_value(&e.id),
+        _ => id_value(&t.id),
+    })
+}
+
+/// `POST /Document` (multipart: `uploadManifest` and the file): a document of its
+/// own, or linked to the ticket the manifest names (`itemtype` Ticket, `items_id`),
+/// then titled as GLPI titles it, `Document: Ticket - <the ticket's subject>`.
 async fn add_document(call: &Call<'_>) -> Outcome {
-    let Some((consumer, _)) = call.writer(Permission::Update)? else {
+    let Some((consumer, _)) = call.writer(Permission::Update).await? else {
         return denied_add(call, "Document");
     };
     let (items, single) = inputs(call)?;
@@ -808,98 +972,204 @@ async fn add_document(call: &Call<'_>) -> Outcome {
     }
     let item = items.first().cloned().unwrap_or_default();
     let itemtype = item.get("itemtype").and_then(|v| v.as_str()).unwrap_or("");
-    let ticket = item
-        .get("items_id")
-        .and_then(as_i64)
-        .filter(|n| *n > 0 && itemtype.eq_ignore_ascii_case("Ticket"));
-    let result = match (ticket, call.params.files.is_empty()) {
-        (None, _) => json!({
-            "id": false,
-            "message": "ticketgate keeps documents on tickets only: give itemtype Ticket and items_id"
-        }),
-        (Some(_), true) => json!({"id": false, "message": "No file uploaded"}),
-        (Some(ticket), false) => {
-            match call
-                .cx
-                .helpdesk(&consumer)
-                .attach(&ticket.to_string(), files_as_attachments(call))
-                .await
-            {
-                Ok(stored) => {
-                    let id = stored
-                        .first()
-                        .and_then(|a| a.id.clone())
-                        .unwrap_or_default();
-                    json!({
-                        "id": id_value(&id),
-                        "message": "Document move succeeded.",
-                        "upload_result": upload_result(call),
-                    })
-                }
-                Err(e) if is_item_failure(&e) => json!({"id": false, "message": e.message}),
-                Err(e) => return Err(ApiError::from_canonical(&e, Stage::Add)),
-            }
+    let items_id = item.get("items_id").and_then(as_i64).filter(|n| *n > 0);
+    let helpdesk = call.cx.helpdesk(&consumer);
+    let Some(file) = files_as_attachments(call).into_iter().next() else {
+        return add_reply(
+            call,
+            "Document",
+            vec![json!({"id": false, "message": "No file uploaded"})],
+            true,
+        );
+    };
+    let ticket = match (items_id, itemtype) {
+        (None, _) => None,
+        (Some(id), t) if t.eq_ignore_ascii_case("Ticket") => Some(id.to_string()),
+        (Some(_), t) => {
+            let message = format!("ticketgate links documents to tickets only, not to {t}");
+            return add_reply(
+                call,
+                "Document",
+                vec![json!({"id": false, "message": message})],
+                true,
+            );
         }
+    };
+    let title = match &ticket {
+        Some(id) => match helpdesk.get(id).await {
+            Ok(t) => format!("Document: Ticket - {}", t.subject),
+            Err(e) if is_item_failure(&e) => {
+                return add_reply(
+                    call,
+                    "Document",
+                    vec![json!({"id": false, "message": e.message})],
+                    true,
+                );
+            }
+            Err(e) => return Err(ApiError::from_canonical(&e, Stage::Add)),
+        },
+        None => item
+            .get("name")
+            .and_then(mapping::as_text)
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or_else(|| file.name.clone()),
+    };
+    let stored = match helpdesk
+        .add_document(&title, file.clone(), ticket.as_deref())
+        .await
+    {
+        Ok(d) => Ok(d.id),
+        // A helpdesk that keeps files on tickets only still takes one for a ticket.
+        Err(e) if e.kind == ErrorKind::Unsupported && ticket.is_some() => helpdesk
+            .attach(ticket.as_deref().unwrap_or_default(), vec![file])
+            .await
+            .map(|stored| {
+                stored
+                    .first()
+                    .and_then(|a| a.id.clone())
+                    .unwrap_or_default()
+            }),
+        Err(e) => Err(e),
+    };
+    let result = match stored {
+        Ok(id) => json!({
+            "id": id_value(&id),
+            "message": "",
+            "upload_result": upload_result(call, Some(&id)),
+        }),
+        Err(e) if is_item_failure(&e) => json!({"id": false, "message": e.message}),
+        Err(e) => return Err(ApiError::from_canonical(&e, Stage::Add)),
     };
     add_reply(call, "Document", vec![result], true)
 }
 
-/// `POST /Ticket_User` (`type` 1 requester, 2 assignee) and `POST /Group_Ticket` (2).
-async fn add_actor(call: &Call<'_>, group: bool) -> Outcome {
-    let Some((consumer, session)) = call.writer(Permission::Update)? else {
-        return denied_add(call, if group { "Group_Ticket" } else { "Ticket_User" });
-    };
-    let (items, single) = inputs(call)?;
-    let helpdesk = call.cx.helpdesk(&consumer);
-    let itemtype = if group { "Group_Ticket" } else { "Ticket_User" };
-    let mut results = Vec::with_capacity(items.len());
-    for (i, item) in items.iter().enumerate() {
-        if i > 0
-            && let Err(e) = call.authorize_item(&session, Permission::Update)
-        {
-            results.push(json!({"id": false, "message": e.message}));
-            continue;
-        }
-        let (id, change) = match mapping::actor_from_input(item, group) {
-            Ok(c) => c,
-            Err(message) => {
-                results.push(json!({"id": false, "message": message}));
-                continue;
-            }
-        };
-        let kind = match change {
-            ActorChange::Assign(_) => mapping::ACTOR_ASSIGNED,
-            ActorChange::Requester(_) => mapping::ACTOR_REQUESTER,
-        };
-        let outcome = match change {
-            ActorChange::Assign(a) => helpdesk.assign(&id, a).await,
-            ActorChange::Requester(r) => {
-                helpdesk
-                    .update(
-                        &id,
-                        TicketPatch {
-                            requester: Some(r),
-                            ..TicketPatch::default()
-                        },
-                    )
-                    .await
-            }
-        };
-        match outcome {
-            Ok(t) => {
-                let pos = mapping::actor_rows(&t)
-                    .iter()
-                    .position(|r| r.get("type").and_then(as_i64) == Some(kind))
-                    .map_or(1, |p| p + 1);
-                results.push(json!({"id": pos, "message": ""}));
-            }
-            Err(e) if is_item_failure(&e) => {
-                results.push(json!({"id": false, "message": e.message}));
-            }
-            Err(e) => return Err(ApiError::from_canonical(&e, Stage::Add)),
-        }
+/// `GET /Document/N`: the document's row, or with `Accept: application/octet-stream`
+/// (exactly) or `alt=media`, the file itself, as GLPI sends it.
+async fn get_document(call: &Call<'_>, id: &str) -> Outcome {
+    let (consumer, _) = call.consumer(Permission::Read).await?;
+    let doc = call
+        .cx
+        .helpdesk(&consumer)
+        .document(id)
+        .await
+        .map_err(|e| ApiError::from_canonical(&e, Stage::Read))?;
+    let download = call.accept.as_deref() == Some("application/octet-stream")
+        || call.params.text("alt").as_deref() == Some("media");
+    if download {
+        return Ok(download_reply(&doc));
     }
-    add_reply(call, itemtype, results, single)
+    Ok(document_reply(call, &doc))
+}
+
+fn document_reply(call: &Call<'_>, doc: &ticketgate_model::Document) -> Reply {
+    let mut row = mapping::document_row(doc);
+    if call.flag("get_hateoas", true) {
+        row.insert(
+            "links".into(),
+            json!([
+                {"rel": "Entity", "href": format!("{}/Entity/0", call.api_url)},
+                {"rel": "Document_Item", "href": format!("{}/Document/{}/Document_Item/", call.api_url, doc.id)},
+            ]),
+        );
+    }
+    Reply::json(200, Value::Object(row))
+}
+
+/// A document's bytes as GLPI's `Toolbox::sendFile` sends them (behind Apache, which
+/// adds the charset of a text type): images and PDFs inline, anything else as an
+/// attachment, the name both plain and RFC 5987-encoded.
+fn download_reply(doc: &ticketgate_model::Document) -> Reply {
+    let mime = doc.file.media_type.as_str();
+    let inline =
+        (mime.starts_with("image/") || mime == "application/pdf") && mime != "image/svg+xml";
+    let content_type = if mime.starts_with("text/") && !mime.contains("charset") {
+        format!("{mime};charset=UTF-8")
+    } else {
+        mime.to_owned()
+    };
+    let name = &doc.file.name;
+    let plain: String = name
+        .chars()
+        .map(|c| match c {
+            '"' | '\\' => '_',
+            c if c.is_ascii() && !c.is_ascii_control() => c,
+            _ => '?',
+        })
+        .collect();
+    let encoded: String = name
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            b => format!("%{b:02X}"),
+        })
+        .collect();
+    let disposition = format!(
+        "{}filename=\"{plain}\"; filename*=utf-8''{encoded}",
+        if inline { "" } else { "attachment; " }
+    );
+    Reply::raw(content_type, doc.file.bytes.clone())
+        .header("content-disposition", disposition)
+        .header("cache-control", "private".to_owned())
+}
+
+/// `POST /Document_Item` `{"documents_id", "itemtype": "Ticket", "items_id"}`: link a
+/// document of its own to a ticket.
+async fn add_document_item(
+    helpdesk: &dyn Helpdesk,
+    item: &Map<String, Value>,
+) -> Result<Value, ItemError> {
+    let document = item.get("documents_id").and_then(as_i64).filter(|n| *n > 0);
+    let ticket = item.get("items_id").and_then(as_i64).filter(|n| *n > 0);
+    let itemtype = item.get("itemtype").and_then(|v| v.as_str()).unwrap_or("");
+    let (Some(document), Some(ticket), true) =
+        (document, ticket, itemtype.eq_ignore_ascii_case("Ticket"))
+    else {
+        return Err(ItemError::Refused(
+            "ticketgate links documents to tickets only: give documents_id, itemtype Ticket and items_id".into(),
+        ));
+    };
+    let (document, ticket) = (document.to_string(), ticket.to_string());
+    helpdesk.link_document(&document, &ticket).await?;
+    let t = helpdesk.get(&ticket).await?;
+    let pos = t
+        .attachments
+        .iter()
+        .position(|a| a.id.as_deref() == Some(document.as_str()))
+        .map_or(1, |p| p + 1);
+    Ok(json!(pos))
+}
+
+/// `POST /TicketTask` `{"tickets_id", "content", "actiontime", "state",
+/// "users_id_tech", "is_private"}`: a task on a ticket (batches too).
+async fn add_task(helpdesk: &dyn Helpdesk, item: &Map<String, Value>) -> Result<Value, ItemError> {
+    let (ticket, task) = mapping::task_from_input(item).map_err(ItemError::Refused)?;
+    Ok(id_value(&helpdesk.add_task(&ticket, task).await?.id))
+}
+
+/// `POST /Ticket_User` (`type` 1 requester, 2 assignee) and `POST /Group_Ticket` (2).
+async fn add_actor(
+    helpdesk: &dyn Helpdesk,
+    item: &Map<String, Value>,
+    group: bool,
+) -> Result<Value, ItemError> {
+    let (id, change) = mapping::actor_from_input(item, group).map_err(ItemError::Refused)?;
+    let (kind, t) = match change {
+        ActorChange::Assign(a) => (mapping::ACTOR_ASSIGNED, helpdesk.assign(&id, a).await?),
+        ActorChange::Requester(r) => {
+            let patch = TicketPatch {
+                requester: Some(r),
+                ..TicketPatch::default()
+            };
+            (mapping::ACTOR_REQUESTER, helpdesk.update(&id, patch).await?)
+        }
+    };
+    let pos = mapping::actor_rows(&t)
+        .iter()
+        .position(|r| r.get("type").and_then(as_i64) == Some(kind))
+        .map_or(1, |p| p + 1);
+    Ok(json!(pos))
 }
 
 /// The rows of a dropdown, whatever the helpdesk behind.
@@ -964,10 +1234,40 @@ pub async fn dropdown_rows(
 }
 
 async fn get_dropdown(call: &Call<'_>, d: Dropdown, id: &str) -> Outcome {
-    let (consumer, _) = call.consumer(Permission::Read)?;
+    let (consumer, _) = call.consumer(Permission::Read).await?;
     let rows = dropdown_rows(call, &consumer, d).await?;
     rows.into_iter()
         .find(|r| r.get("id").and_then(mapping::as_text).as_deref() == Some(id))
         .map(|r| Reply::json(200, r))
         .ok_or_else(ApiError::item_not_found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_as_glpi_words_them() {
+        for (bytes, words) in [
+            (0, "0 o"),
+            (21, "21 o"),
+            (1024, "1024 o"),
+            (1025, "1 Kio"),
+            (1536, "1.5 Kio"),
+            (1_000_000, "976.56 Kio"),
+            (3 * 1024 * 1024, "3 Mio"),
+        ] {
+            assert_eq!(file_size(bytes), words, "{bytes}");
+        }
+    }
+
+    #[test]
+    fn upload_prefixes_have_phps_shape() {
+        let p = upload_prefix(12);
+        let (head, tail) = p.split_once('.').expect("a dot");
+        assert_eq!(head.len(), 14, "{p}");
+        assert!(head.bytes().all(|b| b.is_ascii_hexdigit()), "{p}");
+        assert_eq!(tail.len(), 8, "{p}");
+        assert!(tail.bytes().all(|b| b.is_ascii_digit()), "{p}");
+    }
 }

@@ -58,7 +58,7 @@ pub async fn list_tickets(call: &Call<'_>) -> Outcome {
         Some("DESC") => SortOrder::Desc,
         Some(_) => return Err(ApiError::bad_request("order must be DESC or ASC")),
     };
-    let (consumer, _) = call.consumer(Permission::Search)?;
+    let (consumer, _) = call.consumer(Permission::Search).await?;
     let (offset, limit) = window(start, end);
     let deleted = call.flag("is_deleted", false);
     let text = p
@@ -133,7 +133,7 @@ fn ranged(mut reply: Reply, itemtype: &str, start: u64, end: u64, limit: u32, to
 
 pub async fn search_tickets(call: &Call<'_>) -> Outcome {
     let spec = search::search_spec(&call.params.values)?;
-    let (consumer, _) = call.consumer(Permission::Search)?;
+    let (consumer, _) = call.consumer(Permission::Search).await?;
     let helpdesk = call.cx.helpdesk(&consumer);
     // GLPI's default search window is [0, list_limit] but shows list_limit rows.
     let explicit_range = call.params.get("range").is_some();
@@ -165,29 +165,54 @@ pub async fn search_tickets(call: &Call<'_>) -> Outcome {
     if spec.start > total {
         return Err(ApiError::range_exceed_total(total));
     }
-    let rows: Vec<Value> = items
+    let plain: Vec<(String, serde_json::Map<String, Value>)> = items
         .iter()
-        .map(|t| {
-            let row = search::search_row(t, &spec.columns);
-            if spec.uid_cols {
-                Value::Object(search::by_uid(row, &spec.columns))
-            } else {
-                Value::Object(row)
-            }
-        })
+        .map(|t| (t.id.clone(), search::search_row(t, &spec.columns)))
         .collect();
-    let count = rows.len() as u64;
+    // `withindexes`: PHP arrays keyed by item id, which JSON writes as an object.
+    let shape = |rows: Vec<(String, Value)>| -> Value {
+        if spec.with_indexes {
+            Value::Object(rows.into_iter().collect())
+        } else {
+            Value::Array(rows.into_iter().map(|(_, r)| r).collect())
+        }
+    };
+    let rows = shape(
+        plain
+            .iter()
+            .map(|(id, row)| {
+                let row = if spec.uid_cols {
+                    search::by_uid(row.clone(), &spec.columns)
+                } else {
+                    row.clone()
+                };
+                (id.clone(), Value::Object(row))
+            })
+            .collect(),
+    );
+    let html = spec.give_items.then(|| {
+        shape(
+            plain
+                .into_iter()
+                .map(|(id, row)| (id, Value::Object(row)))
+                .collect(),
+        )
+    });
+    let count = items.len() as u64;
     let last = range_end(spec.start, spec.end, limit, total);
     // GLPI 10 answers the sort and order as lists (one per sort column), and an
     // empty result as the range `start-(start-1)`: `0--1/0`.
     let mut body = json!({
         "totalcount": total,
         "count": count,
-        "sort": [spec.sort.to_string()],
+        "sort": [if spec.sort_is_number { json!(spec.sort.to_string()) } else { json!(0) }],
         "order": [spec.order],
     });
     if count > 0 {
-        body["data"] = Value::Array(rows);
+        body["data"] = rows;
+    }
+    if let Some(html) = html {
+        body["data_html"] = if count > 0 { html } else { json!([]) };
     }
     let body_range = if total == 0 {
         format!("{}-{}/0", spec.start, i128::from(spec.start) - 1)
@@ -197,7 +222,7 @@ pub async fn search_tickets(call: &Call<'_>) -> Outcome {
     body["content-range"] = json!(body_range);
     let mut reply = Reply::json(if count >= total { 200 } else { 206 }, body)
         .header("accept-range", format!("Ticket {MAX_INPUT_VARS}"));
-    let mut order: Vec<String> = ["totalcount", "count", "sort", "order", "data"]
+    let mut order: Vec<String> = ["totalcount", "count", "sort", "order", "data", "data_html"]
         .into_iter()
         .map(str::to_owned)
         .collect();
@@ -222,7 +247,7 @@ fn matches_states(t: &ticketgate_model::Ticket, q: &Query) -> bool {
 
 pub async fn list_dropdown(call: &Call<'_>, d: Dropdown) -> Outcome {
     let (start, end) = parse_range(call.params.get("range"))?.unwrap_or((0, LIST_LIMIT));
-    let (consumer, _) = call.consumer(Permission::Read)?;
+    let (consumer, _) = call.consumer(Permission::Read).await?;
     let mut rows = dropdown_rows(call, &consumer, d).await?;
     if let Some(needle) = call
         .params
@@ -290,7 +315,7 @@ pub async fn search_users(call: &Call<'_>) -> Outcome {
             needles.push((field, searchtype, value));
         }
     }
-    let (consumer, _) = call.consumer(Permission::Read)?;
+    let (consumer, _) = call.consumer(Permission::Read).await?;
     let rows = super::items::dropdown_rows(call, &consumer, Dropdown::User).await?;
     let matches = |row: &Value| {
         needles.iter().all(|(field, searchtype, value)| {
@@ -379,7 +404,7 @@ pub async fn search_users(call: &Call<'_>) -> Outcome {
     });
     let mut reply = Reply::json(if count >= total { 200 } else { 206 }, body)
         .header("accept-range", format!("User {MAX_INPUT_VARS}"));
-    let mut order: Vec<String> = ["totalcount", "count", "sort", "order", "data"]
+    let mut order: Vec<String> = ["totalcount", "count", "sort", "order", "data", "data_html"]
         .into_iter()
         .map(str::to_owned)
         .collect();

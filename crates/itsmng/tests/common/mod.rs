@@ -59,14 +59,18 @@ impl GatewayContext for TestContext {
             return Err(Error::forbidden("network not allowed"));
         }
         let name = match credential {
-            Credential::UserToken { user_token, .. } => match user_token.as_str() {
+            Credential::Token {
+                key: "itsmng_user_token",
+                value: user_token,
+                ..
+            } => match user_token.as_str() {
                 TOKEN => "alice",
                 READER_TOKEN => "reader",
                 LIMITED_TOKEN => "limited",
                 BLIND_TOKEN => "blind",
                 _ => "",
             },
-            Credential::Basic { user, password, .. }
+            Credential::Login { user, password, .. }
                 if (user == "glpi" && password == "pw")
                     || (user == "username" && password == "password") =>
             {
@@ -78,7 +82,7 @@ impl GatewayContext for TestContext {
         consumer(name).ok_or_else(|| Error::unauthorized("unknown credential"))
     }
 
-    fn authorize(&self, credential: &Credential, need: Permission) -> Result<Consumer> {
+    async fn authorize(&self, credential: &Credential, need: Permission) -> Result<Consumer> {
         let c = self.authenticate(credential)?;
         if !c.permissions.has(need) {
             return Err(Error::forbidden("missing permission"));

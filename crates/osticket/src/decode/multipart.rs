@@ -167,22 +167,34 @@ mod tests {
     }
 
     /// Parts whose header block has no CRLF CRLF made every part scan the rest of the
-    /// body: a thousand small parts before a 4 MB file cost 4 GB of comparisons.
+    /// body: a thousand small parts before a 4 MB file cost 4 GB of comparisons. Timed
+    /// against the same file alone, parsed in the same run, so a loaded machine slows
+    /// both alike: linear parsing keeps the two within a small factor, the quadratic
+    /// one was a thousand times apart.
     #[test]
     fn lf_only_parts_parse_in_linear_time() {
-        let part = "--B\nContent-Disposition: form-data; name=\"f\"\n\nv\n";
-        let body = format!(
-            "{}--B\nContent-Disposition: form-data; name=\"a\"; filename=\"x\"\n\n{}\n--B--\n",
-            part.repeat(MAX_PARTS - 1),
+        let file = format!(
+            "--B\nContent-Disposition: form-data; name=\"a\"; filename=\"x\"\n\n{}\n--B--\n",
             "x".repeat(4 << 20)
         );
-        let started = std::time::Instant::now();
-        let form = parse(body.as_bytes(), "B").unwrap();
-        assert_eq!(form.files[0].bytes.len(), 4 << 20);
+        let part = "--B\nContent-Disposition: form-data; name=\"f\"\n\nv\n";
+        let body = format!("{}{file}", part.repeat(MAX_PARTS - 1));
+        let fastest = |body: &str| {
+            (0..3)
+                .map(|_| {
+                    let started = std::time::Instant::now();
+                    let form = parse(body.as_bytes(), "B").unwrap();
+                    assert_eq!(form.files[0].bytes.len(), 4 << 20);
+                    started.elapsed()
+                })
+                .min()
+                .unwrap()
+        };
+        let alone = fastest(&file);
+        let many = fastest(&body);
         assert!(
-            started.elapsed() < std::time::Duration::from_secs(2),
-            "{:?}",
-            started.elapsed()
+            many < alone * 20 + std::time::Duration::from_millis(100),
+            "{many:?} with {MAX_PARTS} parts, {alone:?} for the file alone"
         );
     }
 

@@ -48,7 +48,7 @@ async fn create(
     req: Request<Bytes>,
     cx: &dyn GatewayContext,
 ) -> Result<Response<Bytes>, Error> {
-    let consumer = authorize(cx, req.headers(), Permission::Create)?;
+    let consumer = authorize(cx, req.headers(), Permission::Create).await?;
     let idempotency_key = idempotency_key(&req)?;
     let content_type = req
         .headers()
@@ -216,7 +216,7 @@ async fn email(
     req: Request<Bytes>,
     cx: &dyn GatewayContext,
 ) -> Result<Response<Bytes>, Error> {
-    let consumer = authorize(cx, req.headers(), Permission::Create)?;
+    let consumer = authorize(cx, req.headers(), Permission::Create).await?;
     if req.body().iter().all(u8::is_ascii_whitespace) {
         return Err(Error::bad_input("Email message content is required"));
     }

@@ -232,22 +232,24 @@ pub(super) fn error(e: &Error) -> Response<Bytes> {
 }
 
 /// The key, and the permission the plugin names in its refusal.
-fn authorized(
+async fn authorized(
     cx: &dyn GatewayContext,
     req: &Request<Bytes>,
     need: Permission,
     what: &str,
 ) -> Result<Consumer, Error> {
-    authorize(cx, req.headers(), need).map_err(|e| match e.kind {
-        ErrorKind::Forbidden if e.field.as_deref() != Some("network") => {
-            if need == Permission::Subtickets {
-                Error::forbidden("API key not authorized for subticket operations")
-            } else {
-                not_authorized_to(what)
+    authorize(cx, req.headers(), need)
+        .await
+        .map_err(|e| match e.kind {
+            ErrorKind::Forbidden if e.field.as_deref() != Some("network") => {
+                if need == Permission::Subtickets {
+                    Error::forbidden("API key not authorized for subticket operations")
+                } else {
+                    not_authorized_to(what)
+                }
             }
-        }
-        _ => e,
-    })
+            _ => e,
+        })
 }
 
 /// The plugin's refusal of a known key without the permission for `what` (a 401).
@@ -304,7 +306,7 @@ async fn get(
     number: &str,
     format: Format,
 ) -> Result<Response<Bytes>, Error> {
-    let consumer = authorized(cx, req, Permission::Read, "read tickets")?;
+    let consumer = authorized(cx, req, Permission::Read, "read tickets").await?;
     let h = helpdesk(cx, &consumer);
     let t = find(h.as_ref(), number, true, "Ticket not found").await?;
     // Subtickets are part of the answer; an upstream without them has none to show.
@@ -392,7 +394,7 @@ async fn update(
     number: &str,
 ) -> Result<Response<Bytes>, Error> {
     let body = json_body(req)?;
-    let consumer = authorized(cx, req, Permission::Update, "update tickets")?;
+    let consumer = authorized(cx, req, Permission::Update, "update tickets").await?;
     let h = helpdesk(cx, &consumer);
     // The update endpoint looks tickets up by number only.
     let t = find(h.as_ref(), number, false, "Ticket not found").await?;
@@ -478,7 +480,7 @@ async fn delete(
     cx: &dyn GatewayContext,
     number: &str,
 ) -> Result<Response<Bytes>, Error> {
-    let consumer = authorized(cx, req, Permission::Delete, "delete tickets")?;
+    let consumer = authorized(cx, req, Permission::Delete, "delete tickets").await?;
     let h = helpdesk(cx, &consumer);
     let t = find(h.as_ref(), number, true, "Ticket not found").await?;
     // The plugin deletes for good: thread entries and all.
@@ -553,7 +555,7 @@ async fn search_query(h: &dyn Helpdesk, p: &BTreeMap<String, String>) -> Query {
 }
 
 async fn search(req: &Request<Bytes>, cx: &dyn GatewayContext) -> Result<Response<Bytes>, Error> {
-    let consumer = authorized(cx, req, Permission::Search, "search tickets")?;
+    let consumer = authorized(cx, req, Permission::Search, "search tickets").await?;
     let h = helpdesk(cx, &consumer);
     let q = search_query(h.as_ref(), &params(req)).await;
     let page = h.search(&q).await?;
@@ -568,7 +570,7 @@ fn is_closed(t: &Ticket) -> bool {
 
 /// The plugin counts every ticket one by one: so does this, a page at a time.
 async fn stats(req: &Request<Bytes>, cx: &dyn GatewayContext) -> Result<Response<Bytes>, Error> {
-    let consumer = authorized(cx, req, Permission::Stats, "read ticket statistics")?;
+    let consumer = authorized(cx, req, Permission::Stats, "read ticket statistics").await?;
     let h = helpdesk(cx, &consumer);
     let mut out = StatsResponse::default();
     let mut staff: BTreeMap<String, StaffStats> = BTreeMap::new();
@@ -618,7 +620,9 @@ async fn stats(req: &Request<Bytes>, cx: &dyn GatewayContext) -> Result<Response
                 }
             }
         }
-        if n < q.limit as usize || u64::from(q.offset) + n as u64 >= page.total {
+        if n < q.limit as usize
+            || (page.total_exact && u64::from(q.offset) + n as u64 >= page.total)
+        {
             break;
         }
         q.offset += q.limit;
@@ -629,7 +633,7 @@ async fn stats(req: &Request<Bytes>, cx: &dyn GatewayContext) -> Result<Response
 }
 
 async fn statuses(req: &Request<Bytes>, cx: &dyn GatewayContext) -> Result<Response<Bytes>, Error> {
-    let consumer = authorized(cx, req, Permission::Stats, "read ticket statistics")?;
+    let consumer = authorized(cx, req, Permission::Stats, "read ticket statistics").await?;
     let items: Vec<LookupItem> = helpdesk(cx, &consumer).lookup(LookupKind::Statuses).await?;
     let list: Vec<StatusView> = items
         .iter()
@@ -680,7 +684,7 @@ async fn parent(
     format: Format,
 ) -> Result<Response<Bytes>, Error> {
     let number = subticket_number(number)?;
-    let consumer = authorized(cx, req, Permission::Subtickets, "")?;
+    let consumer = authorized(cx, req, Permission::Subtickets, "").await?;
     let h = helpdesk(cx, &consumer);
     let child = find(h.as_ref(), number, false, "Child ticket not found").await?;
     let p = h.parent(&child.id).await.map_err(subticket_error)?;
@@ -699,7 +703,7 @@ async fn children(
     format: Format,
 ) -> Result<Response<Bytes>, Error> {
     let number = subticket_number(number)?;
-    let consumer = authorized(cx, req, Permission::Subtickets, "")?;
+    let consumer = authorized(cx, req, Permission::Subtickets, "").await?;
     let h = helpdesk(cx, &consumer);
     let p = find(h.as_ref(), number, false, "Parent ticket not found").await?;
     let list = h.children(&p.id).await.map_err(subticket_error)?;
@@ -728,7 +732,7 @@ async fn link(
     if parent_number == child_number {
         return Err(Error::bad_input("Cannot link ticket to itself"));
     }
-    let consumer = authorized(cx, req, Permission::Subtickets, "")?;
+    let consumer = authorized(cx, req, Permission::Subtickets, "").await?;
     let h = helpdesk(cx, &consumer);
     let parent = find(h.as_ref(), parent_number, false, "Parent ticket not found").await?;
     let child = find(h.as_ref(), &child_number, false, "Child ticket not found").await?;
@@ -762,7 +766,7 @@ async fn unlink(
     format: Format,
 ) -> Result<Response<Bytes>, Error> {
     let number = subticket_number(number)?;
-    let consumer = authorized(cx, req, Permission::Subtickets, "")?;
+    let consumer = authorized(cx, req, Permission::Subtickets, "").await?;
     let h = helpdesk(cx, &consumer);
     let child = find(h.as_ref(), number, false, "Child ticket not found").await?;
     let Some(parent) = h.parent(&child.id).await.map_err(subticket_error)? else {

@@ -77,7 +77,11 @@ impl GatewayContext for TestCx {
 
     fn authenticate(&self, credential: &Credential) -> Result<Consumer, Error> {
         match credential {
-            Credential::ApiKey(k) => self
+            Credential::Token {
+                key: "osticket_key",
+                value: k,
+                ..
+            } => self
                 .keys
                 .get(k)
                 .cloned()
@@ -86,7 +90,11 @@ impl GatewayContext for TestCx {
         }
     }
 
-    fn authorize(&self, credential: &Credential, need: Permission) -> Result<Consumer, Error> {
+    async fn authorize(
+        &self,
+        credential: &Credential,
+        need: Permission,
+    ) -> Result<Consumer, Error> {
         let c = self.authenticate(credential)?;
         if c.permissions.has(need) {
             Ok(c)

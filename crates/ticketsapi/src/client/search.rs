@@ -226,6 +226,7 @@ pub async fn run(c: &TicketsApiClient, q: &Query) -> Result<Page<Ticket>> {
         return Ok(Page {
             items,
             total,
+            total_exact: true,
             offset: q.offset,
             limit,
         });
@@ -258,6 +259,7 @@ pub async fn run(c: &TicketsApiClient, q: &Query) -> Result<Page<Ticket>> {
     Ok(Page {
         items,
         total,
+        total_exact: true,
         offset: q.offset,
         limit,
     })
@@ -283,7 +285,7 @@ fn sort(items: &mut [Ticket], field: SortField, order: SortOrder) {
     items.sort_by(|a, b| {
         let num = |t: &Ticket| t.id.parse::<i64>().unwrap_or(0);
         let ord = match field {
-            SortField::Created => a.created_at.cmp(&b.created_at),
+            SortField::Created | SortField::Relevance => a.created_at.cmp(&b.created_at),
             SortField::Updated => a.updated_at.cmp(&b.updated_at),
             SortField::Due => a.due_at.cmp(&b.due_at),
             SortField::Number => num(a).cmp(&num(b)),
@@ -304,7 +306,7 @@ fn sort(items: &mut [Ticket], field: SortField, order: SortOrder) {
 }
 
 async fn list(c: &TicketsApiClient, body: &serde_json::Value) -> Result<Vec<TicketListModel>> {
-    let url = c.url("");
+    let url = String::new();
     let resp = c.send(|h| h.post(&url).json(body)).await?;
     c.json(resp).await
 }
@@ -320,7 +322,7 @@ async fn by_username(
     let first = offset / SIZE + 1;
     let last = offset.saturating_add(limit - 1) / SIZE + 1;
     let mut rows: Vec<Ticket> = Vec::new();
-    let url = c.url("/list");
+    let url = "/list".to_owned();
 
     let fetch = |page: u32| {
         let fields = vec![
@@ -377,6 +379,7 @@ async fn by_username(
     Ok(Page {
         items,
         total,
+        total_exact: true,
         offset,
         limit,
     })

@@ -56,7 +56,7 @@ pub async fn dispatch(
     let h = req.headers();
     match (&method, segments.as_slice()) {
         (&Method::POST, []) => {
-            let (consumer, token) = face.caller(h, cx, Permission::Search, None)?;
+            let (consumer, token) = face.caller(h, cx, Permission::Search, None).await?;
             let only_private =
                 token.has_claim_value(&face.config.jwt.permission_claim, "Tickets.OnlyPrivate");
             let form = decode(face, &req)?;
@@ -66,7 +66,9 @@ pub async fn dispatch(
             json(StatusCode::OK, &rows)
         }
         (&Method::POST, ["register"]) => {
-            let (consumer, _) = face.caller(h, cx, Permission::Create, Some("Tickets.Create"))?;
+            let (consumer, _) = face
+                .caller(h, cx, Permission::Create, Some("Tickets.Create"))
+                .await?;
             let form = decode(face, &req)?;
             let mut ticket = requests::register(&form, &face.allowed)?;
             // TicketsApi generates the external GUID when the client sends none.
@@ -77,13 +79,13 @@ pub async fn dispatch(
             create(face, cx, &consumer, ticket).await
         }
         (&Method::POST, ["new"]) => {
-            let (consumer, _) = face.caller(h, cx, Permission::Create, None)?;
+            let (consumer, _) = face.caller(h, cx, Permission::Create, None).await?;
             let form = decode(face, &req)?;
             let ticket = requests::integration_ticket(&form, &face.allowed)?;
             create(face, cx, &consumer, ticket).await
         }
         (&Method::POST, ["list"]) => {
-            let (consumer, _) = face.caller(h, cx, Permission::Search, None)?;
+            let (consumer, _) = face.caller(h, cx, Permission::Search, None).await?;
             let form = decode(face, &req)?;
             let q = requests::username_query(&form)?;
             let page = cx.helpdesk(&consumer).search(&q).await?;
@@ -92,17 +94,17 @@ pub async fn dispatch(
             json(StatusCode::OK, &rows)
         }
         (&Method::GET, ["appmetadata"]) => {
-            let (consumer, _) = face.caller(h, cx, Permission::Read, None)?;
+            let (consumer, _) = face.caller(h, cx, Permission::Read, None).await?;
             let m = metadata(cx.helpdesk(&consumer).as_ref(), None, false).await?;
             json(StatusCode::OK, &m)
         }
         (&Method::GET, ["metadata"]) => {
-            let (consumer, _) = face.caller(h, cx, Permission::Read, None)?;
+            let (consumer, _) = face.caller(h, cx, Permission::Read, None).await?;
             let m = metadata(cx.helpdesk(&consumer).as_ref(), None, true).await?;
             json(StatusCode::OK, &m)
         }
         (&Method::GET, ["metadata", id]) => {
-            let (consumer, _) = face.caller(h, cx, Permission::Read, None)?;
+            let (consumer, _) = face.caller(h, cx, Permission::Read, None).await?;
             let hd = cx.helpdesk(&consumer);
             // TicketsApi answers 400 when the ticket's context cannot be loaded.
             let t = hd.get(id).await.map_err(not_found_is_400)?;
@@ -110,12 +112,14 @@ pub async fn dispatch(
             json(StatusCode::OK, &m)
         }
         (&Method::GET, [id]) => {
-            let (consumer, _) = face.caller(h, cx, Permission::Read, None)?;
+            let (consumer, _) = face.caller(h, cx, Permission::Read, None).await?;
             let t = cx.helpdesk(&consumer).get(id).await?;
             json(StatusCode::OK, &wire::ticket_model(&t))
         }
         (&Method::DELETE, [id]) => {
-            let (consumer, _) = face.caller(h, cx, Permission::Delete, Some("Tickets.Delete"))?;
+            let (consumer, _) = face
+                .caller(h, cx, Permission::Delete, Some("Tickets.Delete"))
+                .await?;
             let hd = cx.helpdesk(&consumer);
             hd.get(id).await?;
             hd.delete(id, DeleteMode::Soft).await?;
@@ -123,7 +127,9 @@ pub async fn dispatch(
             json(StatusCode::OK, &wire::ticket_model(&t))
         }
         (&Method::POST, ["update", id]) => {
-            let (consumer, _) = face.caller(h, cx, Permission::Update, Some("Tickets.Update"))?;
+            let (consumer, _) = face
+                .caller(h, cx, Permission::Update, Some("Tickets.Update"))
+                .await?;
             let form = decode(face, &req)?;
             let hd = cx.helpdesk(&consumer);
             let current = hd.get(id).await.map_err(not_found_is_400)?;
@@ -134,8 +140,9 @@ pub async fn dispatch(
             Ok(empty(StatusCode::NO_CONTENT))
         }
         (&Method::POST, ["forward", id]) => {
-            let (consumer, token) =
-                face.caller(h, cx, Permission::Update, Some("Tickets.Forward"))?;
+            let (consumer, token) = face
+                .caller(h, cx, Permission::Update, Some("Tickets.Forward"))
+                .await?;
             let form = decode(face, &req)?;
             let entry = requests::forward_entry(&form, id, &author(&token), &face.allowed)?;
             let hd = cx.helpdesk(&consumer);
@@ -144,8 +151,9 @@ pub async fn dispatch(
             json(StatusCode::OK, &wire::conversation_model(&e))
         }
         (&Method::POST, ["reply", id]) => {
-            let (consumer, token) =
-                face.caller(h, cx, Permission::Update, Some("Tickets.Reply"))?;
+            let (consumer, token) = face
+                .caller(h, cx, Permission::Update, Some("Tickets.Reply"))
+                .await?;
             let form = decode(face, &req)?;
             let entry = requests::reply_entry(&form, id, &author(&token), &face.allowed)?;
             let hd = cx.helpdesk(&consumer);
@@ -154,7 +162,7 @@ pub async fn dispatch(
             json(StatusCode::OK, &wire::conversation_model(&e))
         }
         (&Method::POST, ["reqreply", id]) => {
-            let (consumer, _) = face.caller(h, cx, Permission::Update, None)?;
+            let (consumer, _) = face.caller(h, cx, Permission::Update, None).await?;
             let form = decode(face, &req)?;
             let hd = cx.helpdesk(&consumer);
             let t = hd.get(id).await.map_err(not_found_is_400)?;
@@ -163,7 +171,9 @@ pub async fn dispatch(
             json(StatusCode::OK, &wire::conversation_model(&e))
         }
         (&Method::POST, ["close", id]) => {
-            let (consumer, _) = face.caller(h, cx, Permission::Update, Some("Tickets.Close"))?;
+            let (consumer, _) = face
+                .caller(h, cx, Permission::Update, Some("Tickets.Close"))
+                .await?;
             let form = decode(face, &req)?;
             let closure = requests::closure(&form, id)?;
             let (files, _) = requests::uploads(&form, &face.allowed);
@@ -184,7 +194,9 @@ pub async fn dispatch(
             Ok(empty(StatusCode::NO_CONTENT))
         }
         (&Method::POST, ["resolve", id]) => {
-            let (consumer, _) = face.caller(h, cx, Permission::Update, Some("Tickets.Resolve"))?;
+            let (consumer, _) = face
+                .caller(h, cx, Permission::Update, Some("Tickets.Resolve"))
+                .await?;
             let form = decode(face, &req)?;
             let resolution = requests::resolution(&form, id)?;
             let hd = cx.helpdesk(&consumer);
@@ -193,8 +205,9 @@ pub async fn dispatch(
             json(StatusCode::OK, &wire::ticket_model(&t))
         }
         (&Method::POST, ["pickup", id]) => {
-            let (consumer, token) =
-                face.caller(h, cx, Permission::Update, Some("Tickets.Pickup"))?;
+            let (consumer, token) = face
+                .caller(h, cx, Permission::Update, Some("Tickets.Pickup"))
+                .await?;
             let hd = cx.helpdesk(&consumer);
             let t = hd.get(id).await?;
             let me = Reference::guess(&token.subject);
@@ -219,14 +232,14 @@ pub async fn dispatch(
             json(StatusCode::OK, &wire::ticket_model(&t))
         }
         (&Method::POST, ["read", id]) => {
-            let (consumer, _) = face.caller(h, cx, Permission::Read, None)?;
+            let (consumer, _) = face.caller(h, cx, Permission::Read, None).await?;
             // The canonical model keeps no per-user read marks: checking the ticket
             // exists is all there is to do.
             cx.helpdesk(&consumer).get(id).await?;
             Ok(empty(StatusCode::OK))
         }
         (&Method::POST, ["addfiles", id]) => {
-            let (consumer, _) = face.caller(h, cx, Permission::Update, None)?;
+            let (consumer, _) = face.caller(h, cx, Permission::Update, None).await?;
             let form = decode(face, &req)?;
             if form.files.is_empty() {
                 return Err(Error::bad_input("The Uploads field is required.").field("Uploads"));

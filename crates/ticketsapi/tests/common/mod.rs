@@ -83,10 +83,10 @@ impl Helpdesk for DownHelpdesk {
 impl TestContext {
     fn consumer(&self, credential: &Credential) -> Result<Consumer, Error> {
         match credential {
-            Credential::JwtSubject(s) if s == AGENT => {
+            Credential::Identity { value: s, .. } if s == AGENT => {
                 Ok(Consumer::new("agent", Permissions::all()))
             }
-            Credential::JwtSubject(s) if s == READER => Ok(Consumer::new(
+            Credential::Identity { value: s, .. } if s == READER => Ok(Consumer::new(
                 "reader",
                 Permissions::of(&[Permission::Read, Permission::Search]),
             )),
@@ -105,7 +105,11 @@ impl GatewayContext for TestContext {
         self.consumer(credential)
     }
 
-    fn authorize(&self, credential: &Credential, need: Permission) -> Result<Consumer, Error> {
+    async fn authorize(
+        &self,
+        credential: &Credential,
+        need: Permission,
+    ) -> Result<Consumer, Error> {
         let c = self.consumer(credential)?;
         if !c.permissions.has(need) {
             return Err(Error::forbidden(format!(
