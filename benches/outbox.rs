@@ -45,6 +45,7 @@ fn outbox(c: &mut Criterion) {
     let options = CreateOptions {
         idempotency_key: None,
         may_queue: true,
+        brief: false,
     };
 
     // The central gateway: the canonical API over its embedded store.

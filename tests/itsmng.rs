@@ -724,3 +724,113 @@ fn example_config_passes_check() {
     ];
     assert_example_checks("upstream-itsmng.toml", &env);
 }
+
+/// Everything gateway A answered through its ITSM-NG face, whatever the status.
+async fn itsmng_requests(a: &Gateway) -> u64 {
+    let text = client()
+        .get(a.admin_url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|l| l.starts_with("ticketgate_requests_total{dialect=\"itsmng\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// `Prefer: return=minimal` (RFC 7240): B answers the id and number and does not read
+/// the ticket back from ITSM-NG — the requester's user look-up and the create, not
+/// the four reads of the whole ticket after them. `return=representation` and no
+/// preference answer it whole.
+#[tokio::test]
+async fn prefer_return_minimal_creates_without_reading_back() {
+    let a = Gateway::start(&serving_config(""));
+    let b = edge(&a, "");
+    let create = |prefer: Option<&'static str>| {
+        let mut r = client()
+            .post(b.url("/v1/tickets"))
+            .header("Authorization", DEMO)
+            .json(&new_ticket("Prefer minimal"));
+        if let Some(p) = prefer {
+            r = r.header("Prefer", p);
+        }
+        r.send()
+    };
+    // The first create opens B's session with A; later ones reuse it.
+    ok_json(create(None).await.unwrap(), 201).await;
+
+    let before = itsmng_requests(&a).await;
+    let resp = create(Some("respond-async, return=minimal; x=1"))
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["preference-applied"], "return=minimal");
+    let location = resp.headers()["location"].to_str().unwrap().to_owned();
+    let minimal = ok_json(resp, 201).await;
+    let minimal_calls = itsmng_requests(&a).await - before;
+    assert_eq!(
+        minimal_calls, 2,
+        "a minimal create is the requester look-up and the create"
+    );
+    let fields: Vec<&String> = minimal.as_object().unwrap().keys().collect();
+    assert_eq!(fields, ["id", "number"], "{minimal}");
+    let id = minimal["id"].as_str().unwrap();
+    assert!(location.ends_with(&format!("/tickets/{id}")), "{location}");
+    // The ticket is there, whole.
+    let t_a = in_a(&a, id).await;
+    assert_eq!(t_a["subject"], "Prefer minimal");
+
+    for prefer in [Some("return=representation"), None] {
+        let before = itsmng_requests(&a).await;
+        let resp = create(prefer).await.unwrap();
+        match prefer {
+            Some(_) => assert_eq!(
+                resp.headers()["preference-applied"],
+                "return=representation"
+            ),
+            None => assert!(resp.headers().get("preference-applied").is_none()),
+        }
+        let full = ok_json(resp, 201).await;
+        assert_eq!(
+            itsmng_requests(&a).await - before,
+            minimal_calls + 4,
+            "the row, actors, groups and follow-ups read back"
+        );
+        assert_eq!(full["subject"], "Prefer minimal");
+        assert_eq!(full["body"]["content"], "the details of it", "{full}");
+    }
+}
+
+/// osTicket's core API answers the new number alone, so an osTicket client's create
+/// through B is not read back from ITSM-NG either.
+#[tokio::test]
+async fn an_osticket_create_is_not_read_back() {
+    let a = Gateway::start(&serving_config(""));
+    let b = edge(&a, "");
+    let create = || {
+        client()
+            .post(b.url("/api/tickets.json"))
+            .header("X-API-Key", "demo-key")
+            .json(&json!({
+                "name": "Ann Example",
+                "email": "ann@example.com",
+                "subject": "From osTicket",
+                "message": "the details"
+            }))
+            .send()
+    };
+    create().await.unwrap().error_for_status().unwrap();
+    let before = itsmng_requests(&a).await;
+    let resp = create().await.unwrap();
+    assert_eq!(resp.status(), 201);
+    let number = resp.text().await.unwrap();
+    assert_eq!(
+        itsmng_requests(&a).await - before,
+        2,
+        "the requester look-up and the create"
+    );
+    let t_a = in_a(&a, number.trim()).await;
+    assert_eq!(t_a["subject"], "From osTicket");
+}

@@ -493,6 +493,8 @@ async fn create(
         // A redelivery of the same message replays the first outcome.
         idempotency_key: Some(format!("mail:{}", parsed.dedup_key)),
         may_queue,
+        // The canonical face answers a mailed ticket in full.
+        brief: false,
     };
     // Moved out, not copied: its attachments may be megabytes.
     let ticket = std::mem::take(&mut parsed.ticket);

@@ -263,6 +263,11 @@ impl Gateway {
             .filter(|(p, s)| upstream.name() == p.name() || upstream.name() == s.name());
         let upstream = mirror.as_ref().map_or(upstream, |(p, _)| p.clone());
         let copy = mirror.as_ref().map(|_| ticket.clone());
+        // A mirrored create compares the primary's full answer with the copy's.
+        let options = CreateOptions {
+            brief: options.brief && mirror.is_none(),
+            ..options
+        };
         let (created, owner) = self
             .create_unpresented(consumer, &upstream, ticket, options)
             .await?;
@@ -288,7 +293,7 @@ impl Gateway {
         let owner = upstream.name().to_owned();
         let Some(key) = options.idempotency_key.clone() else {
             return self
-                .create_now(consumer, upstream, ticket, options.may_queue, None)
+                .create_now(consumer, upstream, ticket, &options, None)
                 .await
                 .map(|c| (c, owner));
         };
@@ -328,7 +333,7 @@ impl Gateway {
             consumer,
             upstream,
             ticket,
-            options.may_queue,
+            &options,
             Some((key, fingerprint)),
         )
         .await
@@ -340,9 +345,10 @@ impl Gateway {
         consumer: &Consumer,
         upstream: &Arc<Shielded>,
         ticket: NewTicket,
-        may_queue: bool,
+        options: &CreateOptions,
         idempotency: Option<(String, String)>,
     ) -> Result<Created> {
+        let may_queue = options.may_queue;
         // The payload is kept before the attempt, so a queued create is exactly what
         // the client sent.
         let payload = if may_queue {
@@ -356,7 +362,12 @@ impl Gateway {
             Some((key, _)) => digest(format!("{}\n{key}", consumer.name).as_bytes()),
             None => random_key(),
         };
-        match upstream.create_idempotent(ticket, &delivery_key).await {
+        let attempt = if options.brief {
+            upstream.create_brief(ticket, &delivery_key).await
+        } else {
+            upstream.create_idempotent(ticket, &delivery_key).await
+        };
+        match attempt {
             Ok(t) => {
                 if let Some((key, fp)) = &idempotency {
                     self.state

@@ -217,7 +217,8 @@ async fn deliver(gateway: &Gateway, item: &OutboxItem) -> Outcome {
     let result = match item.kind {
         OutboxKind::Create => match serde_json::from_str::<NewTicket>(&item.payload) {
             Ok(t) => upstream
-                .create_idempotent(t, &item.delivery_key)
+                // Only the id and number are kept: no read back.
+                .create_brief(t, &item.delivery_key)
                 .await
                 .map(|t| (t.id, Some(t.number))),
             Err(e) => Err(ticketgate_model::Error::internal(format!(

@@ -318,6 +318,9 @@ impl Helpdesk for Shielded {
         self.call("create", self.inner.create_idempotent(t, key))
             .await
     }
+    async fn create_brief(&self, t: NewTicket, key: &str) -> Result<Ticket> {
+        self.call("create", self.inner.create_brief(t, key)).await
+    }
     async fn get(&self, id: &str) -> Result<Ticket> {
         self.call("get", self.inner.get(id)).await
     }

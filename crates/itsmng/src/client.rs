@@ -646,6 +646,78 @@ impl ItsmngClient {
         }
         Ok(())
     }
+
+    /// Create, then read the ticket back (the whole ticket as ITSM-NG stored it) or
+    /// answer it as sent with its new id (`read_back_creates = false`, a brief create).
+    async fn create_as(&self, mut ticket: NewTicket, read_back: bool) -> Result<Ticket, Error> {
+        ticket.validate()?;
+        self.resolve_opt(LookupKind::Categories, &mut ticket.category, "category")
+            .await?;
+        self.resolve_opt(LookupKind::Locations, &mut ticket.location, "location")
+            .await?;
+        self.resolve_opt(LookupKind::Agents, &mut ticket.assignee, "assignee")
+            .await?;
+        self.resolve_opt(LookupKind::Groups, &mut ticket.group, "group")
+            .await?;
+        // GLPI has no departments: the department is the GLPI group of that name,
+        // assigned to the ticket (the team that handles it), beside `group` when
+        // both are given. An unknown one is refused, never dropped.
+        self.resolve_opt(LookupKind::Groups, &mut ticket.department, "department")
+            .await?;
+        let extra_group = match (ticket.group.as_ref(), ticket.department.take()) {
+            (None, Some(d)) => {
+                ticket.group = Some(d);
+                None
+            }
+            (Some(g), Some(d)) if g.id != d.id => Some(d),
+            _ => None,
+        };
+        self.resolve_opt(LookupKind::Slas, &mut ticket.sla, "sla")
+            .await?;
+        Self::entity(&mut ticket.entity)?;
+        if self.config.requester_users
+            && ticket.requester.id.is_none()
+            && ticket.requester.email.is_some()
+        {
+            ticket.requester.id = self.requester_user(&ticket.requester).await?;
+        }
+        let requester = &mut ticket.requester;
+        if requester.id.is_none()
+            && requester.email.is_none()
+            && let Some(login) = requester
+                .username
+                .clone()
+                .or_else(|| requester.name.clone())
+        {
+            // A login ITSM-NG does not know (typically the name of the API user a
+            // downstream client was talking to) leaves the requester unset, so the
+            // upstream's own API user becomes the requester, as ITSM-NG does for a
+            // create that names none; anything else (a lookup failure) is an error.
+            match self
+                .resolve(LookupKind::Agents, &Reference::name(login), "requester")
+                .await
+            {
+                Ok(user) => requester.id = user.id,
+                Err(e) if e.kind == ErrorKind::BadInput => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let mut input = mapping::new_ticket_input(&ticket)?;
+        if let Some(extra) = extra_group {
+            let ids: Vec<i64> = [ticket.group.as_ref(), Some(&extra)]
+                .into_iter()
+                .map(mapping::ref_fk)
+                .collect();
+            input.insert("_groups_id_assign".into(), json!(ids));
+        }
+        let id = self
+            .post_item("Ticket", input.clone(), &ticket.attachments)
+            .await?;
+        if read_back {
+            return self.get(&id).await;
+        }
+        as_sent(input, &id, ticket)
+    }
 }
 
 /// ITSM-NG ids are integers: anything else cannot be one of its tickets.
@@ -779,74 +851,12 @@ impl Helpdesk for ItsmngClient {
         ])
     }
 
-    async fn create(&self, mut ticket: NewTicket) -> Result<Ticket, Error> {
-        ticket.validate()?;
-        self.resolve_opt(LookupKind::Categories, &mut ticket.category, "category")
-            .await?;
-        self.resolve_opt(LookupKind::Locations, &mut ticket.location, "location")
-            .await?;
-        self.resolve_opt(LookupKind::Agents, &mut ticket.assignee, "assignee")
-            .await?;
-        self.resolve_opt(LookupKind::Groups, &mut ticket.group, "group")
-            .await?;
-        // GLPI has no departments: the department is the GLPI group of that name,
-        // assigned to the ticket (the team that handles it), beside `group` when
-        // both are given. An unknown one is refused, never dropped.
-        self.resolve_opt(LookupKind::Groups, &mut ticket.department, "department")
-            .await?;
-        let extra_group = match (ticket.group.as_ref(), ticket.department.take()) {
-            (None, Some(d)) => {
-                ticket.group = Some(d);
-                None
-            }
-            (Some(g), Some(d)) if g.id != d.id => Some(d),
-            _ => None,
-        };
-        self.resolve_opt(LookupKind::Slas, &mut ticket.sla, "sla")
-            .await?;
-        Self::entity(&mut ticket.entity)?;
-        if self.config.requester_users
-            && ticket.requester.id.is_none()
-            && ticket.requester.email.is_some()
-        {
-            ticket.requester.id = self.requester_user(&ticket.requester).await?;
-        }
-        let requester = &mut ticket.requester;
-        if requester.id.is_none()
-            && requester.email.is_none()
-            && let Some(login) = requester
-                .username
-                .clone()
-                .or_else(|| requester.name.clone())
-        {
-            // A login ITSM-NG does not know (typically the name of the API user a
-            // downstream client was talking to) leaves the requester unset, so the
-            // upstream's own API user becomes the requester, as ITSM-NG does for a
-            // create that names none; anything else (a lookup failure) is an error.
-            match self
-                .resolve(LookupKind::Agents, &Reference::name(login), "requester")
-                .await
-            {
-                Ok(user) => requester.id = user.id,
-                Err(e) if e.kind == ErrorKind::BadInput => {}
-                Err(e) => return Err(e),
-            }
-        }
-        let mut input = mapping::new_ticket_input(&ticket)?;
-        if let Some(extra) = extra_group {
-            let ids: Vec<i64> = [ticket.group.as_ref(), Some(&extra)]
-                .into_iter()
-                .map(mapping::ref_fk)
-                .collect();
-            input.insert("_groups_id_assign".into(), json!(ids));
-        }
-        let id = self
-            .post_item("Ticket", input.clone(), &ticket.attachments)
-            .await?;
-        if self.config.read_back_creates {
-            return self.get(&id).await;
-        }
-        as_sent(input, &id, ticket)
+    async fn create(&self, ticket: NewTicket) -> Result<Ticket, Error> {
+        self.create_as(ticket, self.config.read_back_creates).await
+    }
+
+    async fn create_brief(&self, ticket: NewTicket, _key: &str) -> Result<Ticket, Error> {
+        self.create_as(ticket, false).await
     }
 
     async fn get(&self, id: &str) -> Result<Ticket, Error> {

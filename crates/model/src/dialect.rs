@@ -112,6 +112,9 @@ pub struct CreateOptions {
     /// retryable error instead, and nothing is queued: a client that will retry must not
     /// also find its first attempt delivered later.
     pub may_queue: bool,
+    /// The caller answers only the new ticket's id and number, so the upstream need not
+    /// read the ticket back ([`Helpdesk::create_brief`](crate::Helpdesk::create_brief)).
+    pub brief: bool,
 }
 
 /// What a create through the gateway came to.

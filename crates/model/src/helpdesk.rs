@@ -138,6 +138,14 @@ pub trait Helpdesk: Send + Sync + 'static {
         self.create(ticket).await
     }
 
+    /// [`create_idempotent`](Self::create_idempotent) for a caller that needs only the
+    /// new ticket's id and number (osTicket's core API, a canonical `Prefer:
+    /// return=minimal`): an upstream that reads the ticket back to answer in full may
+    /// skip that read and answer the rest as sent. The default is the full create.
+    async fn create_brief(&self, ticket: NewTicket, key: &str) -> Result<Ticket> {
+        self.create_idempotent(ticket, key).await
+    }
+
     /// The full ticket with its thread entries and attachments.
     async fn get(&self, id: &str) -> Result<Ticket> {
         Err(self.unsupported(Operation::Get, id))

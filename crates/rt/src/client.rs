@@ -695,6 +695,119 @@ impl RtClient {
         }
         self.get(&id.to_string()).await
     }
+
+    /// Create, then read the ticket back with its history (or, for a brief create,
+    /// answer it as sent with its new id).
+    async fn create_as(&self, ticket: NewTicket, read_back: bool) -> Result<Ticket, Error> {
+        ticket.validate()?;
+        for (present, field) in [
+            (ticket.group.is_some(), "group"),
+            (ticket.team.is_some(), "team"),
+        ] {
+            if present {
+                return Err(no_place(field));
+            }
+        }
+        let queue = match &ticket.department {
+            Some(d) => self.queue_named(d).await?.name,
+            None => self.config.queue.clone(),
+        };
+        let custom_fields = if ticket.custom_fields.is_empty() {
+            None
+        } else {
+            let q = self.queue_named(&Reference::name(queue.clone())).await?;
+            Some(self.custom_fields_for(&q.id, &ticket.custom_fields).await?)
+        };
+        let mut m = Map::new();
+        m.insert("Queue".into(), json!(queue));
+        m.insert("Subject".into(), json!(ticket.subject));
+        m.insert("Content".into(), json!(ticket.body.content));
+        m.insert(
+            "ContentType".into(),
+            json!(content_type(ticket.body.format)),
+        );
+        m.insert(
+            "Requestor".into(),
+            json!(self.requestor(&ticket.requester).await?),
+        );
+        let cc: Vec<String> = ticket
+            .cc
+            .iter()
+            .filter_map(|c| {
+                c.email
+                    .as_deref()
+                    .filter(|e| !e.trim().is_empty())
+                    .map(|e| mailbox(c.name.as_deref(), e))
+            })
+            .collect();
+        if !cc.is_empty() {
+            m.insert("Cc".into(), json!(cc.join(", ")));
+        }
+        if let Some(a) = &ticket.assignee {
+            m.insert("Owner".into(), json!(a.label()));
+        }
+        if let Some(p) = &ticket.priority {
+            m.insert("Priority".into(), json!(map::priority_from_reference(p)?));
+        }
+        if let Some(s) = &ticket.status {
+            m.insert("Status".into(), json!(map::status_from_reference(s)?));
+        }
+        if let Some(due) = &ticket.due_at {
+            m.insert("Due".into(), json!(map::rt_date(due)));
+        }
+        if let Some(cf) = custom_fields {
+            m.insert("CustomFields".into(), cf);
+        }
+        if !ticket.attachments.is_empty() {
+            m.insert("Attachments".into(), attachments_json(&ticket.attachments));
+        }
+        if let Some(parent) = ticket.parent.as_deref() {
+            // RT creates the ticket even when the parent cannot be linked: look first.
+            let p = path_id(parent).map_err(|_| {
+                Error::bad_input(format!("unknown parent {parent:?}")).field("parent")
+            })?;
+            match self
+                .send(Method::GET, &format!("/ticket/{p}"), &[], None)
+                .await?
+            {
+                a if a.status == 200 => {}
+                a if a.status == 404 => {
+                    return Err(
+                        Error::bad_input(format!("unknown parent ticket {p}")).field("parent")
+                    );
+                }
+                a => return Err(refusal(&a)),
+            }
+            m.insert("Parent".into(), json!(p));
+        }
+        let (v, location) = self
+            .call(Method::POST, "/ticket", &[], Some(&Value::Object(m)))
+            .await?;
+        let id = v
+            .get("id")
+            .and_then(map::text)
+            .or_else(|| location_id(location.as_deref()))
+            .ok_or_else(|| upstream_unreadable(VENDOR, "a create that answered no id"))?;
+        // RT has the ticket now. Nothing after this may fail the create: a retry of a
+        // create that failed here would make a second ticket.
+        if let Some(note) = ticket.note.as_deref().filter(|n| !n.trim().is_empty())
+            && let Err(e) = self
+                .post_update(path_id(&id)?, "comment", &Body::text(note), &[], None)
+                .await
+        {
+            tracing::warn!(ticket = %id, error = %e.message, "rt: the create's note was not added");
+        }
+        if !read_back {
+            return Ok(as_sent(ticket, &id, &queue));
+        }
+        match self.get(&id).await {
+            Ok(t) => Ok(t),
+            Err(e) => {
+                tracing::warn!(ticket = %id, error = %e.message, "rt: created, but not read back; answering from what was sent");
+                Ok(as_sent(ticket, &id, &queue))
+            }
+        }
+    }
 }
 
 /// The outcome of a link change, from RT's messages (it answers 200 either way).
@@ -936,111 +1049,11 @@ impl Helpdesk for RtClient {
     }
 
     async fn create(&self, ticket: NewTicket) -> Result<Ticket, Error> {
-        ticket.validate()?;
-        for (present, field) in [
-            (ticket.group.is_some(), "group"),
-            (ticket.team.is_some(), "team"),
-        ] {
-            if present {
-                return Err(no_place(field));
-            }
-        }
-        let queue = match &ticket.department {
-            Some(d) => self.queue_named(d).await?.name,
-            None => self.config.queue.clone(),
-        };
-        let custom_fields = if ticket.custom_fields.is_empty() {
-            None
-        } else {
-            let q = self.queue_named(&Reference::name(queue.clone())).await?;
-            Some(self.custom_fields_for(&q.id, &ticket.custom_fields).await?)
-        };
-        let mut m = Map::new();
-        m.insert("Queue".into(), json!(queue));
-        m.insert("Subject".into(), json!(ticket.subject));
-        m.insert("Content".into(), json!(ticket.body.content));
-        m.insert(
-            "ContentType".into(),
-            json!(content_type(ticket.body.format)),
-        );
-        m.insert(
-            "Requestor".into(),
-            json!(self.requestor(&ticket.requester).await?),
-        );
-        let cc: Vec<String> = ticket
-            .cc
-            .iter()
-            .filter_map(|c| {
-                c.email
-                    .as_deref()
-                    .filter(|e| !e.trim().is_empty())
-                    .map(|e| mailbox(c.name.as_deref(), e))
-            })
-            .collect();
-        if !cc.is_empty() {
-            m.insert("Cc".into(), json!(cc.join(", ")));
-        }
-        if let Some(a) = &ticket.assignee {
-            m.insert("Owner".into(), json!(a.label()));
-        }
-        if let Some(p) = &ticket.priority {
-            m.insert("Priority".into(), json!(map::priority_from_reference(p)?));
-        }
-        if let Some(s) = &ticket.status {
-            m.insert("Status".into(), json!(map::status_from_reference(s)?));
-        }
-        if let Some(due) = &ticket.due_at {
-            m.insert("Due".into(), json!(map::rt_date(due)));
-        }
-        if let Some(cf) = custom_fields {
-            m.insert("CustomFields".into(), cf);
-        }
-        if !ticket.attachments.is_empty() {
-            m.insert("Attachments".into(), attachments_json(&ticket.attachments));
-        }
-        if let Some(parent) = ticket.parent.as_deref() {
-            // RT creates the ticket even when the parent cannot be linked: look first.
-            let p = path_id(parent).map_err(|_| {
-                Error::bad_input(format!("unknown parent {parent:?}")).field("parent")
-            })?;
-            match self
-                .send(Method::GET, &format!("/ticket/{p}"), &[], None)
-                .await?
-            {
-                a if a.status == 200 => {}
-                a if a.status == 404 => {
-                    return Err(
-                        Error::bad_input(format!("unknown parent ticket {p}")).field("parent")
-                    );
-                }
-                a => return Err(refusal(&a)),
-            }
-            m.insert("Parent".into(), json!(p));
-        }
-        let (v, location) = self
-            .call(Method::POST, "/ticket", &[], Some(&Value::Object(m)))
-            .await?;
-        let id = v
-            .get("id")
-            .and_then(map::text)
-            .or_else(|| location_id(location.as_deref()))
-            .ok_or_else(|| upstream_unreadable(VENDOR, "a create that answered no id"))?;
-        // RT has the ticket now. Nothing after this may fail the create: a retry of a
-        // create that failed here would make a second ticket.
-        if let Some(note) = ticket.note.as_deref().filter(|n| !n.trim().is_empty())
-            && let Err(e) = self
-                .post_update(path_id(&id)?, "comment", &Body::text(note), &[], None)
-                .await
-        {
-            tracing::warn!(ticket = %id, error = %e.message, "rt: the create's note was not added");
-        }
-        match self.get(&id).await {
-            Ok(t) => Ok(t),
-            Err(e) => {
-                tracing::warn!(ticket = %id, error = %e.message, "rt: created, but not read back; answering from what was sent");
-                Ok(as_sent(ticket, &id, &queue))
-            }
-        }
+        self.create_as(ticket, true).await
+    }
+
+    async fn create_brief(&self, ticket: NewTicket, _key: &str) -> Result<Ticket, Error> {
+        self.create_as(ticket, false).await
     }
 
     async fn get(&self, id: &str) -> Result<Ticket, Error> {

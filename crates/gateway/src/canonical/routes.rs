@@ -350,8 +350,22 @@ async fn create(
         };
     }
     let key = idempotency_key(req.headers())?;
+    let want = preferred_return(req.headers());
     let ticket: NewTicket = decode(&req)?;
     ticket.validate()?;
+    let created = |t: &ticketgate_model::Ticket| {
+        let mut r = match want {
+            Some(Return::Minimal) => created_minimal(face, format, t)?,
+            _ => created(face, format, t)?,
+        };
+        if let Some(w) = want {
+            r.headers_mut().insert(
+                "preference-applied",
+                http::HeaderValue::from_static(w.applied()),
+            );
+        }
+        Ok::<_, Error>(r)
+    };
     match cx
         .create(
             &consumer,
@@ -359,13 +373,14 @@ async fn create(
             CreateOptions {
                 idempotency_key: key,
                 may_queue: true,
+                brief: want == Some(Return::Minimal),
             },
         )
         .await?
     {
-        Created::Ticket(t) => created(face, format, &t),
+        Created::Ticket(t) => created(&t),
         Created::Replayed(t) => {
-            let mut r = created(face, format, &t)?;
+            let mut r = created(&t)?;
             r.headers_mut().insert(
                 "idempotent-replayed",
                 http::HeaderValue::from_static("true"),
@@ -382,6 +397,73 @@ fn created(
     t: &ticketgate_model::Ticket,
 ) -> Result<Response<Bytes>, Error> {
     let mut r = respond(StatusCode::CREATED, format, "ticket", t)?;
+    if let Ok(v) = http::HeaderValue::from_str(&format!("{}/tickets/{}", face.prefix, t.id)) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(r)
+}
+
+/// What `Prefer: return=…` (RFC 7240) asks a create to answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Return {
+    /// The new ticket's id and number: no read back from the upstream.
+    Minimal,
+    /// The whole ticket as the upstream stored it (also the default).
+    Representation,
+}
+
+impl Return {
+    fn applied(self) -> &'static str {
+        match self {
+            Return::Minimal => "return=minimal",
+            Return::Representation => "return=representation",
+        }
+    }
+}
+
+/// The first `return` preference of the request's `Prefer` headers; an unknown value
+/// or an unreadable header is no preference (RFC 7240 §2: preferences may be ignored).
+fn preferred_return(headers: &HeaderMap) -> Option<Return> {
+    headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .find_map(|pref| {
+            // `return=minimal; param` — parameters after `;` are not ours.
+            let (name, value) = pref.split(';').next()?.split_once('=')?;
+            if !name.trim().eq_ignore_ascii_case("return") {
+                return None;
+            }
+            match value.trim().trim_matches('"') {
+                v if v.eq_ignore_ascii_case("minimal") => Some(Return::Minimal),
+                v if v.eq_ignore_ascii_case("representation") => Some(Return::Representation),
+                _ => None,
+            }
+        })
+}
+
+#[derive(Serialize)]
+struct CreatedRef<'a> {
+    id: &'a str,
+    number: &'a str,
+}
+
+/// A create's minimal answer: its id and number, and where it lives.
+fn created_minimal(
+    face: &CanonicalFace,
+    format: Format,
+    t: &ticketgate_model::Ticket,
+) -> Result<Response<Bytes>, Error> {
+    let mut r = respond(
+        StatusCode::CREATED,
+        format,
+        "ticket",
+        &CreatedRef {
+            id: &t.id,
+            number: &t.number,
+        },
+    )?;
     if let Ok(v) = http::HeaderValue::from_str(&format!("{}/tickets/{}", face.prefix, t.id)) {
         r.headers_mut().insert(header::LOCATION, v);
     }
@@ -633,4 +715,36 @@ fn time(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
     chrono::DateTime::parse_from_rfc3339(s)
         .ok()
         .map(|t| t.with_timezone(&chrono::Utc))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prefer(values: &[&str]) -> Option<Return> {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append("prefer", http::HeaderValue::from_str(v).unwrap());
+        }
+        preferred_return(&h)
+    }
+
+    #[test]
+    fn the_return_preference_is_read_as_rfc_7240_writes_it() {
+        assert_eq!(prefer(&[]), None);
+        assert_eq!(prefer(&["return=minimal"]), Some(Return::Minimal));
+        assert_eq!(prefer(&["RETURN = \"Minimal\""]), Some(Return::Minimal));
+        assert_eq!(
+            prefer(&["respond-async, wait=10, return=representation; x=y"]),
+            Some(Return::Representation)
+        );
+        // Across several headers, the first return preference counts.
+        assert_eq!(
+            prefer(&["wait=5", "return=minimal", "return=representation"]),
+            Some(Return::Minimal)
+        );
+        // Unknown values and other preferences are no preference.
+        assert_eq!(prefer(&["return=everything", "handling=strict"]), None);
+        assert_eq!(prefer(&["return"]), None);
+    }
 }

@@ -404,6 +404,8 @@ async fn create_tickets(call: &Call<'_>) -> Outcome {
         let options = CreateOptions {
             idempotency_key: None,
             may_queue: false,
+            // Answered with the id alone.
+            brief: true,
         };
         match call.cx.create(&consumer, ticket, options).await {
             Ok(Created::Ticket(t) | Created::Replayed(t)) => {

@@ -69,6 +69,8 @@ async fn create(
     let options = CreateOptions {
         idempotency_key,
         may_queue: face.config.queue_creates,
+        // osTicket answers the number alone: nothing is read back.
+        brief: true,
     };
     let created = cx
         .create(&consumer, ticket, options)

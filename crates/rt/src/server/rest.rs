@@ -566,6 +566,8 @@ impl Call<'_> {
                 CreateOptions {
                     idempotency_key,
                     may_queue: false,
+                    // Answered with the id alone.
+                    brief: true,
                 },
             )
             .await?;

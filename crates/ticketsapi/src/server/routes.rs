@@ -370,6 +370,8 @@ async fn create(
             CreateOptions {
                 idempotency_key: None,
                 may_queue: false,
+                // Answered with the whole ticket.
+                brief: false,
             },
         )
         .await?;
