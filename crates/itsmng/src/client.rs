@@ -9,10 +9,12 @@
 use crate::errors::{parse_error_body, to_canonical};
 use crate::mapping::{self, as_text};
 use crate::search;
+use arc_swap::ArcSwapOption;
 use async_trait::async_trait;
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use ticketgate_model::{
     Assignment, Attachment, Capabilities, Closure, DeleteMode, Document, EntryKind, Error,
@@ -122,9 +124,8 @@ impl std::fmt::Debug for ClientConfig {
 
 /// The session every call shares; `generation` counts openings, so a caller that saw
 /// a stale token only drops that one, never a fresher one another caller opened.
-#[derive(Default)]
-struct SessionSlot {
-    token: Option<String>,
+struct Session {
+    token: String,
     generation: u64,
 }
 
@@ -144,8 +145,13 @@ pub struct ItsmngClient {
     http: ticketgate_upstream::Client,
     /// The `Authorization` value `initSession` sends (user token or basic).
     init_auth: String,
-    session: tokio::sync::Mutex<SessionSlot>,
+    /// The current session, read without a lock by every call.
+    session: ArcSwapOption<Session>,
+    /// Held only while a session is opened (single flight): the last generation.
+    opening: tokio::sync::Mutex<u64>,
     lookups: std::sync::Mutex<HashMap<LookupKind, Vec<LookupItem>>>,
+    /// Requester email (lower case) → the GLPI user found or made for it, and when.
+    requesters: std::sync::Mutex<HashMap<String, (Option<String>, std::time::Instant)>>,
     sessions_opened: AtomicU64,
 }
 
@@ -156,6 +162,12 @@ impl std::fmt::Debug for ItsmngClient {
             .finish_non_exhaustive()
     }
 }
+
+/// How long a requester's GLPI user is remembered. A user deleted in GLPI meanwhile
+/// leaves at most this long of tickets naming the deleted id.
+const REQUESTER_TTL: std::time::Duration = std::time::Duration::from_secs(300);
+/// The most requesters remembered at once.
+const REQUESTER_CACHE: usize = 10_000;
 
 /// The biggest dropdown list read for name look-ups.
 const LOOKUP_RANGE: &str = "0-999";
@@ -208,8 +220,10 @@ impl ItsmngClient {
             config,
             http,
             init_auth,
-            session: tokio::sync::Mutex::new(SessionSlot::default()),
+            session: ArcSwapOption::empty(),
+            opening: tokio::sync::Mutex::new(0),
             lookups: std::sync::Mutex::new(HashMap::new()),
+            requesters: std::sync::Mutex::new(HashMap::new()),
             sessions_opened: AtomicU64::new(0),
         })
     }
@@ -251,22 +265,31 @@ impl ItsmngClient {
     }
 
     /// The shared session token, opening it if needed (single flight).
-    async fn session(&self) -> Result<(String, u64), Error> {
-        let mut slot = self.session.lock().await;
-        if let Some(t) = &slot.token {
-            return Ok((t.clone(), slot.generation));
+    async fn session(&self) -> Result<Arc<Session>, Error> {
+        if let Some(s) = self.session.load_full() {
+            return Ok(s);
+        }
+        let mut generation = self.opening.lock().await;
+        // Another caller may have opened it while this one waited.
+        if let Some(s) = self.session.load_full() {
+            return Ok(s);
         }
         let token = self.init_session().await?;
-        slot.generation += 1;
-        slot.token = Some(token.clone());
-        Ok((token, slot.generation))
+        *generation += 1;
+        let s = Arc::new(Session {
+            token,
+            generation: *generation,
+        });
+        self.session.store(Some(s.clone()));
+        Ok(s)
     }
 
-    async fn invalidate(&self, generation: u64) {
-        let mut slot = self.session.lock().await;
-        if slot.generation == generation {
-            slot.token = None;
-        }
+    /// Drop the session `generation` if it is still the current one.
+    fn invalidate(&self, generation: u64) {
+        self.session.rcu(|current| match current {
+            Some(s) if s.generation == generation => None,
+            other => other.clone(),
+        });
     }
 
     /// One API call with the session; re-opens the session once if it was refused.
@@ -291,11 +314,11 @@ impl ItsmngClient {
     ) -> Result<(StatusCode, Bytes), Error> {
         let mut retried = false;
         loop {
-            let (token, generation) = self.session().await?;
+            let session = self.session().await?;
             let mut req = self
                 .http
                 .request(method.clone(), path)
-                .sensitive_header("session-token", &token)
+                .sensitive_header("session-token", &session.token)
                 .query(query);
             req = match &payload {
                 Payload::None => req.header("Content-Type", "application/json"),
@@ -307,7 +330,7 @@ impl ItsmngClient {
             let body = self.read_body(resp).await?;
             if !retried && session_refused(status, &body) {
                 retried = true;
-                self.invalidate(generation).await;
+                self.invalidate(session.generation);
                 continue;
             }
             return Ok((status, body));
@@ -463,10 +486,46 @@ impl ItsmngClient {
         }
     }
 
+    /// The GLPI user of a requester known by email, remembered for
+    /// [`REQUESTER_TTL`] so a busy requester costs one look-up, not one per create.
+    async fn requester_user(
+        &self,
+        r: &ticketgate_model::Requester,
+    ) -> Result<Option<String>, Error> {
+        let Some(key) = r
+            .email
+            .as_deref()
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .map(str::to_ascii_lowercase)
+        else {
+            return Ok(None);
+        };
+        let now = std::time::Instant::now();
+        {
+            let cache = self.requesters.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((user, at)) = cache.get(&key)
+                && now.duration_since(*at) < REQUESTER_TTL
+            {
+                return Ok(user.clone());
+            }
+        }
+        let user = self.find_or_make_requester_user(r).await?;
+        let mut cache = self.requesters.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= REQUESTER_CACHE {
+            cache.retain(|_, (_, at)| now.duration_since(*at) < REQUESTER_TTL);
+            if cache.len() >= REQUESTER_CACHE {
+                cache.clear();
+            }
+        }
+        cache.insert(key, (user.clone(), now));
+        Ok(user)
+    }
+
     /// The GLPI user of a requester known by email: the user with that address, or
     /// one created with the requester's name and phone. `None` (the email-only
     /// actor) when GLPI will not make one, so a create never fails for it.
-    async fn requester_user(
+    async fn find_or_make_requester_user(
         &self,
         r: &ticketgate_model::Requester,
     ) -> Result<Option<String>, Error> {
@@ -1247,13 +1306,13 @@ impl Helpdesk for ItsmngClient {
     }
 
     async fn shutdown(&self) {
-        let token = self.session.lock().await.token.take();
-        if let Some(token) = token {
+        if let Some(session) = self.session.swap(None) {
+            let token = &session.token;
             let req = self
                 .http
                 .get("/killSession")
                 .header("Content-Type", "application/json")
-                .sensitive_header("session-token", &token);
+                .sensitive_header("session-token", token);
             if let Err(e) = req.send().await {
                 tracing::debug!(error = %self.transport_error(&e), "itsmng killSession failed");
             }
