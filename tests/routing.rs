@@ -675,3 +675,170 @@ async fn a_cursor_keeps_the_place_of_an_upstream_that_was_down() {
     sorted_made.sort();
     assert_eq!(sorted_seen, sorted_made, "every ticket once: {seen:?}");
 }
+
+/// A message for the canonical face's `message/rfc822` create.
+async fn mail(g: &Gateway, raw: &str) -> reqwest::Response {
+    client()
+        .post(g.url("/v1/tickets"))
+        .header("Authorization", DEMO_BEARER)
+        .header("Content-Type", "message/rfc822")
+        .body(raw.replace('\n', "\r\n"))
+        .send()
+        .await
+        .expect("the mail create answers")
+}
+
+fn message(from: &str, id: &str, subject: &str, in_reply_to: Option<&str>, body: &str) -> String {
+    let reply = in_reply_to
+        .map(|r| format!("In-Reply-To: <{r}>\nReferences: <{r}>\n"))
+        .unwrap_or_default();
+    format!(
+        "From: {from}\nTo: help@example.com\nSubject: {subject}\nMessage-ID: <{id}>\n{reply}Date: Thu, 03 Dec 2026 10:00:00 +0000\nContent-Type: text/plain; charset=utf-8\n\n{body}\n"
+    )
+}
+
+/// Mail follows the rules too: a message from the domain a rule names opens its
+/// ticket on that rule's upstream, through every way mail comes in (the canonical
+/// `message/rfc822`, osTicket's `tickets.email`, `ticketgate pipe`); a reply finds
+/// it there by In-Reply-To and by the number the helpdesk that holds it mails (its
+/// own), and lands on it rather than opening a ticket at home; mail from elsewhere
+/// stays home.
+#[tokio::test]
+async fn mail_is_routed_by_the_rules_and_replies_find_their_ticket_where_it_lives() {
+    let central = Gateway::start(&canonical_config(""));
+    let config = format!(
+        "{}\n[pipe]\nconsumer = \"demo\"\n",
+        routed_config(&central)
+            .replace("department = \"IT\"", "requester_domain = \"acme.example\"",)
+    );
+    let a = Gateway::start(&config);
+
+    // 0. Mail from anywhere else stays home (and takes A's first number, which B's
+    //    first ticket will have too).
+    let home = message(
+        "Di Home <di@example.org>",
+        "m0@example.org",
+        "Kettle leaks",
+        None,
+        "The kettle leaks.",
+    );
+    let kettle = json_of(mail(&a, &home).await, 201).await;
+    let kettle_number = str_of(&kettle, "number").to_owned();
+    assert!(search_items(&central, "Kettle").await.is_empty());
+
+    // 1. A new message from acme.example: a ticket on B, answered with A's gateway ids.
+    let first = message(
+        "Bo Acme <bo@acme.example>",
+        "m1@acme.example",
+        "Badge reader broken",
+        None,
+        "The badge reader at the door is broken.",
+    );
+    let created = json_of(mail(&a, &first).await, 201).await;
+    let gid = str_of(&created, "id").to_owned();
+    assert!(
+        gid.parse::<u64>().unwrap() > 1_000_000_000,
+        "a gateway id: {created}"
+    );
+    let on_b = search_items(&central, "Badge reader").await;
+    assert_eq!(on_b.len(), 1, "the ticket is on B: {on_b:?}");
+    let b_id = str_of(&on_b[0], "id").to_owned();
+    let b_number = str_of(&on_b[0], "number").to_owned();
+    assert_eq!(
+        b_number, kettle_number,
+        "both helpdesks number from the same start"
+    );
+    // Through A (a search over both upstreams) it is there once.
+    assert_eq!(search_items(&a, "Badge reader").await.len(), 1);
+
+    // 2. A reply by In-Reply-To lands on B's ticket, answered with the gateway id.
+    let reply = message(
+        "Bo Acme <bo@acme.example>",
+        "m2@acme.example",
+        "Re: Badge reader broken",
+        Some("m1@acme.example"),
+        "It beeps red now.",
+    );
+    let replied = json_of(mail(&a, &reply).await, 200).await;
+    assert_eq!(str_of(&replied, "ticket_id"), gid, "{replied}");
+    let on_b_ticket = json_of(get(&central, &b_id).await, 200).await;
+    let bodies: Vec<&str> = on_b_ticket["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["body"]["content"].as_str())
+        .collect();
+    assert!(
+        bodies.iter().any(|b| b.contains("It beeps red now.")),
+        "{on_b_ticket}"
+    );
+
+    // 3. A reply quoting only B's own number in the subject (what B would mail) lands
+    //    there too, sent in through osTicket's tickets.email — although A's own store
+    //    has a ticket with that number, whose requester is someone else.
+    let tagged = message(
+        "Bo Acme <bo@acme.example>",
+        "m3@acme.example",
+        &format!("Re: [#{b_number}] Badge reader broken"),
+        None,
+        "Fixed by itself, thanks.",
+    );
+    let resp = client()
+        .post(a.url("/api/tickets.email"))
+        .header("X-API-Key", "demo-key")
+        .header("Content-Type", "message/rfc822")
+        .body(tagged.replace('\n', "\r\n"))
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    let text = resp.text().await.unwrap();
+    assert!(status.is_success(), "{status} {text}");
+    let on_b_ticket = json_of(get(&central, &b_id).await, 200).await;
+    assert!(
+        on_b_ticket.to_string().contains("Fixed by itself"),
+        "{on_b_ticket}"
+    );
+    assert_eq!(search_items(&central, "Badge reader").await.len(), 1);
+
+    // 4. `ticketgate pipe` routes by the same rules.
+    let piped = message(
+        "Cy Acme <cy@acme.example>",
+        "m4@acme.example",
+        "Projector flickers",
+        None,
+        "The projector in room 2 flickers.",
+    );
+    let mut child = std::process::Command::new(support::binary())
+        .args(["pipe", "--config"])
+        .arg(&a.config)
+        .arg("--data-dir")
+        .arg(a.dir.join("data"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(piped.replace('\n', "\r\n").as_bytes())
+            .unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(search_items(&central, "Projector flickers").await.len(), 1);
+
+    // Nothing was added to the home ticket with the same number.
+    let kettle = json_of(get(&a, str_of(&kettle, "id")).await, 200).await;
+    assert!(!kettle.to_string().contains("Fixed by itself"), "{kettle}");
+    assert_eq!(search_items(&a, "Kettle").await.len(), 1);
+}

@@ -9,8 +9,8 @@
 # Rows (every throughput is also given as a ratio to row 2, measured in the same run):
 #   1. translate-and-forward: osTicket JSON create -> ticketgate -> upstream of kind itsmng,
 #      the upstream being nginx answering fixed ITSM-NG responses (initSession, the
-#      requester's user look-up, POST /Ticket; osTicket answers the number alone, so
-#      nothing is read back);
+#      requester's user look-up once, then POST /Ticket alone: the user is remembered,
+#      and osTicket answers the number alone, so nothing is read back);
 #   1b. canonical create answering the whole ticket: the same plus the reads of the
 #      ticket after the create (row, actors, groups, follow-ups);
 #   2. baseline: nginx proxy_pass (keep-alive upstream pool) in front of that same nginx;
@@ -351,8 +351,8 @@ for line in open(results):
 base = rows.get("baseline", {}).get("rps") or float("nan")
 def ms(us): return f"{us/1000:.2f}"
 names = {
-  "forward": "1. osTicket JSON create → ticketgate → itsmng upstream (nginx): user look-up + create",
-  "forward-full": "1b. canonical create answering the whole ticket → itsmng: user look-up + create + 4 reads back",
+  "forward": "1. osTicket JSON create → ticketgate → itsmng upstream (nginx): one upstream call",
+  "forward-full": "1b. canonical create answering the whole ticket → itsmng: create + 4 reads back",
   "baseline": "2. nginx proxy_pass → same upstream (baseline)",
   "direct": "   direct to the upstream nginx (reference)",
   "edge": "   ticketgate `GET /healthz`: its HTTP edge alone (reference)",
@@ -383,8 +383,8 @@ for key, name in names.items():
 lines += ["", "Light load (one connection, closed loop):", "", "| path | req/s | p50 | p99 | p99.9 |", "|---|---:|---:|---:|---:|"]
 for key, name in [("light-direct", "direct to the upstream (1 call)"),
                   ("light-baseline", "through nginx proxy_pass (1 upstream call)"),
-                  ("light-forward", "through ticketgate, osTicket create (2 upstream calls: user look-up + create)"),
-                  ("light-forward-full", "through ticketgate, canonical create read back (6 upstream calls)")]:
+                  ("light-forward", "through ticketgate, osTicket create (1 upstream call)"),
+                  ("light-forward-full", "through ticketgate, canonical create read back (5 upstream calls)")]:
     r = rows.get(key)
     if r: lines.append(f"| {name} | {r['rps']:.0f} | {ms(r['p50'])} | {ms(r['p99'])} | {ms(r['p999'])} |")
 d, f, b = rows.get("light-direct"), rows.get("light-forward"), rows.get("light-baseline")

@@ -303,9 +303,11 @@ impl GatewayContext for RequestContext {
         raw: Bytes,
         may_queue: bool,
     ) -> Result<Ingested> {
-        let (gateway, consumer) = (self.gateway.clone(), consumer.clone());
-        detached(async move { crate::email::ingest(&gateway, &consumer, &raw, may_queue).await })
-            .await
+        let (gateway, consumer, route) = (self.gateway.clone(), consumer.clone(), self.hints());
+        detached(
+            async move { crate::email::ingest(&gateway, &consumer, &raw, may_queue, &route).await },
+        )
+        .await
     }
 
     async fn ingest_email_hinted(
@@ -315,9 +317,9 @@ impl GatewayContext for RequestContext {
         may_queue: bool,
         hints: MailHints,
     ) -> Result<Ingested> {
-        let (gateway, consumer) = (self.gateway.clone(), consumer.clone());
+        let (gateway, consumer, route) = (self.gateway.clone(), consumer.clone(), self.hints());
         detached(async move {
-            crate::email::ingest_hinted(&gateway, &consumer, &raw, may_queue, &hints).await
+            crate::email::ingest_hinted(&gateway, &consumer, &raw, may_queue, &hints, &route).await
         })
         .await
     }

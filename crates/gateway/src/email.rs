@@ -22,6 +22,7 @@
 //! info and printed by `ticketgate pipe --explain`.
 
 use crate::gateway::Gateway;
+use crate::routing::RouteHints;
 use std::sync::Arc;
 use ticketgate_mail::{MailError, Noise, ParsedMail, SenderPolicy};
 use ticketgate_model::{
@@ -58,15 +59,26 @@ pub const SENDER_FIELD: &str = "from";
 
 /// `may_queue`: whether what the upstream cannot take now goes to the outbox
 /// ([`Ingested::Queued`]) or is refused with the retryable error (and kept nowhere).
+/// `route`: what the routing rules may read of the request the message came in (its
+/// dialect and headers; nothing for `pipe`).
 pub async fn ingest(
     gateway: &Gateway,
     consumer: &Consumer,
     raw: &[u8],
     may_queue: bool,
+    route: &RouteHints,
 ) -> Result<Ingested> {
-    ingest_explained(gateway, consumer, raw, &[], may_queue)
-        .await
-        .0
+    ingest_explained_with(
+        gateway,
+        consumer,
+        raw,
+        &[],
+        may_queue,
+        &MailHints::default(),
+        route,
+    )
+    .await
+    .0
 }
 
 /// [`ingest`] steered by what a dialect's mail gateway knows beside the message (RT's
@@ -77,8 +89,9 @@ pub async fn ingest_hinted(
     raw: &[u8],
     may_queue: bool,
     hints: &MailHints,
+    route: &RouteHints,
 ) -> Result<Ingested> {
-    ingest_explained_with(gateway, consumer, raw, &[], may_queue, hints)
+    ingest_explained_with(gateway, consumer, raw, &[], may_queue, hints, route)
         .await
         .0
 }
@@ -100,6 +113,7 @@ pub async fn ingest_explained(
         recipients,
         may_queue,
         &MailHints::default(),
+        &RouteHints::default(),
     )
     .await
 }
@@ -111,18 +125,17 @@ async fn ingest_explained_with(
     recipients: &[String],
     may_queue: bool,
     hints: &MailHints,
+    route: &RouteHints,
 ) -> (Result<Ingested>, Decision) {
     let mut decision = Decision::default();
-    let result = decide(
+    let mail = Mail {
         gateway,
         consumer,
-        raw,
-        recipients,
+        home: gateway.upstream_for(consumer),
         may_queue,
-        hints,
-        &mut decision,
-    )
-    .await;
+        route,
+    };
+    let result = decide(&mail, raw, recipients, hints, &mut decision).await;
     let outcome = match &result {
         Ok(Ingested::Created(_)) => "ticket",
         Ok(Ingested::Replied { .. }) => "reply",
@@ -153,15 +166,42 @@ async fn ingest_explained_with(
     (result, decision)
 }
 
+/// One message's ingestion: who sent it in, their own upstream, how it may be answered.
+struct Mail<'a> {
+    gateway: &'a Gateway,
+    consumer: &'a Consumer,
+    /// The consumer's own upstream: whose namespace answers are given in.
+    home: Arc<Shielded>,
+    may_queue: bool,
+    route: &'a RouteHints,
+}
+
+impl Mail<'_> {
+    /// The upstream a remembered ticket lives in (its record's), or home when that
+    /// upstream is no longer configured.
+    fn upstream(&self, name: &str) -> Arc<Shielded> {
+        match self.gateway.upstreams.get(name) {
+            Some(u) => u.clone(),
+            None => self.home.clone(),
+        }
+    }
+
+    /// A ticket of `owner` as the consumer's clients know it.
+    async fn present(&self, owner: &Shielded, t: Ticket) -> Result<Ticket> {
+        self.gateway
+            .present(self.home.name(), owner.name(), t)
+            .await
+    }
+}
+
 async fn decide(
-    gateway: &Gateway,
-    consumer: &Consumer,
+    mail: &Mail<'_>,
     raw: &[u8],
     recipients: &[String],
-    may_queue: bool,
     hints: &MailHints,
     decision: &mut Decision,
 ) -> Result<Ingested> {
+    let (gateway, consumer, may_queue) = (mail.gateway, mail.consumer, mail.may_queue);
     let config = gateway.config();
     let mut parsed = match ticketgate_mail::parse(raw, &config.mail) {
         Ok(p) => p,
@@ -227,6 +267,15 @@ async fn decide(
             ticket_id = item.ticket_id;
             number = number.or(item.number);
         }
+        if let Some(id) = &ticket_id
+            && let Some((gid, gnumber)) = gateway
+                .gateway_id(mail.home.name(), &seen.upstream, id)
+                .await?
+        {
+            // Routed to another upstream: the ids the consumer's clients know.
+            ticket_id = Some(gid);
+            number = gnumber.or(number);
+        }
         return Ok(Ingested::Duplicate {
             ticket_id: ticket_id
                 .or(seen.tracking_id)
@@ -234,26 +283,22 @@ async fn decide(
             number,
         });
     }
-    let upstream = gateway.upstream_for(consumer);
     let replies_from_anyone = config.mail.replies_from_anyone;
     let sender_note = match parsed.sender_header {
         "From" => String::new(),
         other => format!("; no usable From, the sender is taken from {other}"),
     };
-    match find_thread(gateway, &upstream, &parsed, hints.ticket.as_deref()).await? {
-        (Thread::Ticket(ticket), how)
+    match find_thread(mail, &parsed, hints.ticket.as_deref()).await? {
+        (Thread::Ticket(ticket, owner), how)
             if replies_from_anyone || is_participant(&ticket, parsed_sender(&parsed)) =>
         {
             *decision = Decision::new(
                 how,
                 format!("answers ticket {}{sender_note}", ticket.number),
             );
-            reply(
-                gateway, consumer, &upstream, &parsed, *ticket, may_queue, hints.note,
-            )
-            .await
+            reply(mail, &owner, &parsed, *ticket, hints.note).await
         }
-        (Thread::Ticket(ticket), _) => {
+        (Thread::Ticket(ticket, _), _) => {
             *decision = Decision::new(
                 "new/stranger-reply",
                 format!(
@@ -265,15 +310,15 @@ async fn decide(
                 ticket = ticket.number,
                 "reply from someone not on the ticket: opening a new ticket"
             );
-            create(gateway, consumer, &upstream, parsed, may_queue).await
+            create(mail, parsed).await
         }
-        (Thread::Unreachable(target), how) => {
+        (Thread::Unreachable(target, owner), how) => {
             *decision = Decision::new(
                 how,
                 format!("answers {target}, which cannot be reached now{sender_note}"),
             );
             if may_queue {
-                queue_reply(gateway, consumer, &upstream, &parsed, target, hints.note).await
+                queue_reply(mail, &owner, &parsed, target, hints.note).await
             } else {
                 Err(Error::upstream_unavailable(format!(
                     "the ticket this message answers ({target}) cannot be reached now"
@@ -287,44 +332,57 @@ async fn decide(
                     "no ticket number in the subject, no known In-Reply-To or References{sender_note}"
                 ),
             );
-            create(gateway, consumer, &upstream, parsed, may_queue).await
+            create(mail, parsed).await
         }
     }
 }
 
 enum Thread {
-    /// The ticket this message answers.
-    Ticket(Box<Ticket>),
+    /// The ticket this message answers, as its upstream (the second) knows it.
+    Ticket(Box<Ticket>, Arc<Shielded>),
     /// A ticket known from the Message-ID map (an upstream id, or the tracking id of
-    /// a queued create) whose upstream cannot be asked now.
-    Unreachable(String),
+    /// a queued create) whose upstream (the second) cannot be asked now.
+    Unreachable(String, Arc<Shielded>),
     None,
 }
 
 /// (a) the ticket the mail gateway named, (b) the subject tag, then (c) In-Reply-To /
-/// References; with the rule that found it.
+/// References; with the rule that found it. Each is looked for where it lives: a
+/// gateway id or number through the id map, a subject tag in the consumer's own
+/// upstream and then in the upstreams the routing rules send tickets to (there, only
+/// a ticket the sender takes part in counts), a Message-ID in the upstream that
+/// took the message it answers.
 async fn find_thread(
-    gateway: &Gateway,
-    upstream: &Arc<Shielded>,
+    mail: &Mail<'_>,
     parsed: &ParsedMail,
     named: Option<&str>,
 ) -> Result<(Thread, &'static str)> {
     const NAMED: &str = "reply/ticket-field";
     const TAG: &str = "reply/subject-tag";
     const REFS: &str = "reply/references";
+    let gateway = mail.gateway;
     if let Some(id) = named {
-        match upstream.get(id).await {
-            Ok(t) => return Ok((Thread::Ticket(Box::new(t)), NAMED)),
+        let (owner, id) = gateway.locate(mail.home.name(), id).await?;
+        match owner.get(&id).await {
+            Ok(t) => return Ok((Thread::Ticket(Box::new(t), owner), NAMED)),
             Err(e) if e.kind == ErrorKind::NotFound || e.upstream_status == Some(404) => {}
-            Err(e) if e.retryable => return Ok((Thread::Unreachable(id.to_owned()), NAMED)),
+            Err(e) if e.retryable => return Ok((Thread::Unreachable(id, owner), NAMED)),
             Err(e) => return Err(e),
         }
     }
     if let Some(number) = &parsed.subject_number {
-        match upstream.get_by_number(number).await {
-            Ok(t) => return Ok((Thread::Ticket(Box::new(t)), TAG)),
-            Err(e) if e.kind == ErrorKind::NotFound || e.upstream_status == Some(404) => {}
-            Err(e) if e.kind == ErrorKind::Unsupported => {}
+        if let Some((owner, id)) = gateway.locate_number(mail.home.name(), number).await? {
+            match owner.get(&id).await {
+                Ok(t) => return Ok((Thread::Ticket(Box::new(t), owner), TAG)),
+                Err(e) if e.retryable => return Ok((Thread::Unreachable(id, owner), TAG)),
+                Err(_) => {}
+            }
+        }
+        let sender = parsed_sender(parsed);
+        let at_home = match mail.home.get_by_number(number).await {
+            Ok(t) => Some(t),
+            Err(e) if e.kind == ErrorKind::NotFound || e.upstream_status == Some(404) => None,
+            Err(e) if e.kind == ErrorKind::Unsupported => None,
             // The number cannot be checked now: the mail server keeps the message and
             // retries, rather than this reply opening a ticket of its own.
             Err(e)
@@ -332,8 +390,33 @@ async fn find_thread(
             {
                 return Err(e);
             }
-            Err(e) if e.retryable => {}
+            Err(e) if e.retryable => None,
             Err(e) => return Err(e),
+        };
+        match at_home {
+            Some(t) if is_participant(&t, sender) => {
+                return Ok((Thread::Ticket(Box::new(t), mail.home.clone()), TAG));
+            }
+            at_home => {
+                // The helpdesk a rule sent the ticket to mails its own number: look
+                // there, and take a ticket only if the sender is on it (numbers of two
+                // helpdesks can be alike).
+                for name in gateway.routed_upstreams(mail.home.name()) {
+                    let owner = mail.upstream(&name);
+                    match owner.get_by_number(number).await {
+                        Ok(t) if is_participant(&t, sender) => {
+                            return Ok((Thread::Ticket(Box::new(t), owner), TAG));
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            tracing::debug!(upstream = name, error = %e, "subject tag not looked up there");
+                        }
+                    }
+                }
+                if let Some(t) = at_home {
+                    return Ok((Thread::Ticket(Box::new(t), mail.home.clone()), TAG));
+                }
+            }
         }
     }
     let ids: Vec<String> = parsed
@@ -348,14 +431,15 @@ async fn find_thread(
     let Some(record) = gateway.state.mail_lookup(ids).await? else {
         return Ok((Thread::None, REFS));
     };
+    let owner = mail.upstream(&record.upstream);
     let target = match (record.ticket_id, record.tracking_id) {
         (Some(id), _) => id,
-        (None, Some(tracking)) => return Ok((Thread::Unreachable(tracking), REFS)),
+        (None, Some(tracking)) => return Ok((Thread::Unreachable(tracking, owner), REFS)),
         (None, None) => return Ok((Thread::None, REFS)),
     };
-    match upstream.get(&target).await {
-        Ok(t) => Ok((Thread::Ticket(Box::new(t)), REFS)),
-        Err(e) if e.retryable => Ok((Thread::Unreachable(target), REFS)),
+    match owner.get(&target).await {
+        Ok(t) => Ok((Thread::Ticket(Box::new(t), owner), REFS)),
+        Err(e) if e.retryable => Ok((Thread::Unreachable(target, owner), REFS)),
         // Deleted upstream since: a fresh ticket.
         Err(e) if e.kind == ErrorKind::NotFound || e.upstream_status == Some(404) => {
             Ok((Thread::None, REFS))
@@ -405,14 +489,13 @@ fn is_participant(ticket: &Ticket, sender: Option<&str>) -> bool {
 }
 
 async fn reply(
-    gateway: &Gateway,
-    consumer: &Consumer,
+    mail: &Mail<'_>,
     upstream: &Arc<Shielded>,
     parsed: &ParsedMail,
     ticket: Ticket,
-    may_queue: bool,
     note: bool,
 ) -> Result<Ingested> {
+    let gateway = mail.gateway;
     let entry = entry_of(parsed, note);
     match upstream.add_entry(&ticket.id, entry).await {
         Ok(e) => {
@@ -426,23 +509,24 @@ async fn reply(
             )
             .await?;
             gateway.metrics.mail("replied");
+            let ticket = mail.present(upstream, ticket).await?;
             Ok(Ingested::Replied { ticket, entry: e })
         }
-        Err(e) if may_queue && e.retryable && e.kind != ErrorKind::RateLimited => {
-            queue_reply(gateway, consumer, upstream, parsed, ticket.id, note).await
+        Err(e) if mail.may_queue && e.retryable && e.kind != ErrorKind::RateLimited => {
+            queue_reply(mail, upstream, parsed, ticket.id, note).await
         }
         Err(e) => Err(e),
     }
 }
 
 async fn queue_reply(
-    gateway: &Gateway,
-    consumer: &Consumer,
+    mail: &Mail<'_>,
     upstream: &Arc<Shielded>,
     parsed: &ParsedMail,
     target: String,
     note: bool,
 ) -> Result<Ingested> {
+    let (gateway, consumer) = (mail.gateway, mail.consumer);
     let entry = entry_of(parsed, note);
     let payload = serde_json::to_string(&entry).map_err(|e| Error::internal(e.to_string()))?;
     let tracking_id = gateway
@@ -482,38 +566,35 @@ fn entry_of(parsed: &ParsedMail, note: bool) -> ticketgate_model::NewEntry {
     entry
 }
 
-async fn create(
-    gateway: &Gateway,
-    consumer: &Consumer,
-    upstream: &Arc<Shielded>,
-    mut parsed: ParsedMail,
-    may_queue: bool,
-) -> Result<Ingested> {
+/// A new ticket, on the upstream the routing rules choose for it (the consumer's own
+/// when none matches), remembered under the ids it has there.
+async fn create(mail: &Mail<'_>, mut parsed: ParsedMail) -> Result<Ingested> {
+    let gateway = mail.gateway;
     let options = CreateOptions {
         // A redelivery of the same message replays the first outcome.
         idempotency_key: Some(format!("mail:{}", parsed.dedup_key)),
-        may_queue,
+        may_queue: mail.may_queue,
         // The canonical face answers a mailed ticket in full.
         brief: false,
     };
     // Moved out, not copied: its attachments may be megabytes.
     let ticket = std::mem::take(&mut parsed.ticket);
-    match gateway.create(consumer, ticket, options).await? {
+    let upstream = gateway.route_create(mail.consumer, &ticket, mail.route);
+    let done = gateway
+        .create_owned(mail.consumer, upstream, ticket, options)
+        .await?;
+    let owner = mail.upstream(&done.owner);
+    match done.created {
         Created::Ticket(t) | Created::Replayed(t) => {
-            remember(
-                gateway,
-                upstream,
-                &parsed,
-                Some(&t.id),
-                Some(&t.number),
-                None,
-            )
-            .await?;
+            let (id, number) = done
+                .native
+                .unwrap_or_else(|| (t.id.clone(), t.number.clone()));
+            remember(gateway, &owner, &parsed, Some(&id), Some(&number), None).await?;
             gateway.metrics.mail("created");
             Ok(Ingested::Created(t))
         }
         Created::Queued { tracking_id } => {
-            remember(gateway, upstream, &parsed, None, None, Some(&tracking_id)).await?;
+            remember(gateway, &owner, &parsed, None, None, Some(&tracking_id)).await?;
             gateway.metrics.mail("queued");
             Ok(Ingested::Queued { tracking_id })
         }

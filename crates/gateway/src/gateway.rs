@@ -255,6 +255,21 @@ impl Gateway {
         ticket: NewTicket,
         options: CreateOptions,
     ) -> Result<Created> {
+        self.create_owned(consumer, upstream, ticket, options)
+            .await
+            .map(|o| o.created)
+    }
+
+    /// A create on `upstream` (or the mirror's primary), answered as the consumer's
+    /// clients know the ticket, with the upstream that took it and its ids there: what
+    /// mail threading remembers, so that a reply finds the ticket wherever it lives.
+    pub async fn create_owned(
+        &self,
+        consumer: &Consumer,
+        upstream: Arc<Shielded>,
+        ticket: NewTicket,
+        options: CreateOptions,
+    ) -> Result<OwnedCreate> {
         let home = self.home_of(&consumer.name);
         // While mirroring, a create for either of the mirror's upstreams goes to the
         // primary, and then to the secondary (see `mirror.rs`).
@@ -276,10 +291,19 @@ impl Gateway {
         {
             self.mirror_create(p, s, copy, t).await;
         }
-        Ok(match created {
+        let native = match &created {
+            Created::Ticket(t) | Created::Replayed(t) => Some((t.id.clone(), t.number.clone())),
+            Created::Queued { .. } => None,
+        };
+        let created = match created {
             Created::Ticket(t) => Created::Ticket(self.present(&home, &owner, t).await?),
             Created::Replayed(t) => Created::Replayed(self.present(&home, &owner, t).await?),
             queued @ Created::Queued { .. } => queued,
+        };
+        Ok(OwnedCreate {
+            created,
+            owner,
+            native,
         })
     }
 
@@ -408,6 +432,17 @@ impl Gateway {
             Err(e) => Err(e),
         }
     }
+}
+
+/// What [`Gateway::create_owned`] came to.
+#[derive(Debug)]
+pub struct OwnedCreate {
+    /// As the consumer's clients know the ticket (gateway ids where routed).
+    pub created: Created,
+    /// The upstream that took it (or whose outbox holds it).
+    pub owner: String,
+    /// Its id and number in that upstream, once created.
+    pub native: Option<(String, String)>,
 }
 
 /// The gateway's durable state as the configuration places it: `gateway.sqlite` in the

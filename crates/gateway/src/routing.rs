@@ -152,8 +152,37 @@ impl Gateway {
         Ok((self.upstream_named(home), id.to_owned()))
     }
 
+    /// The upstream and id of the ticket `home`'s clients know by `number`, when the id
+    /// map has it (a ticket routed away from home, given a gateway number).
+    pub async fn locate_number(
+        &self,
+        home: &str,
+        number: &str,
+    ) -> Result<Option<(Arc<Shielded>, String)>> {
+        if !self.config().multi_upstream() {
+            return Ok(None);
+        }
+        Ok(self
+            .state
+            .id_lookup(home, IdKind::Number, number)
+            .await?
+            .and_then(|m| Some((self.upstreams.get(&m.upstream)?.clone(), m.upstream_id))))
+    }
+
+    /// The upstreams other than `home` that the routing rules send creates to, in
+    /// rule order, each once.
+    pub fn routed_upstreams(&self, home: &str) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for rule in &self.config().routing.rules {
+            if rule.upstream != home && !out.contains(&rule.upstream) {
+                out.push(rule.upstream.clone());
+            }
+        }
+        out
+    }
+
     /// The id `home`'s clients know the ticket `id` of `upstream` by.
-    async fn gateway_id(
+    pub(crate) async fn gateway_id(
         &self,
         home: &str,
         upstream: &str,
