@@ -167,6 +167,9 @@ pub struct RetentionConfig {
     pub idempotency_hours: f64,
     /// Delivered outbox items (and with them the `q-…` tracking ids' answers).
     pub delivered_hours: f64,
+    /// Mail keys (the Message-IDs and digests that recognise a redelivered message and
+    /// thread a reply by its References). 0 keeps them forever.
+    pub mail_days: f64,
     /// How often the pruning runs.
     pub prune_interval_secs: f64,
 }
@@ -176,6 +179,7 @@ impl Default for RetentionConfig {
         Self {
             idempotency_hours: 24.0,
             delivered_hours: 24.0,
+            mail_days: 400.0,
             prune_interval_secs: 600.0,
         }
     }
@@ -187,6 +191,11 @@ impl RetentionConfig {
     }
     pub fn delivered(&self) -> std::time::Duration {
         std::time::Duration::from_secs_f64(self.delivered_hours * 3600.0)
+    }
+    /// `None`: mail keys are kept forever.
+    pub fn mail(&self) -> Option<std::time::Duration> {
+        (self.mail_days > 0.0)
+            .then(|| std::time::Duration::from_secs_f64(self.mail_days * 86_400.0))
     }
     pub fn prune_interval(&self) -> std::time::Duration {
         std::time::Duration::from_secs_f64(self.prune_interval_secs)
@@ -1104,6 +1113,13 @@ impl Config {
                     at(key.rsplit('.').next().unwrap_or(key))
                 ));
             }
+        }
+        let mail_days = self.retention.mail_days;
+        if !(mail_days.is_finite() && mail_days >= 0.0) {
+            return Err(format!(
+                "retention.mail_days must be 0 (keep) or a positive number{}",
+                at("mail_days")
+            ));
         }
         match (self.state.backend, &self.state.url) {
             (StateBackend::Postgres, None) => {

@@ -6,7 +6,9 @@
 //! - the embedded store's delivery keys live as long: the outbox stops redelivering a
 //!   create long before;
 //! - delivered outbox items live `retention.delivered_hours`, after which a `q-…`
-//!   tracking id is no longer answered.
+//!   tracking id is no longer answered;
+//! - mail keys live `retention.mail_days` (400 by default; 0 keeps them): a reply to a
+//!   message older than that is threaded by the ticket number in its subject.
 //!
 //! SQLite reuses the pages freed, so under a steady stream of creates the files stop
 //! growing once the oldest records start to be pruned.
@@ -50,6 +52,13 @@ pub async fn prune_once(gateway: &Gateway) {
         ),
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "pruning the gateway state failed"),
+    }
+    if let Some(keep) = retention.mail() {
+        match gateway.state.prune_mail(before(keep)).await {
+            Ok(n) if n > 0 => tracing::debug!(mail_keys = n, "pruned mail keys"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "pruning the mail keys failed"),
+        }
     }
     for store in &gateway.stores {
         match store

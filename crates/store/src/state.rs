@@ -381,6 +381,10 @@ impl GatewayState {
     pub async fn mail_remember(&self, record: MailRecord) -> Result<bool> {
         dispatch!(self.mail_remember(record))
     }
+    /// Forget the mail keys (Message-IDs, message digests) recorded before `before`.
+    pub async fn prune_mail(&self, before: DateTime<Utc>) -> Result<u64> {
+        dispatch!(self.prune_mail(before))
+    }
 }
 
 /// The SQLite backend: `gateway.sqlite` in the data directory.
@@ -798,6 +802,20 @@ impl SqliteState {
                     }
                 }
                 Ok(None)
+            })
+            .await
+    }
+
+    /// Forget the mail keys recorded before `before`: a later redelivery of such a
+    /// message is no longer known as one, and a reply to it is threaded by the ticket
+    /// number in its subject (or the newer Message-IDs its References carry).
+    pub async fn prune_mail(&self, before: DateTime<Utc>) -> Result<u64> {
+        let before = time::to_db(&before);
+        self.db
+            .call(move |c| {
+                c.execute("DELETE FROM mail_map WHERE created_at < ?1", [&before])
+                    .map(|n| n as u64)
+                    .map_err(sql_error)
             })
             .await
     }

@@ -237,6 +237,12 @@ idempotency_hours = 0.5
     assert!(e.to_string().contains("limits.buffered_bytes"), "{e}");
     let e = Config::parse("[retention]\ndelivered_hours = 0\n", &|_| None).unwrap_err();
     assert!(e.to_string().contains("retention.delivered_hours"), "{e}");
+    // Mail keys: 400 days by default, 0 keeps them, a negative number is refused.
+    assert_eq!(c.retention.mail().map(|d| d.as_secs()), Some(400 * 86_400));
+    let keep = Config::parse("[retention]\nmail_days = 0\n", &|_| None).unwrap();
+    assert_eq!(keep.retention.mail(), None);
+    let e = Config::parse("[retention]\nmail_days = -1\n", &|_| None).unwrap_err();
+    assert!(e.to_string().contains("retention.mail_days"), "{e}");
 }
 
 #[test]

@@ -345,6 +345,16 @@ impl PgState {
         }
     }
 
+    pub async fn prune_mail(&self, before: DateTime<Utc>) -> Result<u64> {
+        self.timed(async {
+            let c = self.client().await?;
+            c.execute("DELETE FROM mail_map WHERE created_at < $1", &[&before])
+                .await
+                .map_err(pg_error)
+        })
+        .await
+    }
+
     pub async fn prune(
         &self,
         idempotency_before: DateTime<Utc>,

@@ -190,6 +190,15 @@ async fn mail_records(home: &Home) {
         .unwrap()
         .unwrap();
     assert_eq!(found.ticket_id.as_deref(), Some("1"));
+    // Pruning forgets what was recorded before the cut, and nothing after it.
+    let past = time::now() - chrono::Duration::seconds(60);
+    assert_eq!(s.prune_mail(past).await.unwrap(), 0);
+    assert!(s.mail_lookup(vec!["m@x".into()]).await.unwrap().is_some());
+    let future = time::now() + chrono::Duration::seconds(5);
+    assert_eq!(s.prune_mail(future).await.unwrap(), 1);
+    assert!(s.mail_lookup(vec!["m@x".into()]).await.unwrap().is_none());
+    // A message seen again after that is new.
+    assert!(s.mail_remember(rec("3")).await.unwrap());
 }
 
 async fn idempotency_first_outcome(home: &Home) {
