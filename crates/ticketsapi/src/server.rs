@@ -94,16 +94,22 @@ impl TicketsApiServer {
         &self.config.prefix
     }
 
-    /// Verify the bearer token, check its permission claim, then let the gateway
-    /// authorize the subject for `need`.
+    /// Verify the bearer token (or take the one the head phase verified), check its
+    /// permission claim, then let the gateway authorize the subject for `need`.
     async fn caller(
         &self,
-        headers: &HeaderMap,
+        request: &Request<Bytes>,
         cx: &dyn GatewayContext,
         need: Permission,
         claim: Option<&str>,
     ) -> Result<(Consumer, VerifiedToken), Error> {
-        let token = self.verified(headers, claim)?;
+        let token = match request.extensions().get::<VerifiedToken>() {
+            Some(t) => {
+                self.check_claim(t, claim)?;
+                t.clone()
+            }
+            None => self.verified(request.headers(), claim)?,
+        };
         let consumer = cx.authorize(&subject(token.subject.clone()), need).await?;
         Ok((consumer, token))
     }
@@ -120,14 +126,17 @@ impl TicketsApiServer {
             .ok_or_else(|| Error::unauthorized("a Bearer token is required"))?;
         let token =
             jwt::verify(raw, &self.verifier).map_err(|e| Error::unauthorized(e.to_string()))?;
-        if let Some(claim) = claim
-            && !token.has_claim_value(&self.config.jwt.permission_claim, claim)
-        {
-            return Err(Error::forbidden(format!(
-                "the token does not grant {claim}"
-            )));
-        }
+        self.check_claim(&token, claim)?;
         Ok(token)
+    }
+
+    fn check_claim(&self, token: &VerifiedToken, claim: Option<&str>) -> Result<(), Error> {
+        match claim {
+            Some(claim) if !token.has_claim_value(&self.config.jwt.permission_claim, claim) => Err(
+                Error::forbidden(format!("the token does not grant {claim}")),
+            ),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -176,9 +185,11 @@ impl ServerFace for TicketsApiServer {
             }
             problem::error_response(&e)
         })?;
-        cx.admit(&subject(token.subject), Some(need))
-            .map(|_| Admission::Verified)
-            .map_err(|e| problem::error_response(&e))
+        cx.admit(&subject(token.subject.clone()), Some(need))
+            .map_err(|e| problem::error_response(&e))?;
+        // Verified once: the handler takes it from the request instead of again.
+        head.extensions.insert(token);
+        Ok(Admission::Verified)
     }
 
     async fn handle(

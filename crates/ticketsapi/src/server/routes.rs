@@ -53,10 +53,9 @@ pub async fn dispatch(
         .filter(|s| !s.is_empty())
         .collect();
     let method = req.method().clone();
-    let h = req.headers();
     match (&method, segments.as_slice()) {
         (&Method::POST, []) => {
-            let (consumer, token) = face.caller(h, cx, Permission::Search, None).await?;
+            let (consumer, token) = face.caller(&req, cx, Permission::Search, None).await?;
             let only_private =
                 token.has_claim_value(&face.config.jwt.permission_claim, "Tickets.OnlyPrivate");
             let form = decode(face, &req)?;
@@ -67,7 +66,7 @@ pub async fn dispatch(
         }
         (&Method::POST, ["register"]) => {
             let (consumer, _) = face
-                .caller(h, cx, Permission::Create, Some("Tickets.Create"))
+                .caller(&req, cx, Permission::Create, Some("Tickets.Create"))
                 .await?;
             let form = decode(face, &req)?;
             let mut ticket = requests::register(&form, &face.allowed)?;
@@ -79,13 +78,13 @@ pub async fn dispatch(
             create(face, cx, &consumer, ticket).await
         }
         (&Method::POST, ["new"]) => {
-            let (consumer, _) = face.caller(h, cx, Permission::Create, None).await?;
+            let (consumer, _) = face.caller(&req, cx, Permission::Create, None).await?;
             let form = decode(face, &req)?;
             let ticket = requests::integration_ticket(&form, &face.allowed)?;
             create(face, cx, &consumer, ticket).await
         }
         (&Method::POST, ["list"]) => {
-            let (consumer, _) = face.caller(h, cx, Permission::Search, None).await?;
+            let (consumer, _) = face.caller(&req, cx, Permission::Search, None).await?;
             let form = decode(face, &req)?;
             let q = requests::username_query(&form)?;
             let page = cx.helpdesk(&consumer).search(&q).await?;
@@ -94,17 +93,17 @@ pub async fn dispatch(
             json(StatusCode::OK, &rows)
         }
         (&Method::GET, ["appmetadata"]) => {
-            let (consumer, _) = face.caller(h, cx, Permission::Read, None).await?;
+            let (consumer, _) = face.caller(&req, cx, Permission::Read, None).await?;
             let m = metadata(cx.helpdesk(&consumer).as_ref(), None, false).await?;
             json(StatusCode::OK, &m)
         }
         (&Method::GET, ["metadata"]) => {
-            let (consumer, _) = face.caller(h, cx, Permission::Read, None).await?;
+            let (consumer, _) = face.caller(&req, cx, Permission::Read, None).await?;
             let m = metadata(cx.helpdesk(&consumer).as_ref(), None, true).await?;
             json(StatusCode::OK, &m)
         }
         (&Method::GET, ["metadata", id]) => {
-            let (consumer, _) = face.caller(h, cx, Permission::Read, None).await?;
+            let (consumer, _) = face.caller(&req, cx, Permission::Read, None).await?;
             let hd = cx.helpdesk(&consumer);
             // TicketsApi answers 400 when the ticket's context cannot be loaded.
             let t = hd.get(id).await.map_err(not_found_is_400)?;
@@ -112,13 +111,13 @@ pub async fn dispatch(
             json(StatusCode::OK, &m)
         }
         (&Method::GET, [id]) => {
-            let (consumer, _) = face.caller(h, cx, Permission::Read, None).await?;
+            let (consumer, _) = face.caller(&req, cx, Permission::Read, None).await?;
             let t = cx.helpdesk(&consumer).get(id).await?;
             json(StatusCode::OK, &wire::ticket_model(&t))
         }
         (&Method::DELETE, [id]) => {
             let (consumer, _) = face
-                .caller(h, cx, Permission::Delete, Some("Tickets.Delete"))
+                .caller(&req, cx, Permission::Delete, Some("Tickets.Delete"))
                 .await?;
             let hd = cx.helpdesk(&consumer);
             hd.get(id).await?;
@@ -128,7 +127,7 @@ pub async fn dispatch(
         }
         (&Method::POST, ["update", id]) => {
             let (consumer, _) = face
-                .caller(h, cx, Permission::Update, Some("Tickets.Update"))
+                .caller(&req, cx, Permission::Update, Some("Tickets.Update"))
                 .await?;
             let form = decode(face, &req)?;
             let hd = cx.helpdesk(&consumer);
@@ -141,7 +140,7 @@ pub async fn dispatch(
         }
         (&Method::POST, ["forward", id]) => {
             let (consumer, token) = face
-                .caller(h, cx, Permission::Update, Some("Tickets.Forward"))
+                .caller(&req, cx, Permission::Update, Some("Tickets.Forward"))
                 .await?;
             let form = decode(face, &req)?;
             let entry = requests::forward_entry(&form, id, &author(&token), &face.allowed)?;
@@ -152,7 +151,7 @@ pub async fn dispatch(
         }
         (&Method::POST, ["reply", id]) => {
             let (consumer, token) = face
-                .caller(h, cx, Permission::Update, Some("Tickets.Reply"))
+                .caller(&req, cx, Permission::Update, Some("Tickets.Reply"))
                 .await?;
             let form = decode(face, &req)?;
             let entry = requests::reply_entry(&form, id, &author(&token), &face.allowed)?;
@@ -162,7 +161,7 @@ pub async fn dispatch(
             json(StatusCode::OK, &wire::conversation_model(&e))
         }
         (&Method::POST, ["reqreply", id]) => {
-            let (consumer, _) = face.caller(h, cx, Permission::Update, None).await?;
+            let (consumer, _) = face.caller(&req, cx, Permission::Update, None).await?;
             let form = decode(face, &req)?;
             let hd = cx.helpdesk(&consumer);
             let t = hd.get(id).await.map_err(not_found_is_400)?;
@@ -172,7 +171,7 @@ pub async fn dispatch(
         }
         (&Method::POST, ["close", id]) => {
             let (consumer, _) = face
-                .caller(h, cx, Permission::Update, Some("Tickets.Close"))
+                .caller(&req, cx, Permission::Update, Some("Tickets.Close"))
                 .await?;
             let form = decode(face, &req)?;
             let closure = requests::closure(&form, id)?;
@@ -195,7 +194,7 @@ pub async fn dispatch(
         }
         (&Method::POST, ["resolve", id]) => {
             let (consumer, _) = face
-                .caller(h, cx, Permission::Update, Some("Tickets.Resolve"))
+                .caller(&req, cx, Permission::Update, Some("Tickets.Resolve"))
                 .await?;
             let form = decode(face, &req)?;
             let resolution = requests::resolution(&form, id)?;
@@ -206,7 +205,7 @@ pub async fn dispatch(
         }
         (&Method::POST, ["pickup", id]) => {
             let (consumer, token) = face
-                .caller(h, cx, Permission::Update, Some("Tickets.Pickup"))
+                .caller(&req, cx, Permission::Update, Some("Tickets.Pickup"))
                 .await?;
             let hd = cx.helpdesk(&consumer);
             let t = hd.get(id).await?;
@@ -232,14 +231,14 @@ pub async fn dispatch(
             json(StatusCode::OK, &wire::ticket_model(&t))
         }
         (&Method::POST, ["read", id]) => {
-            let (consumer, _) = face.caller(h, cx, Permission::Read, None).await?;
+            let (consumer, _) = face.caller(&req, cx, Permission::Read, None).await?;
             // The canonical model keeps no per-user read marks: checking the ticket
             // exists is all there is to do.
             cx.helpdesk(&consumer).get(id).await?;
             Ok(empty(StatusCode::OK))
         }
         (&Method::POST, ["addfiles", id]) => {
-            let (consumer, _) = face.caller(h, cx, Permission::Update, None).await?;
+            let (consumer, _) = face.caller(&req, cx, Permission::Update, None).await?;
             let form = decode(face, &req)?;
             if form.files.is_empty() {
                 return Err(Error::bad_input("The Uploads field is required.").field("Uploads"));
