@@ -25,7 +25,8 @@
 # Needs nginx and wrk (Debian: nginx-light, wrk) and python3; installs nginx and wrk with
 # apt-get when missing and it may (root), otherwise says what is missing and stops (exit 0).
 # Environment: LOAD_CONNECTIONS (64), LOAD_IDLE (10000), LOAD_DURABILITY (full),
-# LOAD_SEARCH_TICKETS (100000).
+# LOAD_SEARCH_TICKETS (100000), LOAD_PROFILE=1 (perf records ticketgate during row 1 and
+# writes the hottest functions to target/load-profile.txt).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -292,7 +293,22 @@ echo "load: forward create answers $FWD_STATUS ($FWD_BODY); tickets.email answer
 
 echo "load: measuring, ${SECS}s per row" >&2
 run_wrk baseline "http://127.0.0.1:$PROXY/api/tickets.json" POST "$WORK/create-osticket.json" application/json X-Unused x "$CONNS"
+PERF_PID=""
+if [ "${LOAD_PROFILE:-0}" = 1 ] && command -v perf >/dev/null 2>&1; then
+  perf record -q -F 499 -g -p "$(cat "$WORK/fwd.pid")" -o "$WORK/perf.data" -- sleep "$SECS" >/dev/null 2>&1 &
+  PERF_PID=$!
+fi
 run_wrk forward "http://$FWD/api/tickets.json" POST "$WORK/create-osticket.json" application/json X-API-Key load-key "$CONNS"
+if [ -n "$PERF_PID" ]; then
+  wait "$PERF_PID"
+  { echo "perf: ticketgate during row 1 (osTicket create -> ITSM-NG), self time by function"
+    perf report -i "$WORK/perf.data" --stdio --no-children --sort dso,symbol --percent-limit 0.7 2>/dev/null | grep -v '^$' | grep -E '^ +[0-9]' | head -60
+    echo
+    echo "perf: the same, with callees (children), by function"
+    perf report -i "$WORK/perf.data" --stdio --children --sort symbol --percent-limit 4 -g none 2>/dev/null | grep -E '^ +[0-9]' | head -60
+  } > "$ROOT/target/load-profile.txt"
+  echo "load: profile written to target/load-profile.txt" >&2
+fi
 run_wrk forward-full "http://$FWD/v1/tickets" POST "$WORK/create-canonical-fwd.json" application/json Authorization "Bearer load-key" "$CONNS"
 run_wrk direct "http://127.0.0.1:$UP/apirest.php/Ticket" POST "$WORK/create-osticket.json" application/json X-Unused x "$CONNS"
 run_wrk edge "http://$FWD/healthz" GET "" "" X-Unused x "$CONNS"

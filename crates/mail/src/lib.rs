@@ -247,9 +247,14 @@ fn parse_inner(raw: &[u8], config: &MailConfig) -> Result<ParsedMail, MailError>
     let original = raw;
     let repaired = repair::unbounded_multiparts(repair::skip_preamble(raw));
     let raw: &[u8] = &repaired;
-    let message = mail_parser::MessageParser::default()
-        .parse(raw)
-        .ok_or_else(|| MailError::Unparseable("no header fields found".to_owned()))?;
+    // The MIME parser is outside code: should it panic on some message (it asserts
+    // its own invariants in debug builds, and fuzzing found a message that breaks one),
+    // the message is refused as unreadable rather than taking the caller down.
+    let message = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        mail_parser::MessageParser::default().parse(raw)
+    }))
+    .map_err(|_| MailError::Unparseable("the MIME structure is inconsistent".to_owned()))?
+    .ok_or_else(|| MailError::Unparseable("no header fields found".to_owned()))?;
     let Some(root) = message.parts.first() else {
         return Err(MailError::Unparseable("no header fields found".to_owned()));
     };

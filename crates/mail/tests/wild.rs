@@ -193,3 +193,27 @@ fn missing_from_is_a_setting() {
     assert_eq!(config.missing_from, MissingFrom::Refuse);
     assert!(serde_json::from_str::<MailConfig>(r#"{"missing_from": "guess"}"#).is_err());
 }
+
+/// Found by the `mail` fuzz target: a forwarded message whose nested part ends inside
+/// a header breaks an invariant the MIME parser asserts in debug builds. Whatever the
+/// parser does with it, ticketgate answers: a ticket (release builds, where the parser
+/// recovers) or an unreadable message (where it panics) — never a panic of its own.
+#[test]
+fn a_message_that_breaks_the_mime_parser_is_answered_not_a_panic() {
+    let raw = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fuzz/seeds/mail/found-inconsistent-nested-message.eml"),
+    )
+    .unwrap();
+    match parse(&raw, &MailConfig::default()) {
+        Ok(p) => assert!(
+            p.ticket.subject.contains("Phishing"),
+            "{:?}",
+            p.ticket.subject
+        ),
+        Err(e) => assert!(
+            matches!(e, MailError::Unparseable(ref m) if m.contains("inconsistent")),
+            "{e}"
+        ),
+    }
+}
