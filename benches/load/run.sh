@@ -295,7 +295,7 @@ echo "load: measuring, ${SECS}s per row" >&2
 run_wrk baseline "http://127.0.0.1:$PROXY/api/tickets.json" POST "$WORK/create-osticket.json" application/json X-Unused x "$CONNS"
 PERF_PID=""
 if [ "${LOAD_PROFILE:-0}" = 1 ] && command -v perf >/dev/null 2>&1; then
-  perf record -q -F 499 -g -p "$(cat "$WORK/fwd.pid")" -o "$WORK/perf.data" -- sleep "$SECS" >/dev/null 2>&1 &
+  perf record -q -F 199 --call-graph dwarf,16384 -p "$(cat "$WORK/fwd.pid")" -o "$WORK/perf.data" -- sleep "$SECS" >/dev/null 2>&1 &
   PERF_PID=$!
 fi
 run_wrk forward "http://$FWD/api/tickets.json" POST "$WORK/create-osticket.json" application/json X-API-Key load-key "$CONNS"
@@ -306,7 +306,12 @@ if [ -n "$PERF_PID" ]; then
     echo
     echo "perf: the same, with callees (children), by function"
     perf report -i "$WORK/perf.data" --stdio --children --sort symbol --percent-limit 4 -g none 2>/dev/null | grep -E '^ +[0-9]' | head -60
+    echo
+    echo "perf: who calls the hottest user-space functions (memmove, malloc, free)"
+    perf report -i "$WORK/perf.data" --stdio --no-children --sort symbol -g caller,0.5,callee,function,percent \
+      --symbols=__memmove_avx512_unaligned_erms,_int_malloc,_int_free 2>/dev/null | grep -v '^$' | grep -v '^#' | head -120
   } > "$ROOT/target/load-profile.txt"
+  cp "$WORK/perf.data" "$ROOT/target/load-perf.data" 2>/dev/null || true
   echo "load: profile written to target/load-profile.txt" >&2
 fi
 run_wrk forward-full "http://$FWD/v1/tickets" POST "$WORK/create-canonical-fwd.json" application/json Authorization "Bearer load-key" "$CONNS"

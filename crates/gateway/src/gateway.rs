@@ -283,21 +283,27 @@ impl Gateway {
             brief: options.brief && mirror.is_none(),
             ..options
         };
-        let (created, owner) = self
-            .create_unpresented(consumer, &upstream, ticket, options)
-            .await?;
+        // Boxed: the create's own future is kilobytes (the ticket, the answer, the
+        // state calls); the task that runs a create (see `context.rs`, `detached`)
+        // then moves a pointer, not all of it, each time it is moved.
+        let (created, owner) =
+            Box::pin(self.create_unpresented(consumer, &upstream, ticket, options)).await?;
         if let (Some((p, s)), Some(copy), Created::Ticket(t)) = (&mirror, copy, &created)
             && owner == p.name()
         {
-            self.mirror_create(p, s, copy, t).await;
+            // Boxed, like `present` below: only while mirroring or routing, and
+            // their futures would otherwise be carried inline by every create's.
+            Box::pin(self.mirror_create(p, s, copy, t)).await;
         }
         let native = match &created {
             Created::Ticket(t) | Created::Replayed(t) => Some((t.id.clone(), t.number.clone())),
             Created::Queued { .. } => None,
         };
         let created = match created {
-            Created::Ticket(t) => Created::Ticket(self.present(&home, &owner, t).await?),
-            Created::Replayed(t) => Created::Replayed(self.present(&home, &owner, t).await?),
+            Created::Ticket(t) => Created::Ticket(Box::pin(self.present(&home, &owner, t)).await?),
+            Created::Replayed(t) => {
+                Created::Replayed(Box::pin(self.present(&home, &owner, t)).await?)
+            }
             queued @ Created::Queued { .. } => queued,
         };
         Ok(OwnedCreate {

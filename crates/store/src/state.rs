@@ -247,11 +247,14 @@ pub struct MigrationReport {
     pub to: u32,
 }
 
+/// Each call is boxed: a PostgreSQL call's future is kilobytes, and the gateway's
+/// request futures that await state calls would otherwise carry the largest of them
+/// inline (and copy it whenever a future is moved, as spawning one does).
 macro_rules! dispatch {
     ($self:ident . $method:ident ( $($arg:expr),* )) => {
         match &$self.backend {
-            Backend::Sqlite(s) => s.$method($($arg),*).await,
-            Backend::Postgres(p) => p.$method($($arg),*).await,
+            Backend::Sqlite(s) => Box::pin(s.$method($($arg),*)).await,
+            Backend::Postgres(p) => Box::pin(p.$method($($arg),*)).await,
         }
     };
 }
