@@ -727,18 +727,7 @@ fn example_config_passes_check() {
 
 /// Everything gateway A answered through its ITSM-NG face, whatever the status.
 async fn itsmng_requests(a: &Gateway) -> u64 {
-    let text = client()
-        .get(a.admin_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .filter(|l| l.starts_with("ticketgate_requests_total{dialect=\"itsmng\""))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-        .sum()
+    support::metric_sum(a, "ticketgate_requests_total{dialect=\"itsmng\"").await
 }
 
 /// `Prefer: return=minimal` (RFC 7240): B answers the id and number and does not read

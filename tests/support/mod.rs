@@ -563,16 +563,32 @@ pub fn state_backends(what: &str) -> Vec<Option<ticketgate_store::ScratchDatabas
 /// The value of the `/metrics` sample whose line starts with `line_start` (name and
 /// labels exactly as exposed), 0 when the sample is absent.
 pub async fn metric(g: &Gateway, line_start: &str) -> u64 {
-    let text = client()
+    metrics_text(g)
+        .await
+        .lines()
+        .find_map(|l| l.strip_prefix(line_start))
+        .map(|v| v.trim().parse().expect("a count"))
+        .unwrap_or(0)
+}
+
+/// The sum of every `/metrics` sample whose line starts with `series_start`: one
+/// series over all the label values that follow (every status of a dialect, say).
+pub async fn metric_sum(g: &Gateway, series_start: &str) -> u64 {
+    metrics_text(g)
+        .await
+        .lines()
+        .filter(|l| l.starts_with(series_start))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+async fn metrics_text(g: &Gateway) -> String {
+    client()
         .get(g.admin_url("/metrics"))
         .send()
         .await
         .expect("metrics answer")
         .text()
         .await
-        .expect("metrics text");
-    text.lines()
-        .find_map(|l| l.strip_prefix(line_start))
-        .map(|v| v.trim().parse().expect("a count"))
-        .unwrap_or(0)
+        .expect("metrics text")
 }
