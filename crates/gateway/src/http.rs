@@ -32,6 +32,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::{ServiceBuilder, ServiceExt as _};
 
+mod park;
+use park::{RequestBody, ResponseBody, Turn, TurnIo};
+
 static REQUEST_SEQ: AtomicU64 = AtomicU64::new(1);
 
 /// The id of a request: the client's `X-Request-Id` when it is a safe one (see
@@ -125,11 +128,12 @@ pub async fn accept_loop(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let config = gateway.config();
+    let header_timeout = Duration::from_millis(config.server.header_read_timeout_ms);
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_millis(config.server.header_read_timeout_ms))
+        .header_read_timeout(header_timeout)
         .max_buf_size(config.server.max_header_bytes.max(8192))
         .max_headers(config.server.max_headers)
         .keep_alive(true);
@@ -137,7 +141,21 @@ pub async fn accept_loop(
         .http2()
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(config.server.max_header_bytes).unwrap_or(u32::MAX));
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    // The same HTTP/1.1 settings for the plain connections served turn by turn.
+    let mut h1 = hyper::server::conn::http1::Builder::new();
+    h1.timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .max_buf_size(config.server.max_header_bytes.max(8192))
+        .max_headers(config.server.max_headers)
+        .keep_alive(true);
+    let protocols = Arc::new(Protocols {
+        auto: builder,
+        h1,
+        idle: header_timeout,
+    });
+    // Every connection holds a receiver: a change tells it to finish, and the
+    // sender sees when the last one is gone.
+    let (stop, held) = watch::channel(());
     let slots = Arc::new(Semaphore::new(config.server.max_connections.max(1)));
     loop {
         let permit = tokio::select! {
@@ -157,40 +175,28 @@ pub async fn accept_loop(
             _ = shutdown.changed() => break,
         };
         let _ = stream.set_nodelay(true);
-        let (gateway, edge, builder) = (gateway.clone(), edge.clone(), builder.clone());
-        let watcher = graceful.watcher();
-        let handshake_timeout = Duration::from_millis(config.server.header_read_timeout_ms);
+        let conn = Conn {
+            gateway: gateway.clone(),
+            edge: edge.clone(),
+            role,
+            peer,
+            stop: held.clone(),
+        };
+        let protocols = protocols.clone();
         tokio::spawn(async move {
-            match &gateway.tls {
-                None => {
-                    serve_connection(
-                        gateway.clone(),
-                        edge,
-                        role,
-                        builder,
-                        watcher,
-                        stream,
-                        peer,
-                        None,
-                    )
-                    .await
-                }
+            let gateway = conn.gateway.clone();
+            let _open = gateway.metrics.connections.opened();
+            match &conn.gateway.tls {
+                None => serve_plain(conn, &protocols, stream).await,
                 Some(tls) => {
                     // The handshake runs on the connection's own task, under the same
                     // deadline as a request head, so a slow one holds up nobody else.
-                    match tokio::time::timeout(handshake_timeout, tls.accept(stream)).await {
+                    // (Boxed, like every large state, so the task stays small.)
+                    let accepted =
+                        Box::pin(tokio::time::timeout(protocols.idle, tls.accept(stream))).await;
+                    match accepted {
                         Ok(Ok((stream, identity))) => {
-                            serve_connection(
-                                gateway.clone(),
-                                edge,
-                                role,
-                                builder,
-                                watcher,
-                                stream,
-                                peer,
-                                identity,
-                            )
-                            .await
+                            Box::pin(serve_auto(conn, &protocols.auto, stream, identity)).await
                         }
                         Ok(Err(e)) => tracing::debug!(error = %e, %peer, "TLS handshake failed"),
                         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
@@ -201,33 +207,59 @@ pub async fn accept_loop(
         });
     }
     drop(listener);
+    drop(held);
+    let _ = stop.send(());
     let grace = Duration::from_millis(gateway.config().server.shutdown_grace_ms);
-    if tokio::time::timeout(grace, graceful.shutdown())
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(grace, stop.closed()).await.is_err() {
         tracing::warn!("shutdown grace period ended with requests still in flight");
     }
 }
 
-/// Serve one accepted connection (plain or TLS) until it ends.
-#[allow(clippy::too_many_arguments)]
-async fn serve_connection<S>(
+/// How connections are served: HTTP/1.1 or h2c (`auto`, for TLS and h2c), HTTP/1.1
+/// turn by turn (`h1`, for plain connections), and how long a connection may sit
+/// idle before its next request head.
+struct Protocols {
+    auto: auto::Builder<TokioExecutor>,
+    h1: hyper::server::conn::http1::Builder,
+    idle: Duration,
+}
+
+/// One accepted connection: what serves it, and the shutdown signal it watches.
+struct Conn {
     gateway: Arc<Gateway>,
     edge: Edge,
     role: Listener,
-    builder: auto::Builder<TokioExecutor>,
-    watcher: hyper_util::server::graceful::Watcher,
-    stream: S,
     peer: SocketAddr,
+    stop: watch::Receiver<()>,
+}
+
+type Responding = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<Response<ResponseBody>, Infallible>> + Send>,
+>;
+
+/// The per-connection service: the pipeline as a tower service (a global cap on
+/// requests in flight, shed at once when it is reached — a quick 503 beats an
+/// unbounded queue) around [`handle`]. `turn`: the connection is served turn by turn
+/// (see [`park`]), and requests and responses report on it.
+fn connection_service(
+    conn: &Conn,
     identity: Option<Arc<crate::tls::PeerIdentity>>,
-) where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
+    turn: Option<Arc<Turn>>,
+) -> impl hyper::service::Service<
+    Request<Incoming>,
+    Response = Response<ResponseBody>,
+    Error = Infallible,
+    Future = Responding,
+> + Clone
++ Send
++ 'static {
+    let (gateway, edge, role, peer) = (
+        conn.gateway.clone(),
+        conn.edge.clone(),
+        conn.role,
+        conn.peer,
+    );
     let gw = gateway.clone();
-    // The pipeline as a tower service: a global cap on requests in flight, shed at
-    // once when it is reached (a quick 503 beats an unbounded queue), around
-    // `handle`.
     let pipeline =
         ServiceBuilder::new()
             .load_shed()
@@ -244,8 +276,13 @@ async fn serve_connection<S>(
                     }
                 }
             });
-    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-        let (gw, pipeline) = (gw.clone(), pipeline.clone());
+    hyper::service::service_fn(move |req: Request<Incoming>| {
+        let (gw, pipeline, turn) = (gw.clone(), pipeline.clone(), turn.clone());
+        // Here, not in the future: hyper may read again before it polls the future.
+        if let Some(turn) = &turn {
+            turn.request_started(req.body().is_end_stream());
+        }
+        let req = req.map(|body| RequestBody::new(body, turn.clone()));
         // Boxed, so an idle keep-alive connection's task holds a pointer rather
         // than room for the whole request pipeline's state machine.
         Box::pin(async move {
@@ -255,7 +292,7 @@ async fn serve_connection<S>(
                 .headers()
                 .get(ticketgate_upstream::request_id::HEADER)
                 .cloned();
-            Ok::<_, Infallible>(match pipeline.oneshot(req).await {
+            let response = match pipeline.oneshot(req).await {
                 Ok(response) => response,
                 Err(_) => {
                     let mut headers = http::HeaderMap::new();
@@ -267,15 +304,149 @@ async fn serve_connection<S>(
                         r.headers_mut()
                             .insert(ticketgate_upstream::request_id::HEADER, v);
                     }
-                    r.map(Full::new)
+                    r
                 }
-            })
-        })
-    });
-    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-    if let Err(e) = watcher.watch(conn.into_owned()).await {
-        tracing::debug!(error = %e, %peer, "connection ended with an error");
+            };
+            Ok::<_, Infallible>(response.map(|b| ResponseBody::new(Full::new(b), turn)))
+        }) as Responding
+    })
+}
+
+/// Serve a TLS connection, or h2c, until it ends, closing it gracefully when the
+/// gateway shuts down.
+async fn serve_auto<S>(
+    mut conn: Conn,
+    builder: &auto::Builder<TokioExecutor>,
+    stream: S,
+    identity: Option<Arc<crate::tls::PeerIdentity>>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = connection_service(&conn, identity, None);
+    let served = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+    let mut served = std::pin::pin!(served);
+    let ended = tokio::select! {
+        r = served.as_mut() => r,
+        _ = conn.stop.changed() => {
+            served.as_mut().graceful_shutdown();
+            served.await
+        }
+    };
+    if let Err(e) = ended {
+        tracing::debug!(error = %e, peer = %conn.peer, "connection ended with an error");
     }
+}
+
+/// The HTTP/2 connection preface; a plain connection opening with it is h2c.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Serve a plain connection: HTTP/1.1 turn by turn, parked between requests with no
+/// buffers (see [`park`]); h2c (prior knowledge) as a whole.
+async fn serve_plain(mut conn: Conn, protocols: &Protocols, mut stream: tokio::net::TcpStream) {
+    let turn = Arc::new(Turn::default());
+    let mut service = Some(connection_service(&conn, None, Some(turn.clone())));
+    let mut ahead = Bytes::new();
+    let mut first = true;
+    loop {
+        if ahead.is_empty() {
+            // Parked: the socket alone, until the next request's first bytes, the
+            // idle bound, or shutdown. (A peek, not a wait for readiness: a fresh
+            // socket can report readable with nothing to read.)
+            let gateway = conn.gateway.clone();
+            let _parked = gateway.metrics.connections.parked();
+            let mut head = [0u8; 4];
+            let peeked = tokio::select! {
+                biased;
+                _ = conn.stop.changed() => return,
+                peeked = tokio::time::timeout(protocols.idle, stream.peek(&mut head)) => peeked,
+            };
+            let n = match peeked {
+                Ok(Ok(n)) if n > 0 => n,
+                // Closed by the client, failed, or idle too long.
+                _ => return,
+            };
+            if first && H2_PREFACE.starts_with(&head[..n]) {
+                return Box::pin(serve_auto(conn, &protocols.auto, stream, None)).await;
+            }
+        }
+        first = false;
+        turn.reset();
+        let Some(svc) = service.take() else { return };
+        let io = TurnIo::new(stream, std::mem::take(&mut ahead), turn.clone());
+        // Boxed: hyper's connection state exists only during a turn, not in the
+        // parked task.
+        let next = Box::pin(serve_turn(&protocols.h1, io, svc, &turn, &mut conn.stop)).await;
+        match next {
+            Ok(Some((s, read_ahead, svc))) => {
+                stream = s;
+                ahead = read_ahead;
+                service = Some(svc);
+            }
+            Ok(None) => return,
+            Err(e) => {
+                tracing::debug!(error = %e, peer = %conn.peer, "connection ended with an error");
+                return;
+            }
+        }
+    }
+}
+
+/// One turn of a plain HTTP/1.1 connection: hyper serves the request (or the
+/// pipelined ones) until it is idle and asks for the next head, then hands the socket
+/// back, with the bytes it read ahead, for the connection to park. `None` when the
+/// connection ended instead (closed by either side, or the gateway shutting down).
+async fn serve_turn<S>(
+    h1: &hyper::server::conn::http1::Builder,
+    io: TurnIo,
+    service: S,
+    turn: &Turn,
+    stop: &mut watch::Receiver<()>,
+) -> hyper::Result<Option<(tokio::net::TcpStream, Bytes, S)>>
+where
+    S: hyper::service::HttpService<Incoming, ResBody = ResponseBody> + Unpin,
+    S::Future: Unpin,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let mut served = h1.serve_connection(TokioIo::new(io), service);
+    let (mut parking, mut stopping) = (false, false);
+    {
+        let mut stop = std::pin::pin!(stop.changed());
+        std::future::poll_fn(|cx| {
+            if !stopping && stop.as_mut().poll(cx).is_ready() {
+                stopping = true;
+                std::pin::Pin::new(&mut served).graceful_shutdown();
+            }
+            loop {
+                match served.poll_without_shutdown(cx) {
+                    std::task::Poll::Pending if !parking && turn.park_wanted() => {
+                        // Idle, asking for the next head: close hyper's side, which
+                        // hands the socket back.
+                        parking = true;
+                        std::pin::Pin::new(&mut served).graceful_shutdown();
+                    }
+                    other => return other,
+                }
+            }
+        })
+        .await?;
+    }
+    if !parking || stopping {
+        return Ok(None);
+    }
+    let parts = served.into_parts();
+    let (stream, rest) = parts.io.into_inner().into_parts();
+    // What hyper read ahead comes first, then what it never read.
+    let ahead = if rest.is_empty() {
+        parts.read_buf
+    } else if parts.read_buf.is_empty() {
+        rest
+    } else {
+        let mut joined = bytes::BytesMut::with_capacity(parts.read_buf.len() + rest.len());
+        joined.extend_from_slice(&parts.read_buf);
+        joined.extend_from_slice(&rest);
+        joined.freeze()
+    };
+    Ok(Some((stream, ahead, parts.service)))
 }
 
 /// One request through the pipeline. Never fails: every outcome is a response.
@@ -283,10 +454,10 @@ pub async fn handle(
     gateway: Arc<Gateway>,
     edge: &Edge,
     role: Listener,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
     peer: SocketAddr,
     identity: Option<Arc<crate::tls::PeerIdentity>>,
-) -> Response<Full<Bytes>> {
+) -> Response<Bytes> {
     let started = Instant::now();
     let request_id = request_id(req.headers());
     let method = req.method().clone();
@@ -389,7 +560,7 @@ pub async fn handle(
         micros = elapsed.as_micros() as u64,
         "request"
     );
-    response.map(Full::new)
+    response
 }
 
 /// The answer to a request shed because too many are in flight: 503 with
@@ -430,7 +601,7 @@ async fn run_face(
     gateway: &Gateway,
     edge: &Edge,
     mount: &Mount,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
     cx: &Arc<RequestContext>,
 ) -> Response<Bytes> {
     let config = gateway.config();
@@ -565,7 +736,7 @@ async fn handle_heavy(
 /// other is left unread and the connection closed after the answer.
 async fn refuse_unread(
     refusal: Response<Bytes>,
-    body: Incoming,
+    body: RequestBody,
     declared: Option<u64>,
     config: &crate::Config,
 ) -> Response<Bytes> {
@@ -609,7 +780,7 @@ enum BodyError {
 /// Read a body up to `limit` bytes, taking each byte from the global budget before it
 /// is buffered: the declared length at once, a chunked body as it arrives.
 async fn read_body(
-    mut body: Incoming,
+    mut body: RequestBody,
     limit: usize,
     declared: Option<u64>,
     budget: &Arc<Semaphore>,

@@ -7,9 +7,11 @@
 //!
 //! # Layout
 //! - [`config`]: `gateway.toml` — parsing, `${ENV}` expansion, validation with line numbers.
-//! - [`http`]: the public and admin accept loops, client addresses behind trusted
-//!   proxies, and the request pipeline shared by every dialect (credentials from the
-//!   head before the body, the global budget of buffered body bytes).
+//! - [`http`]: the public and admin accept loops (plain HTTP/1.1 connections are
+//!   parked between requests without hyper's buffers: `http/park.rs`), client
+//!   addresses behind trusted proxies, and the request pipeline shared by every
+//!   dialect (credentials from the head before the body, the global budget of
+//!   buffered body bytes).
 //! - [`gateway`]: shared state; routing a consumer to its upstream; creates with
 //!   idempotency and the outbox.
 //! - [`context`]: the per-request [`GatewayContext`](ticketgate_model::GatewayContext) a

@@ -120,8 +120,38 @@ pub struct Metrics {
     dialects: Family<DialectStats>,
     upstreams: Family<UpstreamStats>,
     rare: Mutex<Rare>,
+    /// Client connections open, and those of them parked between requests.
+    pub connections: Connections,
     /// The last hour minute by minute, for the status page; fed by the same points.
     pub history: crate::status::History,
+}
+
+/// Gauges of client connections (both listeners).
+#[derive(Default)]
+pub struct Connections {
+    open: AtomicU64,
+    parked: AtomicU64,
+}
+
+/// Counts one connection (or one park) for as long as it lives.
+pub struct Counted<'a>(&'a AtomicU64);
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Relaxed);
+    }
+}
+
+impl Connections {
+    pub fn opened(&self) -> Counted<'_> {
+        self.open.fetch_add(1, Relaxed);
+        Counted(&self.open)
+    }
+
+    pub fn parked(&self) -> Counted<'_> {
+        self.parked.fetch_add(1, Relaxed);
+        Counted(&self.parked)
+    }
 }
 
 /// Figures read at scrape time from the durable state.
@@ -321,6 +351,16 @@ impl Metrics {
                 let _ = writeln!(out, "ticketgate_mail_total{{outcome=\"{o}\"}} {n}");
             }
         });
+        let _ = writeln!(
+            out,
+            "# HELP ticketgate_connections_open Client connections open.\n# TYPE ticketgate_connections_open gauge\nticketgate_connections_open {}",
+            self.connections.open.load(Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP ticketgate_connections_parked Client connections waiting for their next request, held without buffers.\n# TYPE ticketgate_connections_parked gauge\nticketgate_connections_parked {}",
+            self.connections.parked.load(Relaxed)
+        );
         if let Some(g) = outbox {
             let _ = writeln!(
                 out,

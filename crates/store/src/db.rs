@@ -45,13 +45,17 @@ pub enum Durability {
 /// it.
 #[derive(Clone)]
 pub struct Db {
-    conn: Arc<Mutex<Connection>>,
-    readers: Arc<Vec<Mutex<Connection>>>,
-    next_reader: Arc<std::sync::atomic::AtomicUsize>,
-    path: Arc<PathBuf>,
+    // Dropped in this order, when the last clone goes: the read-only connections,
+    // then the writer thread, then the read-write connection, which closes last and
+    // so checkpoints the write-ahead log and removes it (a read-only connection
+    // closing last cannot).
+    readers: Arc<Vec<OnceLock<Mutex<Connection>>>>,
     /// The group-commit writer, started by the first [`Db::write`]; it stops when the
     /// last clone of this `Db` is dropped.
-    writer: Arc<OnceLock<Mutex<mpsc::Sender<Job>>>>,
+    writer: Arc<OnceLock<Writer>>,
+    conn: Arc<Mutex<Connection>>,
+    next_reader: Arc<std::sync::atomic::AtomicUsize>,
+    path: Arc<PathBuf>,
     /// Writes committed through [`Db::write`], and the commits that carried them.
     committed: Arc<[AtomicU64; 2]>,
 }
@@ -117,26 +121,52 @@ impl Db {
             .unwrap_or(0)
     }
 
-    /// Add `n` read-only connections for [`Db::read`].
+    /// Allow up to `n` read-only connections for [`Db::read`]. Each is opened when
+    /// first needed — when every open one is busy — so a short-lived process (one
+    /// `ticketgate pipe`) opens one or none, and a quiet gateway few. (The file was
+    /// opened and read by the read-write connection already.)
     pub fn with_readers(mut self, n: usize) -> Result<Self> {
-        let mut readers = Vec::with_capacity(n);
-        for _ in 0..n {
-            let c = Connection::open_with_flags(
-                self.path.as_ref(),
-                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )
-            .map_err(|e| open_error(&self.path, &e))?;
-            c.busy_timeout(std::time::Duration::from_secs(10))
-                .map_err(|e| open_error(&self.path, &e))?;
-            c.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-            c.execute_batch(&format!(
-                "PRAGMA cache_size=-{CACHE_KIB}; PRAGMA mmap_size={MMAP_BYTES};"
-            ))
-            .map_err(|e| open_error(&self.path, &e))?;
-            readers.push(Mutex::new(c));
-        }
-        self.readers = Arc::new(readers);
+        self.readers = Arc::new((0..n).map(|_| OnceLock::new()).collect());
         Ok(self)
+    }
+
+    fn open_reader(&self) -> Result<Connection> {
+        let c = Connection::open_with_flags(
+            self.path.as_ref(),
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| open_error(&self.path, &e))?;
+        c.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(|e| open_error(&self.path, &e))?;
+        c.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        c.execute_batch(&format!(
+            "PRAGMA cache_size=-{CACHE_KIB}; PRAGMA mmap_size={MMAP_BYTES};"
+        ))
+        .map_err(|e| open_error(&self.path, &e))?;
+        Ok(c)
+    }
+
+    /// A free reader: an open one that is free, else (`open_more`) a newly opened one
+    /// while fewer than the allowed number are open. `None` when there is none.
+    fn free_reader(
+        &self,
+        start: usize,
+        open_more: bool,
+    ) -> Option<std::sync::MutexGuard<'_, Connection>> {
+        let n = self.readers.len();
+        let open = (0..n)
+            .filter_map(|i| self.readers[(start + i) % n].get())
+            .find_map(|r| r.try_lock().ok());
+        if open.is_some() || !open_more {
+            return open;
+        }
+        let slot = self.readers.iter().find(|r| r.get().is_none())?;
+        match self.open_reader() {
+            // Another thread may fill the slot first; then this connection is dropped.
+            Ok(c) => drop(slot.set(Mutex::new(c))),
+            Err(e) => tracing::warn!(error = %e, "cannot open another reader"),
+        }
+        slot.get().and_then(|r| r.try_lock().ok())
     }
 
     pub fn path(&self) -> &Path {
@@ -204,23 +234,29 @@ impl Db {
     }
 
     fn writer(&self) -> &Mutex<mpsc::Sender<Job>> {
-        self.writer.get_or_init(|| {
-            let (tx, rx) = mpsc::channel::<Job>();
-            let conn = Arc::clone(&self.conn);
-            let committed = Arc::clone(&self.committed);
-            let name = format!(
-                "sqlite-writer-{}",
-                self.path
-                    .file_stem()
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .unwrap_or_default()
-            );
-            std::thread::Builder::new()
-                .name(name)
-                .spawn(move || write_loop(&conn, &rx, &committed))
-                .expect("a thread for the storage writer");
-            Mutex::new(tx)
-        })
+        &self
+            .writer
+            .get_or_init(|| {
+                let (tx, rx) = mpsc::channel::<Job>();
+                let conn = Arc::clone(&self.conn);
+                let committed = Arc::clone(&self.committed);
+                let name = format!(
+                    "sqlite-writer-{}",
+                    self.path
+                        .file_stem()
+                        .map(|s| s.to_string_lossy().into_owned())
+                        .unwrap_or_default()
+                );
+                let thread = std::thread::Builder::new()
+                    .name(name)
+                    .spawn(move || write_loop(&conn, &rx, &committed))
+                    .expect("a thread for the storage writer");
+                Writer {
+                    jobs: Mutex::new(tx),
+                    thread: Some(thread),
+                }
+            })
+            .jobs
     }
 
     /// Run a read-only `f` on a reader connection (the writer when there are none).
@@ -235,19 +271,24 @@ impl Db {
         }
         let db = self.clone();
         tokio::task::spawn_blocking(move || {
-            let n = db.readers.len();
             let start = db
                 .next_reader
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            // A free reader if there is one, else wait for the next in turn.
-            let guard = (0..n)
-                .find_map(|i| db.readers[(start + i) % n].try_lock().ok())
-                .unwrap_or_else(|| {
-                    db.readers[start % n]
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                });
-            f(&guard)
+            // A free reader if there is one, else wait for an open one in turn.
+            match db.free_reader(start, true) {
+                Some(guard) => f(&guard),
+                None => {
+                    let n = db.readers.len();
+                    let reader = (0..n)
+                        .filter_map(|i| db.readers[(start + i) % n].get())
+                        .next();
+                    match reader {
+                        Some(r) => f(&r.lock().unwrap_or_else(|p| p.into_inner())),
+                        // None could be opened: the writer's connection reads too.
+                        None => db.call_blocking(|c| f(c)),
+                    }
+                }
+            }
         })
         .await
         .map_err(|e| Error::internal(format!("storage task failed: {e}")))?
@@ -263,9 +304,7 @@ impl Db {
     {
         let mut f = Some(f);
         let done = self
-            .readers
-            .iter()
-            .find_map(|r| r.try_lock().ok())
+            .free_reader(0, false)
             .and_then(|guard| f.take().map(|f| f(&guard)));
         match (done, f) {
             (Some(result), _) => result,
@@ -283,6 +322,34 @@ impl Db {
         // transaction rolls back when dropped), so a poisoned lock is still usable.
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut conn)
+    }
+}
+
+/// The group-commit writer's queue and thread.
+struct Writer {
+    jobs: Mutex<mpsc::Sender<Job>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Writer {
+    /// The last clone of the `Db` is gone: the writer finishes what is queued and
+    /// ends, and its connection closes before this returns. So a short-lived process
+    /// (`ticketgate pipe`) closes the database as its last connection, which
+    /// checkpoints the write-ahead log and removes it; killed half-way through a
+    /// close, the next process to open the database would have to read the whole log
+    /// back first.
+    fn drop(&mut self) {
+        // Closing the queue (its only sender) ends the writer's loop.
+        let (closed, _) = mpsc::channel();
+        drop(std::mem::replace(
+            self.jobs.get_mut().unwrap_or_else(|p| p.into_inner()),
+            closed,
+        ));
+        if let Some(thread) = self.thread.take()
+            && thread.thread().id() != std::thread::current().id()
+        {
+            let _ = thread.join();
+        }
     }
 }
 
