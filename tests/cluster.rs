@@ -181,7 +181,7 @@ async fn three_gateways_on_one_postgres_deliver_every_acknowledged_create_exactl
     };
     let first = migrate();
     assert!(
-        first.contains("PostgreSQL") && first.contains("applied migration(s) 1 to 2"),
+        first.contains("PostgreSQL") && first.contains("applied migration(s) 1 to 3"),
         "{first}"
     );
     assert!(

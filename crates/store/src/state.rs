@@ -100,6 +100,12 @@ CREATE TABLE copied (
     PRIMARY KEY (from_upstream, to_upstream, source_id)
 );
 "#,
+    // 5: the retention pass deletes mail keys by age without reading them all, and a
+    // mirrored write finds its pair in `copied` by the target's id (as PostgreSQL's).
+    r#"
+CREATE INDEX mail_map_created ON mail_map(created_at);
+CREATE INDEX copied_target ON copied(to_upstream, target_id, from_upstream);
+"#,
 ];
 
 /// A delivery to queue.

@@ -143,11 +143,12 @@ impl AsyncRead for TurnIo {
             this.ahead.advance(n);
             return Poll::Ready(Ok(()));
         }
-        if this.turn.idle() {
+        if this.turn.idle() && !this.turn.is(PARK_WANTED) {
             // hyper asks for the next request head with its response out and the
             // request consumed: the turn is over. The driver, polling the connection,
             // sees it at once and closes hyper's side (no waker is needed: it polls
-            // again in the same call).
+            // again in the same call). Should hyper read on all the same, it reads
+            // the socket as it would have, and the turn ends as hyper ends it.
             this.turn.set(PARK_WANTED);
             return Poll::Pending;
         }

@@ -210,6 +210,8 @@ CREATE TABLE copied (
 );
 CREATE INDEX copied_target ON copied (to_upstream, target_id, from_upstream);
 "#,
+    // 3: the retention pass deletes mail keys by age without reading them all.
+    "CREATE INDEX mail_map_created ON mail_map (created_at);",
 ];
 
 /// Held for the length of a migration, so gateways starting together migrate once.

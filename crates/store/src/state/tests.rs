@@ -270,10 +270,10 @@ async fn postgres_claims_are_exclusive_ordered_per_ticket_and_leased() {
     let b = GatewayState::postgres(&pg_options(&db)).unwrap();
     assert!(a.is_shared());
     let report = a.migrate().await.unwrap();
-    assert_eq!((report.from, report.to), (0, 2));
+    assert_eq!((report.from, report.to), (0, 3));
     assert_eq!(
         b.migrate().await.unwrap(),
-        MigrationReport { from: 2, to: 2 }
+        MigrationReport { from: 3, to: 3 }
     );
     let enqueue = |kind, target: Option<String>| Enqueue {
         upstream: "up".into(),
@@ -530,4 +530,29 @@ async fn idmap_concurrent(home: &Home) {
             );
         }
     }
+}
+
+/// The SQLite state's pruning of mail keys and a mirrored write's look-up of its pair
+/// use indexes, not scans of the whole table (PostgreSQL's schema has the same ones).
+#[test]
+fn sqlite_prunes_mail_keys_and_finds_copy_pairs_by_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gateway.sqlite");
+    drop(GatewayState::open(&path).unwrap());
+    let c = rusqlite::Connection::open(&path).unwrap();
+    let plan = |sql: &str| -> String {
+        let mut stmt = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .unwrap();
+        rows.join("; ")
+    };
+    let prune = plan("DELETE FROM mail_map WHERE created_at < '2026-01-01'");
+    assert!(prune.contains("INDEX mail_map_created"), "{prune}");
+    let pair = plan(
+        "SELECT source_id FROM copied WHERE to_upstream = 'a' AND target_id = 'b' AND from_upstream = 'c'",
+    );
+    assert!(pair.contains("INDEX copied_target"), "{pair}");
 }
