@@ -612,19 +612,18 @@ async fn remember(
     number: Option<&str>,
     tracking_id: Option<&str>,
 ) -> Result<()> {
-    let keys = std::iter::once(parsed.dedup_key.clone()).chain(parsed.message_id.clone());
-    for key in keys {
-        gateway
-            .state
-            .mail_remember(MailRecord {
-                message_id: key,
-                upstream: upstream.name().to_owned(),
-                ticket_id: ticket_id.map(str::to_owned),
-                number: number.map(str::to_owned),
-                tracking_id: tracking_id.map(str::to_owned),
-            })
-            .await?;
-    }
+    // Both keys in one commit: a redelivery finds the message by either or by neither.
+    let records = std::iter::once(parsed.dedup_key.clone())
+        .chain(parsed.message_id.clone())
+        .map(|key| MailRecord {
+            message_id: key,
+            upstream: upstream.name().to_owned(),
+            ticket_id: ticket_id.map(str::to_owned),
+            number: number.map(str::to_owned),
+            tracking_id: tracking_id.map(str::to_owned),
+        })
+        .collect();
+    gateway.state.mail_remember_all(records).await?;
     Ok(())
 }
 

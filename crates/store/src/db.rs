@@ -27,6 +27,13 @@ type Done = Box<dyn FnOnce(Option<Error>) + Send>;
 /// `None`, not at all because the batch could not start); says whether it succeeded.
 type Job = Box<dyn FnOnce(Option<&Connection>) -> (bool, Done) + Send>;
 
+/// Run by the writer after the writes of a batch and before its commit, inside the
+/// batch's transaction and outside every write's savepoint (see
+/// [`Db::before_each_commit`]).
+pub type BeforeCommit = Arc<BeforeCommitFn>;
+/// The function of a [`BeforeCommit`].
+pub type BeforeCommitFn = dyn Fn(&Connection) -> rusqlite::Result<()> + Send + Sync;
+
 /// How hard a commit is pushed to disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Durability {
@@ -62,6 +69,7 @@ pub struct Db {
     path: Arc<PathBuf>,
     /// Writes committed through [`Db::write`], and the commits that carried them.
     committed: Arc<[AtomicU64; 2]>,
+    before_commit: Option<BeforeCommit>,
 }
 
 impl Db {
@@ -111,7 +119,17 @@ impl Db {
             path: Arc::new(path.to_owned()),
             writer: Arc::default(),
             committed: Arc::default(),
+            before_commit: None,
         })
+    }
+
+    /// Run `f` at the end of every group commit of [`Db::write`], before the commit:
+    /// work the batch's writes queued (the embedded store's full-text index) is done
+    /// once per batch instead of once per write. Should `f` fail, the whole batch is
+    /// rolled back and every write in it fails. Set before the first write.
+    pub fn before_each_commit(mut self, f: BeforeCommit) -> Self {
+        self.before_commit = Some(f);
+        self
     }
 
     /// The schema version of the database at `path` before it is opened (0 when the
@@ -254,6 +272,7 @@ impl Db {
                 let (tx, rx) = mpsc::channel::<Job>();
                 let conn = Arc::clone(&self.conn);
                 let committed = Arc::clone(&self.committed);
+                let before_commit = self.before_commit.clone();
                 let name = format!(
                     "sqlite-writer-{}",
                     self.path
@@ -263,7 +282,7 @@ impl Db {
                 );
                 let thread = std::thread::Builder::new()
                     .name(name)
-                    .spawn(move || write_loop(&conn, &rx, &committed))
+                    .spawn(move || write_loop(&conn, &rx, &committed, before_commit.as_deref()))
                     .expect("a thread for the storage writer");
                 Writer {
                     jobs: Mutex::new(tx),
@@ -373,7 +392,12 @@ impl Drop for Writer {
 }
 
 /// The writer: take what is waiting, run it in one transaction, commit, answer.
-fn write_loop(conn: &Mutex<Connection>, rx: &mpsc::Receiver<Job>, committed: &[AtomicU64; 2]) {
+fn write_loop(
+    conn: &Mutex<Connection>,
+    rx: &mpsc::Receiver<Job>,
+    committed: &[AtomicU64; 2],
+    before_commit: Option<&BeforeCommitFn>,
+) {
     while let Ok(first) = rx.recv() {
         let conn = conn.lock().unwrap_or_else(|p| p.into_inner());
         if let Err(e) = exec(&conn, "BEGIN IMMEDIATE") {
@@ -420,6 +444,12 @@ fn write_loop(conn: &Mutex<Connection>, rx: &mpsc::Receiver<Job>, committed: &[A
             if batch.len() < MAX_BATCH {
                 next = rx.try_recv().ok();
             }
+        }
+        if aborted.is_none()
+            && let Some(f) = before_commit
+            && let Err(e) = f(&conn)
+        {
+            aborted = Some(sql_error(e));
         }
         let failed = match aborted {
             Some(e) => {
@@ -560,6 +590,21 @@ impl DataDirLock {
 mod tests {
     use super::*;
 
+    /// A database of one table `t` in a fresh temporary directory (kept alive by the
+    /// returned guard), with `readers` read-only connections beside the writer.
+    fn scratch_db(
+        durability: Durability,
+        schema: &'static str,
+        readers: usize,
+    ) -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("scratch.sqlite"), durability, &[schema])
+            .unwrap()
+            .with_readers(readers)
+            .unwrap();
+        (dir, db)
+    }
+
     #[test]
     fn corrupt_file_is_a_clear_error() {
         let dir = tempfile::tempdir().unwrap();
@@ -615,15 +660,7 @@ mod tests {
     /// one that fails is rolled back alone; each is answered after the commit.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_writes_share_a_commit_and_a_failure_stays_alone() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(
-            &dir.path().join("w.sqlite"),
-            Durability::Full,
-            &["CREATE TABLE t(x INTEGER PRIMARY KEY)"],
-        )
-        .unwrap()
-        .with_readers(1)
-        .unwrap();
+        let (_dir, db) = scratch_db(Durability::Full, "CREATE TABLE t(x INTEGER PRIMARY KEY)", 1);
         // Hold the writer in a first write so the others queue up behind it.
         let (started_tx, started_rx) = std::sync::mpsc::channel();
         let first = {
@@ -721,15 +758,7 @@ mod tests {
     /// transaction does not hold them up.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_read_does_not_wait_for_a_busy_writer() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(
-            &dir.path().join("r.sqlite"),
-            Durability::Normal,
-            &["CREATE TABLE t(x)"],
-        )
-        .unwrap()
-        .with_readers(1)
-        .unwrap();
+        let (_dir, db) = scratch_db(Durability::Normal, "CREATE TABLE t(x)", 1);
         let writer = db.clone();
         let busy = std::thread::spawn(move || {
             writer.call_blocking(|c| {
@@ -765,15 +794,7 @@ mod tests {
     /// past 5 s.)
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn reads_waiting_for_a_reader_are_served_in_arrival_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(
-            &dir.path().join("q.sqlite"),
-            Durability::Normal,
-            &["CREATE TABLE t(x)"],
-        )
-        .unwrap()
-        .with_readers(2)
-        .unwrap();
+        let (_dir, db) = scratch_db(Durability::Normal, "CREATE TABLE t(x)", 2);
         let order = Arc::new(Mutex::new(Vec::new()));
         // Both readers busy for a while.
         let mut busy = Vec::new();

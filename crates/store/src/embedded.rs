@@ -186,7 +186,61 @@ CREATE TABLE tasks (
 );
 CREATE INDEX tasks_ticket ON tasks(ticket_id, id);
 "#,
+    // 6: the full-text index is brought up to date once per group commit instead of
+    // once per write. FTS5 writes what it holds to disk at every savepoint, and each
+    // write of a batch runs in a savepoint of its own, so every create made a segment
+    // of its own (then merged with the others). The triggers now note which tickets
+    // changed; the writer indexes them all just before the batch commits (see
+    // `index_pending`), in the same transaction. Deletions still go at once.
+    r#"
+CREATE TABLE fts_pending (ticket_id INTEGER PRIMARY KEY);
+DROP TRIGGER tickets_fts_insert;
+DROP TRIGGER tickets_fts_update;
+DROP TRIGGER tickets_fts_delete;
+DROP TRIGGER entries_fts_insert;
+DROP TRIGGER entries_fts_delete;
+CREATE TRIGGER tickets_fts_insert AFTER INSERT ON tickets BEGIN
+    INSERT OR IGNORE INTO fts_pending(ticket_id) VALUES (new.id);
+END;
+CREATE TRIGGER tickets_fts_update AFTER UPDATE OF number, subject, body ON tickets
+    WHEN old.number IS NOT new.number OR old.subject IS NOT new.subject
+        OR old.body IS NOT new.body BEGIN
+    INSERT OR IGNORE INTO fts_pending(ticket_id) VALUES (new.id);
+END;
+CREATE TRIGGER tickets_fts_delete AFTER DELETE ON tickets BEGIN
+    DELETE FROM fts_pending WHERE ticket_id = old.id;
+    DELETE FROM tickets_fts WHERE rowid = old.id;
+END;
+CREATE TRIGGER entries_fts_insert AFTER INSERT ON entries BEGIN
+    INSERT OR IGNORE INTO fts_pending(ticket_id) VALUES (new.ticket_id);
+END;
+CREATE TRIGGER entries_fts_delete AFTER DELETE ON entries BEGIN
+    INSERT OR IGNORE INTO fts_pending(ticket_id) VALUES (old.ticket_id);
+END;
+"#,
 ];
+
+/// Index the tickets the batch's writes changed (noted in `fts_pending` by the
+/// triggers of migration 6): run by the writer before each group commit, in its
+/// transaction, so a committed ticket is always searchable as committed.
+fn index_pending(c: &rusqlite::Connection) -> rusqlite::Result<()> {
+    let pending: bool = c
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM fts_pending)")?
+        .query_row([], |r| r.get(0))?;
+    if !pending {
+        return Ok(());
+    }
+    c.prepare_cached(
+        "INSERT OR REPLACE INTO tickets_fts(rowid, number, subject, body, entries) \
+         SELECT t.id, t.number, t.subject, t.body, \
+             (SELECT group_concat(e.body, char(10)) FROM \
+                 (SELECT body FROM entries WHERE ticket_id = t.id ORDER BY id) e) \
+         FROM fts_pending p JOIN tickets t ON t.id = p.ticket_id",
+    )?
+    .execute([])?;
+    c.prepare_cached("DELETE FROM fts_pending")?.execute([])?;
+    Ok(())
+}
 
 /// Display numbers start here, so they are six digits like a stock osTicket's.
 const FIRST_NUMBER: i64 = 100_000;
@@ -213,7 +267,8 @@ impl EmbeddedHelpdesk {
     }
 
     pub fn open_with(path: &Path, durability: Durability) -> Result<Self> {
-        let db = Db::open(path, durability, MIGRATIONS)?;
+        let db = Db::open(path, durability, MIGRATIONS)?
+            .before_each_commit(std::sync::Arc::new(index_pending));
         db.call_blocking(seed_lookups)?;
         // Gets, searches and stats read beside the writer.
         let db = db.with_readers(READERS)?;

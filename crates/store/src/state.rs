@@ -387,8 +387,13 @@ impl GatewayState {
     pub async fn mail_lookup(&self, message_ids: Vec<String>) -> Result<Option<MailRecord>> {
         dispatch!(self.mail_lookup(message_ids))
     }
+    /// Remember where one message landed; true when its key was new.
     pub async fn mail_remember(&self, record: MailRecord) -> Result<bool> {
-        dispatch!(self.mail_remember(record))
+        self.mail_remember_all(vec![record]).await.map(|n| n > 0)
+    }
+    /// Remember where a message landed under each of its keys, in one commit.
+    pub async fn mail_remember_all(&self, records: Vec<MailRecord>) -> Result<usize> {
+        dispatch!(self.mail_remember_all(records))
     }
     /// Forget the mail keys (Message-IDs, message digests) recorded before `before`.
     pub async fn prune_mail(&self, before: DateTime<Utc>) -> Result<u64> {
@@ -771,8 +776,9 @@ impl SqliteState {
         number: &str,
     ) -> Result<()> {
         let args = [consumer, key, fingerprint, upstream, ticket_id, number].map(str::to_owned);
+        // Group-committed: concurrent creates with keys share a commit (and an fsync).
         self.db
-            .call(move |c| {
+            .write(move |c| {
                 c.execute(
                     "INSERT OR IGNORE INTO idempotency(consumer, key, fingerprint, upstream, ticket_id, number, created_at) \
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -829,26 +835,33 @@ impl SqliteState {
             .await
     }
 
-    /// Remember that a message (by Message-ID or digest key) landed on a ticket. The
-    /// first record for a key wins: a duplicate delivery never rewrites it.
-    pub async fn mail_remember(&self, record: MailRecord) -> Result<bool> {
+    /// Remember that messages (by Message-ID or digest key) landed on a ticket, in one
+    /// commit shared with the writes of the moment; returns how many keys were new.
+    /// The first record for a key wins: a duplicate delivery never rewrites it.
+    pub async fn mail_remember_all(&self, records: Vec<MailRecord>) -> Result<usize> {
         self.db
-            .call(move |c| {
-                let n = c
-                    .execute(
+            .write(move |c| {
+                let mut insert = c
+                    .prepare_cached(
                         "INSERT OR IGNORE INTO mail_map(message_id, upstream, ticket_id, number, tracking_id, created_at) \
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                        params![
-                            record.message_id,
-                            record.upstream,
-                            record.ticket_id,
-                            record.number,
-                            record.tracking_id,
-                            time::to_db(&time::now())
-                        ],
                     )
                     .map_err(sql_error)?;
-                Ok(n > 0)
+                let now = time::to_db(&time::now());
+                let mut new = 0;
+                for r in &records {
+                    new += insert
+                        .execute(params![
+                            r.message_id,
+                            r.upstream,
+                            r.ticket_id,
+                            r.number,
+                            r.tracking_id,
+                            now
+                        ])
+                        .map_err(sql_error)?;
+                }
+                Ok(new)
             })
             .await
     }

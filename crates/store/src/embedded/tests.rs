@@ -545,6 +545,40 @@ async fn text_search_follows_every_write_and_matches_substrings() {
     assert_eq!(indexed, 1);
 }
 
+/// Creates committed together are indexed together, just before their commit (one
+/// segment per commit, not one per create): every one of them is found by its own
+/// text, and nothing is left waiting to be indexed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creates_committed_together_are_all_indexed_by_their_commit() {
+    let (_dir, h) = open();
+    let mut creates = tokio::task::JoinSet::new();
+    for i in 0..120 {
+        let h = h.clone();
+        creates.spawn(async move { h.create(new(&format!("Scanner q{i:03}x offline"))).await });
+    }
+    while let Some(created) = creates.join_next().await {
+        created.unwrap().unwrap();
+    }
+    let (writes, commits) = h.db.write_counts();
+    assert!(
+        commits < writes,
+        "{writes} creates in {commits} commits: none grouped"
+    );
+    assert_eq!(h.search(&text("scanner")).await.unwrap().items.len(), 100);
+    for i in [0, 7, 64, 119] {
+        let subject = format!("Scanner q{i:03}x offline");
+        assert_eq!(hits(&h, &format!("q{i:03}x")).await, [subject]);
+    }
+    let waiting: i64 =
+        h.db.read(|c| {
+            c.query_row("SELECT count(*) FROM fts_pending", [], |r| r.get(0))
+                .map_err(sql_error)
+        })
+        .await
+        .unwrap();
+    assert_eq!(waiting, 0);
+}
+
 /// Past the bound, the total is a lower bound and says so; the pages are still right.
 #[tokio::test]
 async fn totals_past_the_bound_are_lower_bounds() {

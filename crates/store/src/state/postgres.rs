@@ -721,22 +721,30 @@ impl PgState {
         }))
     }
 
-    pub async fn mail_remember(&self, record: MailRecord) -> Result<bool> {
+    /// One statement for every key, so they are remembered together or not at all.
+    pub async fn mail_remember_all(&self, records: Vec<MailRecord>) -> Result<usize> {
+        let column = |f: fn(&MailRecord) -> Option<&String>| {
+            records
+                .iter()
+                .map(|r| f(r).cloned())
+                .collect::<Vec<Option<String>>>()
+        };
+        let ids = column(|r| Some(&r.message_id));
+        let upstreams = column(|r| Some(&r.upstream));
+        let tickets = column(|r| r.ticket_id.as_ref());
+        let numbers = column(|r| r.number.as_ref());
+        let tracking = column(|r| r.tracking_id.as_ref());
         let n = self
             .execute(
                 "INSERT INTO mail_map (message_id, upstream, ticket_id, number, tracking_id, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (message_id) DO NOTHING",
-                &[
-                    &record.message_id,
-                    &record.upstream,
-                    &record.ticket_id,
-                    &record.number,
-                    &record.tracking_id,
-                    &Utc::now(),
-                ],
+                 SELECT k.id, k.upstream, k.ticket, k.number, k.tracking, $6 \
+                 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) \
+                 AS k(id, upstream, ticket, number, tracking) \
+                 ON CONFLICT (message_id) DO NOTHING",
+                &[&ids, &upstreams, &tickets, &numbers, &tracking, &Utc::now()],
             )
             .await?;
-        Ok(n > 0)
+        Ok(usize::try_from(n).unwrap_or(usize::MAX))
     }
 
     pub(crate) async fn execute(

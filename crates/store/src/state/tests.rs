@@ -199,6 +199,28 @@ async fn mail_records(home: &Home) {
     assert!(s.mail_lookup(vec!["m@x".into()]).await.unwrap().is_none());
     // A message seen again after that is new.
     assert!(s.mail_remember(rec("3")).await.unwrap());
+    // A message's keys in one write: only the new one counts, the known one keeps its
+    // first ticket.
+    let both = vec![
+        rec("4"),
+        MailRecord {
+            message_id: "digest:abc".into(),
+            ..rec("4")
+        },
+    ];
+    assert_eq!(s.mail_remember_all(both).await.unwrap(), 1);
+    let ticket_of = |key: &str| {
+        let s = s.clone();
+        let key = key.to_owned();
+        async move {
+            s.mail_lookup(vec![key])
+                .await
+                .unwrap()
+                .and_then(|r| r.ticket_id)
+        }
+    };
+    assert_eq!(ticket_of("m@x").await.as_deref(), Some("3"));
+    assert_eq!(ticket_of("digest:abc").await.as_deref(), Some("4"));
 }
 
 async fn idempotency_first_outcome(home: &Home) {
