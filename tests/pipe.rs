@@ -417,3 +417,144 @@ async fn upstream_down_the_mail_is_queued_and_delivered_later() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
+
+/// With a `ticketgate serve` on the data directory, `pipe` hands the message to it over
+/// `pipe.sock` (the serving gateway ingests and counts it); without one — stopped, a
+/// socket left by a killed one, or `pipe.handoff = false` — `pipe` delivers by itself;
+/// a gateway that takes the message and never answers holds it (75), and the retry is
+/// delivered once.
+#[tokio::test]
+async fn piped_mail_is_handed_to_the_running_gateway_and_delivered_alone_without_it() {
+    use std::os::unix::fs::{FileTypeExt as _, PermissionsExt as _};
+    let config = canonical_config("");
+    let mut g = Gateway::start(&config);
+    let data = g.dir.join("data");
+    let socket = data.join("pipe.sock");
+    let meta = std::fs::symlink_metadata(&socket).expect("serve listens on data/pipe.sock");
+    assert!(meta.file_type().is_socket());
+    let dir_mode = std::fs::metadata(&data).unwrap().permissions().mode() & 0o777;
+    assert_eq!(
+        meta.permissions().mode() & 0o777,
+        dir_mode & !0o111,
+        "the socket is as writable as the data directory, no more"
+    );
+    let created = "ticketgate_mail_total{outcome=\"created\"}";
+
+    // Handed over: the serving gateway made the ticket, and counted it.
+    let (code, out, err) = pipe(&g.dir, &new_message("handed@mail.example"));
+    assert_eq!(code, 0, "{out} {err}");
+    assert!(out.starts_with("created ticket "), "{out}");
+    assert_eq!(
+        support::metric(&g, created).await,
+        1,
+        "the running gateway ingested it"
+    );
+    let log = std::fs::read_to_string(data.join("pipe.log")).unwrap();
+    assert_eq!(
+        log.matches("mail handed to the running gateway").count(),
+        1,
+        "{log}"
+    );
+    // The gateway's answer, as `pipe` reports it: the duplicate and a refusal.
+    let (code, out, _) = pipe(&g.dir, &new_message("handed@mail.example"));
+    assert_eq!(
+        (code, out.starts_with("already delivered")),
+        (0, true),
+        "{out}"
+    );
+    let (code, _, err) = pipe(&g.dir, "\u{1}\u{2} not a mail\n");
+    assert_eq!(code, 65);
+    assert_one_clean_line(&err);
+    let (code, _, err) = pipe_with(
+        &g.dir,
+        &new_message("x@mail.example"),
+        &["--consumer", "reader"],
+        &[],
+    );
+    assert_eq!(
+        code, 75,
+        "the gateway's verdict on a consumer that cannot create: {err}"
+    );
+    assert_one_clean_line(&err);
+
+    // Turned off: the same gateway running, `pipe` delivers by itself.
+    let off = g.dir.join("no-handoff.toml");
+    std::fs::write(&off, format!("{config}\n[pipe]\nhandoff = false\n")).unwrap();
+    let (code, out, err) = pipe_with(
+        &g.dir,
+        &new_message("alone@mail.example"),
+        &["--consumer", "demo", "--config", off.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(code, 0, "{out} {err}");
+    assert_eq!(
+        support::metric(&g, created).await,
+        1,
+        "not through the running gateway"
+    );
+    assert_eq!(search(&g).await.len(), 2);
+
+    // Stopped: the socket goes with it, and `pipe` delivers by itself.
+    assert!(g.stop().success());
+    assert!(!socket.exists(), "a stopped gateway leaves no socket");
+    let (code, out, err) = pipe(&g.dir, &new_message("stopped@mail.example"));
+    assert_eq!(code, 0, "{out} {err}");
+    assert!(out.starts_with("created ticket "), "{out}");
+
+    // A socket left behind by a killed gateway: nobody answers the connection, so
+    // `pipe` delivers by itself.
+    drop(std::os::unix::net::UnixListener::bind(&socket).unwrap());
+    assert!(socket.exists());
+    let (code, out, err) = pipe(&g.dir, &new_message("stale@mail.example"));
+    assert_eq!(code, 0, "{out} {err}");
+    assert!(out.starts_with("created ticket "), "{out}");
+
+    // A gateway that takes the message and goes away without answering: whether it
+    // was delivered is unknown, so it is held (75), never bounced or dropped.
+    std::fs::remove_file(&socket).unwrap();
+    let mute = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let taker = std::thread::spawn(move || {
+        use std::io::Read as _;
+        let (mut conn, _) = mute.accept().unwrap();
+        let mut head = [0u8; 256];
+        let n = conn.read(&mut head).unwrap();
+        String::from_utf8_lossy(&head[..n]).into_owned()
+    });
+    let (code, _, err) = pipe(&g.dir, &new_message("unanswered@mail.example"));
+    assert_eq!(code, 75, "{err}");
+    assert_one_clean_line(&err);
+    assert!(err.contains("did not answer"), "{err}");
+    let head = taker.join().unwrap();
+    assert!(head.starts_with("POST /deliver HTTP/1.1"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("ticketgate-consumer: demo"),
+        "{head}"
+    );
+    std::fs::remove_file(&socket).unwrap();
+
+    // A new gateway on the directory takes over the socket; the mail server's retry of
+    // the held message is delivered, and the messages delivered alone are known to it.
+    let g = Gateway::start_in(&g.dir.clone(), &config);
+    let (code, out, err) = pipe(&g.dir, &new_message("unanswered@mail.example"));
+    assert_eq!(code, 0, "{out} {err}");
+    assert!(out.starts_with("created ticket "), "{out}");
+    for again in [
+        "alone@mail.example",
+        "stopped@mail.example",
+        "stale@mail.example",
+    ] {
+        let (code, out, _) = pipe(&g.dir, &new_message(again));
+        assert_eq!(
+            (code, out.starts_with("already delivered")),
+            (0, true),
+            "{again}: {out}"
+        );
+    }
+    assert_eq!(support::metric(&g, created).await, 1);
+    assert_eq!(
+        search(&g).await.len(),
+        5,
+        "one ticket per message, none twice"
+    );
+}

@@ -18,7 +18,8 @@
 #      commit), get, search; and text searches over $LOAD_SEARCH_TICKETS (100 000) varied
 #      tickets seeded beforehand by crates/store/examples/seed.rs;
 #   4. email: messages/s through POST /api/tickets.email (20 KB with an attachment), and
-#      the wall time of one `ticketgate pipe` process (median of 20 runs).
+#      the wall time of one `ticketgate pipe` process (median of 20 runs), delivering by
+#      itself and handing the message to a running `serve` (pipe.sock).
 # Plus: latency at light load (one connection) direct / via nginx / via ticketgate, and
 # the resident memory of ticketgate holding 10,000 idle keep-alive connections.
 #
@@ -332,15 +333,18 @@ run_wrk big-all "http://$BIG/v1/tickets?q=regards&limit=10" GET "" "" Authorizat
 run_wrk big-get "http://$BIG/v1/tickets/4242" GET "" "" Authorization "Bearer load-key" "$CONNS"
 run_wrk email "http://$EMB/api/tickets.email" POST "$WORK/mail.eml" message/rfc822 X-API-Key load-key "$CONNS"
 
-# One `ticketgate pipe` process, start to exit, against the embedded store (median of 20).
-PIPE=$(python3 - "$BIN" "$WORK/embedded.toml" "$WORK/pipe-data" "$WORK/mail.eml" <<'PY'
+# One `ticketgate pipe` process, start to exit, against the embedded store (median of 20):
+# delivering by itself (no `serve` on its data directory), then handing the message to
+# the `serve` of rows 3a-3c, which is running on its data directory.
+pipe_median() { # data-dir label -> "median|exit codes|last error"
+python3 - "$BIN" "$WORK/embedded.toml" "$1" "$WORK/mail.eml" "$2" <<'PY'
 import os, subprocess, sys, time, statistics
-bin_, config, data, mail = sys.argv[1:]
+bin_, config, data, mail, label = sys.argv[1:]
 os.makedirs(data, exist_ok=True)
 template = open(mail).read()
 times, codes, err = [], {}, ""
 for i in range(21):
-    msg = template.replace("{ID}", f"pipe-{i}").encode()
+    msg = template.replace("{ID}", f"pipe-{label}-{i}").encode()
     t = time.perf_counter()
     r = subprocess.run([bin_, "pipe", "--config", config, "--data-dir", data], input=msg,
                        capture_output=True, env=dict(os.environ, TICKETGATE_LOG="warn"))
@@ -351,7 +355,8 @@ for i in range(21):
         err = err[0][:160]
 print(f"{statistics.median(times[1:]):.2f}|{' '.join(f'exit {k}: {v}' for k, v in sorted(codes.items()))}|{err}")
 PY
-)
+}
+PIPE="$(pipe_median "$WORK/pipe-data" alone)#$(pipe_median "$WORK/emb" handed)"
 
 # Resident memory holding $IDLE idle keep-alive connections (a fresh gateway).
 IDLE_ADDR=$(start_gateway "$WORK/embedded.toml" "$WORK/idle")
@@ -414,9 +419,12 @@ if d and f:
     lines.append(f"\nAdded latency at p50 over a direct call: ticketgate {(f['p50']-d['p50'])/1000:.3f} ms"
                  + (f" ({(fl['p50']-d['p50'])/1000:.3f} ms for a canonical create read back)" if fl else "")
                  + (f", nginx proxy_pass {(b['p50']-d['p50'])/1000:.3f} ms." if b else "."))
-median, codes, err = (pipe.split("|", 2) + ["", ""])[:3]
-lines.append(f"\n`ticketgate pipe`, one {int(mail_bytes)//1024} KB message with an attachment, process start to exit: "
-             f"{median} ms (median of 20; {codes}{'; last error: ' + err if err else ''}).")
+alone, handed = (pipe.split("#", 1) + [""])[:2]
+for run, how in [(alone, "delivering by itself (no `serve` on its data directory)"),
+                 (handed, "handing it to the running `serve` of rows 3a-3c")]:
+    median, codes, err = (run.split("|", 2) + ["", ""])[:3]
+    lines.append(f"\n`ticketgate pipe`, one {int(mail_bytes)//1024} KB message with an attachment, {how}, process start to exit: "
+                 f"{median} ms (median of 20; {codes}{'; last error: ' + err if err else ''}).")
 m = dict(re.findall(r"(\w+)=(\d+)", idle))
 if m:
     lines.append(f"\nIdle keep-alive connections: {m['opened']} of {idle_n} held open; ticketgate RSS "

@@ -464,6 +464,21 @@ async fn serve(
             ),
         );
     }
+    let (tx, rx) = watch::channel(false);
+    // Piped mail handed over by `ticketgate pipe` (this process holds the data
+    // directory's lock, so a socket left there is a stale one and is replaced).
+    let handoff = if gateway.config().pipe.handoff {
+        let data_dir = gateway.config().server.data_dir.clone();
+        match crate::handoff::listen(gateway.clone(), &data_dir, rx.clone()) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                tracing::warn!(error = %e, dir = %data_dir.display(), "piped mail cannot be handed to this gateway (each `ticketgate pipe` delivers by itself)");
+                None
+            }
+        }
+    } else {
+        None
+    };
     let addr = listener
         .local_addr()
         .map(|a| a.to_string())
@@ -476,9 +491,8 @@ async fn serve(
     println!("admin listening on {admin_addr}");
     let _ = std::io::stdout().flush();
     tracing::info!(%addr, "ticketgate serving");
-    let (tx, rx) = watch::channel(false);
     tokio::spawn(signals(tx, gateway.clone(), common.clone(), listen));
-    crate::serve_with_admin(listener, Some(admin), gateway, rx).await;
+    crate::serve_with_admin(listener, Some(admin), gateway, rx, handoff).await;
     tracing::info!("ticketgate stopped");
     ExitCode::from(exit::OK)
 }
@@ -679,15 +693,15 @@ async fn signals(
 }
 
 /// `pipe --explain`: the decision, the rule that made it and its facts, on stdout.
-fn explain(decision: &str, rule: &crate::email::Decision, ticket_id: Option<&str>) {
+fn explain(verdict: &crate::handoff::Verdict) {
     let mut out = std::io::stdout().lock();
-    let detail = rule.detail.replace(['\n', '\r'], " ");
+    let detail = verdict.detail.replace(['\n', '\r'], " ");
     let _ = writeln!(
         out,
-        "decision: {decision}\nrule: {}\ndetail: {detail}",
-        rule.rule
+        "decision: {}\nrule: {}\ndetail: {detail}",
+        verdict.decision, verdict.rule
     );
-    if let Some(id) = ticket_id {
+    if let Some(id) = &verdict.ticket_id {
         let _ = writeln!(out, "ticket_id: {id}");
     }
     if let Some(kib) = peak_memory_kib() {
@@ -706,15 +720,16 @@ fn peak_memory_kib() -> Option<u64> {
 
 /// `ticketgate pipe`, as a mail server runs it: the message on stdin, the verdict in
 /// the exit status (see [`mail_exit`]), one line on stderr when the message is not
-/// delivered, and everything else in the pipe log.
+/// delivered, and everything else in the pipe log. With a `ticketgate serve` running
+/// on the same data directory, the message is handed to it (see [`crate::handoff`]).
 async fn pipe(
     common: Common,
     consumer: Option<String>,
     recipients: Vec<String>,
     explained: bool,
 ) -> ExitCode {
+    use crate::handoff::{HandOff, Verdict};
     use std::io::Read as _;
-    use ticketgate_model::{Ingested, Permission};
     // Postfix and Exim bounce on any status they do not know as temporary, a panic's
     // 101 included: a fault of ours must hold the message, not return it.
     std::panic::set_hook(Box::new(|info| {
@@ -751,84 +766,47 @@ async fn pipe(
         tracing::warn!(error = %e, "cannot read the message from standard input");
         return refuse(exit::TEMPFAIL, format!("cannot read the message: {e}"));
     }
-    if raw.len() > limit {
-        tracing::info!(limit, "mail larger than limits.email_bytes refused");
-        return refuse(
-            exit::DATAERR,
-            format!("the message is larger than the {limit} bytes this helpdesk accepts"),
-        );
-    }
-    let gateway = match Gateway::build(config) {
-        Ok(g) => g,
-        Err(e) => {
-            tracing::error!(error = %e, "the gateway cannot start: mail held");
-            return refuse(exit::TEMPFAIL, one_line(&e.to_string()));
-        }
-    };
-    let consumers = gateway.consumers();
-    let Some(entry) = consumers.entry(&name) else {
-        return held_for_config(format!("consumer {name:?} is not defined"));
-    };
-    if !entry.consumer.permissions.has(Permission::Create) {
-        return held_for_config(format!("consumer {name:?} lacks the create permission"));
-    }
-    let consumer = entry.consumer.clone();
-    // A mail server keeps what `pipe` refuses as temporary, but a queued message frees it.
     // One id for this message's upstream calls (and its outbox item), like a request's.
     let request_id = crate::http::new_request_id();
     tracing::info!(request_id, "mail piped in");
-    let (outcome, rule) = ticketgate_upstream::request_id::scope(
-        std::sync::Arc::from(request_id.as_str()),
-        crate::email::ingest_explained(&gateway, &consumer, &raw, &recipients, true),
-    )
-    .await;
-    let say = |decision: &str, ticket_id: Option<&str>| {
-        if explained {
-            explain(decision, &rule, ticket_id);
+    let verdict = if raw.len() > limit {
+        Verdict::too_large(limit)
+    } else {
+        let socket = crate::handoff::socket_path(&config.server.data_dir);
+        let handed = if config.pipe.handoff {
+            crate::handoff::hand_off(&socket, &name, &recipients, raw, &request_id).await
+        } else {
+            HandOff::NobodyThere(raw)
+        };
+        match handed {
+            HandOff::Answered(verdict) => {
+                tracing::info!(request_id, "mail handed to the running gateway");
+                verdict
+            }
+            HandOff::Unanswered(verdict) => verdict,
+            HandOff::NobodyThere(raw) => match Gateway::build(config) {
+                Ok(gateway) => {
+                    let id = std::sync::Arc::from(request_id.as_str());
+                    crate::handoff::deliver(&gateway, &name, &raw, &recipients, id).await
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "the gateway cannot start: mail held");
+                    return refuse(exit::TEMPFAIL, one_line(&e.to_string()));
+                }
+            },
         }
     };
-    let code = match &outcome {
-        Ok(Ingested::Created(t)) => {
-            tracing::info!(ticket = %t.number, "mail delivered: ticket created");
-            println!("created ticket {}", t.number);
-            say("ticket", Some(&t.id));
-            exit::OK
-        }
-        Ok(Ingested::Replied { ticket, .. }) => {
-            tracing::info!(ticket = %ticket.number, "mail delivered: reply added");
-            println!("added a reply to ticket {}", ticket.number);
-            say("reply", Some(&ticket.id));
-            exit::OK
-        }
-        Ok(Ingested::Duplicate { ticket_id, .. }) => {
-            tracing::info!(ticket = %ticket_id, "mail already delivered");
-            println!("already delivered (ticket {ticket_id})");
-            say("duplicate", None);
-            exit::OK
-        }
-        Ok(Ingested::Queued { tracking_id }) => {
-            tracing::info!(%tracking_id, "mail queued in the outbox");
-            println!("queued for delivery as {tracking_id} (the upstream is unavailable)");
-            say("queued", Some(tracking_id));
-            exit::OK
-        }
-        // RFC 3834: automatic mail is never answered, and a bounce is an answer. It is
-        // accepted and discarded; `ingest` logged and counted it.
-        Ok(Ingested::Ignored { reason }) => {
-            println!("not a ticket, discarded: {reason}");
-            say("discarded", None);
-            exit::OK
-        }
-        Err(e) => {
-            say(if e.retryable { "deferred" } else { "refused" }, None);
-            mail_exit(e)
-        }
-    };
-    if let Err(e) = &outcome {
-        tracing::info!(code, error = %e, "mail not delivered");
-        return refuse(code, one_line(&e.to_string()));
+    verdict.log(&request_id);
+    if let Some(said) = &verdict.said {
+        println!("{said}");
     }
-    ExitCode::from(code)
+    if explained {
+        explain(&verdict);
+    }
+    if let Some(refused) = &verdict.refused {
+        eprintln!("ticketgate: {refused}");
+    }
+    ExitCode::from(verdict.code)
 }
 
 /// The exit status for a message that was not delivered.
@@ -840,7 +818,7 @@ async fn pipe(
 /// an outbox, the data directory read-only, a credential refused upstream, a consumer
 /// routed to an upstream that cannot create — is ours to fix, and holds the message
 /// (75) until it is fixed.
-fn mail_exit(e: &ticketgate_model::Error) -> u8 {
+pub(crate) fn mail_exit(e: &ticketgate_model::Error) -> u8 {
     use ticketgate_model::ErrorKind;
     match e.kind {
         ErrorKind::BadInput | ErrorKind::PayloadTooLarge | ErrorKind::UnsupportedMediaType => {
@@ -864,12 +842,9 @@ fn mail_exit(e: &ticketgate_model::Error) -> u8 {
 /// A configuration mistake: logged where it can be, one line for the mail server's log,
 /// and the message held (75) so nothing is lost while the operator fixes it.
 fn held_for_config(message: impl std::fmt::Display) -> ExitCode {
-    let message = one_line(&message.to_string());
-    tracing::error!(error = %message, "configuration error: mail held for a retry");
-    refuse(
-        exit::TEMPFAIL,
-        format!("configuration error, the message is kept and retried: {message}"),
-    )
+    let verdict = crate::handoff::Verdict::held(&message.to_string());
+    verdict.log("");
+    refuse(verdict.code, verdict.refused.unwrap_or_default())
 }
 
 /// The one line a mail server puts in its log (and, for a bounce, in the bounce).
@@ -880,7 +855,7 @@ fn refuse(code: u8, message: impl std::fmt::Display) -> ExitCode {
 
 /// One line, without the source excerpt a TOML parse error shows (it may be a line of
 /// the configuration holding a key), at most 300 characters.
-fn one_line(message: &str) -> String {
+pub(crate) fn one_line(message: &str) -> String {
     let is_excerpt = |line: &str| {
         let t = line.trim_start();
         t.starts_with('|')

@@ -62,13 +62,26 @@ pub struct Config {
 /// `ticketgate pipe`: the consumer that mail piped in by the local mail server acts as,
 /// and where its log goes (its standard error is read by the mail server, and may end up
 /// in a bounce to the sender, so it carries one line for the sender and nothing else).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PipeConfig {
     pub consumer: Option<String>,
     /// The log file, appended to (default `pipe.log` in the data directory; a relative
     /// path is relative to the data directory).
     pub log_file: Option<PathBuf>,
+    /// `serve` takes piped mail on `pipe.sock` in the data directory, and `pipe` hands
+    /// its message there when a `serve` is running (see `handoff.rs`). Default on.
+    pub handoff: bool,
+}
+
+impl Default for PipeConfig {
+    fn default() -> Self {
+        Self {
+            consumer: None,
+            log_file: None,
+            handoff: true,
+        }
+    }
 }
 
 impl PipeConfig {

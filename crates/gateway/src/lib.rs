@@ -40,6 +40,7 @@ pub mod context;
 pub mod cursor;
 pub mod email;
 pub mod gateway;
+pub mod handoff;
 pub mod http;
 pub mod metrics;
 pub mod migrate;
@@ -74,17 +75,19 @@ use tokio::sync::watch;
 /// Serve on `listener` until `shutdown` turns true, with no admin listener: for the
 /// benches. In-flight requests finish before it returns.
 pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>, shutdown: watch::Receiver<bool>) {
-    serve_with_admin(listener, None, gateway, shutdown).await
+    serve_with_admin(listener, None, gateway, shutdown, None).await
 }
 
 /// Serve the dialects on `listener` and the operations endpoints on `admin` until
-/// `shutdown` turns true: the entry point for the binary. In-flight requests finish
-/// before it returns.
+/// `shutdown` turns true: the entry point for the binary. In-flight requests (and the
+/// piped mail handed over on `handoff`, see [`handoff::listen`]) finish before it
+/// returns.
 pub async fn serve_with_admin(
     listener: TcpListener,
     admin: Option<TcpListener>,
     gateway: Arc<Gateway>,
     shutdown: watch::Receiver<bool>,
+    handoff: Option<handoff::Listening>,
 ) {
     let edge = http::Edge::new(&gateway.config());
     let admin = admin.map(|admin| {
@@ -130,6 +133,14 @@ pub async fn serve_with_admin(
     )
     .await;
     let _ = outbox.await;
+    // Piped mail being delivered finishes before the upstreams are shut.
+    if let Some(handoff) = handoff {
+        handoff
+            .stop(Duration::from_millis(
+                gateway.config().server.shutdown_grace_ms,
+            ))
+            .await;
+    }
     if let Some(admin) = admin {
         let _ = admin.await;
     }
