@@ -77,34 +77,41 @@ pub struct Verdict {
 }
 
 impl Verdict {
+    /// The message was not taken: `refused` is the line for standard error.
+    fn not_taken(code: u8, decision: &str, rule: &str, refused: String, detail: String) -> Self {
+        Self {
+            code,
+            said: None,
+            refused: Some(refused),
+            decision: decision.into(),
+            rule: rule.into(),
+            detail,
+            ticket_id: None,
+        }
+    }
+
     /// A configuration mistake: the message is held (75) until it is fixed.
     pub fn held(message: &str) -> Self {
         let message = crate::cli::one_line(message);
-        Self {
-            code: crate::cli::exit::TEMPFAIL,
-            said: None,
-            refused: Some(format!(
-                "configuration error, the message is kept and retried: {message}"
-            )),
-            decision: "held".into(),
-            rule: "configuration".into(),
-            detail: message,
-            ticket_id: None,
-        }
+        Self::not_taken(
+            crate::cli::exit::TEMPFAIL,
+            "held",
+            "configuration",
+            format!("configuration error, the message is kept and retried: {message}"),
+            message,
+        )
     }
 
     /// Larger than `limits.email_bytes`: the sender's to fix (65, a bounce).
     pub fn too_large(limit: usize) -> Self {
         let message = format!("the message is larger than the {limit} bytes this helpdesk accepts");
-        Self {
-            code: crate::cli::exit::DATAERR,
-            said: None,
-            refused: Some(message.clone()),
-            decision: "refused".into(),
-            rule: "size".into(),
-            detail: message,
-            ticket_id: None,
-        }
+        Self::not_taken(
+            crate::cli::exit::DATAERR,
+            "refused",
+            "size",
+            message.clone(),
+            message,
+        )
     }
 
     /// Say in the log what became of the message (the pipe's log, and the running
@@ -144,15 +151,13 @@ impl Verdict {
     /// Not delivered, for a reason of the moment: held (75) and retried.
     fn deferred(message: &str) -> Self {
         let message = crate::cli::one_line(message);
-        Self {
-            code: crate::cli::exit::TEMPFAIL,
-            said: None,
-            refused: Some(message.clone()),
-            decision: "deferred".into(),
-            rule: "error".into(),
-            detail: message,
-            ticket_id: None,
-        }
+        Self::not_taken(
+            crate::cli::exit::TEMPFAIL,
+            "deferred",
+            "error",
+            message.clone(),
+            message,
+        )
     }
 }
 
@@ -224,18 +229,13 @@ fn verdict(outcome: &Result<Ingested>, rule: Decision) -> Verdict {
             format!("not a ticket, discarded: {reason}"),
             None,
         ),
-        Err(e) => {
-            let code = crate::cli::mail_exit(e);
-            Verdict {
-                code,
-                said: None,
-                refused: Some(crate::cli::one_line(&e.to_string())),
-                decision: if e.retryable { "deferred" } else { "refused" }.into(),
-                rule: rule.rule.into(),
-                detail: rule.detail,
-                ticket_id: None,
-            }
-        }
+        Err(e) => Verdict::not_taken(
+            crate::cli::mail_exit(e),
+            if e.retryable { "deferred" } else { "refused" },
+            rule.rule,
+            crate::cli::one_line(&e.to_string()),
+            rule.detail,
+        ),
     }
 }
 

@@ -471,6 +471,16 @@ async fn hits(h: &EmbeddedHelpdesk, q: &str) -> Vec<String> {
     ids
 }
 
+/// How many rows `table` holds, as a reader sees it.
+async fn rows(h: &EmbeddedHelpdesk, table: &'static str) -> i64 {
+    h.db.read(move |c| {
+        c.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .map_err(sql_error)
+    })
+    .await
+    .unwrap()
+}
+
 /// The text index follows every write; it finds the words of the text, whole and in
 /// order, in any case, and quotes and wildcards are only punctuation.
 #[tokio::test]
@@ -535,14 +545,7 @@ async fn text_search_follows_every_write_and_matches_substrings() {
     // Purged, with its entries: nothing of it is left in the index.
     h.delete(&a.id, DeleteMode::Purge).await.unwrap();
     assert_eq!(hits(&h, "overheats").await, Vec::<String>::new());
-    let indexed: i64 =
-        h.db.read(|c| {
-            c.query_row("SELECT count(*) FROM tickets_fts", [], |r| r.get(0))
-                .map_err(sql_error)
-        })
-        .await
-        .unwrap();
-    assert_eq!(indexed, 1);
+    assert_eq!(rows(&h, "tickets_fts").await, 1);
 }
 
 /// Creates committed together are indexed together, just before their commit (one
@@ -569,14 +572,7 @@ async fn creates_committed_together_are_all_indexed_by_their_commit() {
         let subject = format!("Scanner q{i:03}x offline");
         assert_eq!(hits(&h, &format!("q{i:03}x")).await, [subject]);
     }
-    let waiting: i64 =
-        h.db.read(|c| {
-            c.query_row("SELECT count(*) FROM fts_pending", [], |r| r.get(0))
-                .map_err(sql_error)
-        })
-        .await
-        .unwrap();
-    assert_eq!(waiting, 0);
+    assert_eq!(rows(&h, "fts_pending").await, 0, "nothing left to index");
 }
 
 /// Past the bound, the total is a lower bound and says so; the pages are still right.
